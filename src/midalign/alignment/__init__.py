@@ -1,0 +1,22 @@
+"""Alignment primitives: pooling, contrastive losses and middle-layer capture."""
+
+from .capture import DECODER_LAYOUTS, DecoderLayout, call_through, find_decoder, layer_output, num_decoder_layers, truncated
+from .losses import DIRECTIONS, DISTANCES, alignment_loss, retrieval_accuracy, similarity_matrix
+from .pooling import POOLING, pool
+
+__all__ = [
+    "DECODER_LAYOUTS",
+    "DIRECTIONS",
+    "DISTANCES",
+    "POOLING",
+    "DecoderLayout",
+    "alignment_loss",
+    "call_through",
+    "find_decoder",
+    "layer_output",
+    "num_decoder_layers",
+    "pool",
+    "retrieval_accuracy",
+    "similarity_matrix",
+    "truncated",
+]

@@ -1,0 +1,168 @@
+"""Run a decoder-only causal LM up to decoder layer k and return that layer's output.
+
+Per-architecture knowledge (where the decoder stack lives) is this module's one table, ``DECODER_LAYOUTS``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable, Iterator, TypeVar
+
+import torch
+from torch import nn
+
+T = TypeVar("T")
+
+__all__ = ["call_through", "DecoderLayout", "DECODER_LAYOUTS", "find_decoder", "num_decoder_layers", "truncated", "layer_output"]
+
+
+@dataclass(frozen=True)
+class DecoderLayout:
+    """Attribute names, relative to the ``*ForCausalLM`` module, of its decoder stack."""
+
+    decoder: str = "model"  # the *Model holding embeddings, layers and final norm
+    layers: str = "layers"  # nn.ModuleList of decoder layers
+    norm: str = "norm"  # final norm applied after the last layer
+
+
+_HF_DEFAULT = DecoderLayout()
+# model_type -> layout. Adding an architecture is one line (and a tiny config in tests/conftest.py).
+DECODER_LAYOUTS: dict[str, DecoderLayout] = {
+    "llama": _HF_DEFAULT,
+    "qwen2": _HF_DEFAULT,
+    "qwen3": _HF_DEFAULT,
+    "mistral": _HF_DEFAULT,
+    "gemma": _HF_DEFAULT,
+    "gemma2": _HF_DEFAULT,
+    "phi3": _HF_DEFAULT,
+    "olmo2": _HF_DEFAULT,
+    "gpt_neox": DecoderLayout(decoder="gpt_neox", layers="layers", norm="final_layer_norm"),
+    "gpt2": DecoderLayout(decoder="transformer", layers="h", norm="ln_f"),
+}
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """Strip DDP / DeepSpeed (``.module``) and peft (``get_base_model``) wrappers down to the ``*ForCausalLM``."""
+    while True:
+        if hasattr(model, "get_base_model") and callable(model.get_base_model):  # peft.PeftModel
+            inner = model.get_base_model()
+        elif isinstance(getattr(model, "module", None), nn.Module):  # DDP, DeepSpeedEngine
+            inner = model.module
+        else:
+            return model
+        if inner is model:
+            return model
+        model = inner
+
+
+def find_decoder(model: nn.Module) -> tuple[nn.Module, DecoderLayout]:
+    """Return the decoder stack (``*Model``) of a causal LM, plain or wrapped, and its layout."""
+    causal_lm = _unwrap(model)
+    config = getattr(causal_lm, "config", None)
+    model_type = getattr(config, "model_type", None)
+    layout = DECODER_LAYOUTS.get(model_type)
+    if layout is None:
+        raise NotImplementedError(
+            f"layer capture does not know where the decoder layers of model_type={model_type!r} live; "
+            f"supported: {sorted(DECODER_LAYOUTS)}. Add a line to midalign.alignment.capture.DECODER_LAYOUTS."
+        )
+    decoder = getattr(causal_lm, layout.decoder)
+    if not isinstance(getattr(decoder, layout.layers, None), nn.ModuleList):
+        raise TypeError(f"{type(decoder).__name__}.{layout.layers} is not an nn.ModuleList of decoder layers")
+    return decoder, layout
+
+
+def num_decoder_layers(model: nn.Module) -> int:
+    decoder, layout = find_decoder(model)
+    return len(getattr(decoder, layout.layers))
+
+
+def _check_layer(layer: int, n_layers: int) -> None:
+    if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= n_layers:
+        raise ValueError(
+            f"alignment layer must be an integer in 1..{n_layers} (1-based: layer k is the output of the k-th "
+            f"decoder layer, hidden_states[k]); got {layer!r}"
+        )
+
+
+@contextlib.contextmanager
+def truncated(model: nn.Module, layer: int) -> Iterator[nn.Module]:
+    """Within the context, the decoder stack of ``model`` holds only layers 1..``layer`` and its final norm is the
+    identity, so that its ``last_hidden_state`` is the raw output of decoder layer ``layer``.
+
+    The model's own forward still runs (masks, rotary embeddings, embedding scaling stay exactly the
+    architecture's own); the layers above ``layer``, the final norm and the LM head never run. Parameters are not
+    touched, so optimizers, DDP and DeepSpeed keep their references. Yields the decoder stack.
+    """
+    decoder, layout = find_decoder(model)
+    layers = getattr(decoder, layout.layers)
+    _check_layer(layer, len(layers))
+    norm = getattr(decoder, layout.norm)
+    # Assigning Modules directly would register them; _modules keeps the original objects in place.
+    decoder._modules[layout.layers] = nn.ModuleList(list(layers)[:layer])
+    decoder._modules[layout.norm] = nn.Identity()
+    try:
+        yield decoder
+    finally:
+        decoder._modules[layout.layers] = layers
+        decoder._modules[layout.norm] = norm
+
+
+def call_through(model: nn.Module, fn: Callable[[nn.Module], T], **inputs: torch.Tensor) -> T:
+    """``fn(inner)`` run inside exactly one call of ``model``'s distributed wrapper (DDP / DeepSpeed), so that the
+    wrapper's forward bookkeeping (gradient sync) sees the computation; ``fn(model)`` when not wrapped.
+
+    DDP accepts one forward per backward: several computations of one micro-batch must share one call.
+    ``inputs`` are passed to the wrapper (it moves / inspects them) and otherwise ignored.
+    """
+    inner = getattr(model, "module", None)
+    if not isinstance(inner, nn.Module):
+        return fn(model)
+    had_own = "forward" in inner.__dict__
+    saved = inner.__dict__.get("forward")
+
+    def restore() -> None:
+        if had_own:
+            inner.forward = saved
+        else:
+            inner.__dict__.pop("forward", None)
+
+    def redirected(*args, **kwargs):
+        restore()  # fn may call the inner module itself
+        return fn(inner)
+
+    inner.forward = redirected
+    try:
+        return model(**inputs)
+    finally:
+        restore()
+
+
+def layer_output(
+    model: nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    layer: int,
+) -> torch.Tensor:
+    """Output of decoder layer ``layer`` (1-based; ``hidden_states[layer]`` of a full forward with
+    ``hidden_states[0]`` the embeddings) — the un-normalised residual stream.
+
+    Only the embeddings and decoder layers 1..``layer`` run: no later layer, no final norm, no LM head. (For
+    ``layer == num_hidden_layers`` this is the last layer's raw output; transformers' ``hidden_states[-1]`` is
+    after the final norm.) Works for plain HF causal LMs, peft-wrapped ones (adapters active), and models wrapped by
+    DDP or DeepSpeed (the call goes through the wrapper, see :func:`call_through`). Gradient checkpointing and
+    ``torch.no_grad()`` are fine: nothing is patched while the backward pass recomputes.
+
+    Args:
+        input_ids: shape [B, T].
+        attention_mask: shape [B, T] (1 = token, 0 = padding) or None.
+    Returns:
+        shape [B, T, H].
+    """
+
+    def run(inner: nn.Module) -> torch.Tensor:
+        with truncated(inner, layer) as decoder:
+            return decoder(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+
+    return call_through(model, run, input_ids=input_ids, attention_mask=attention_mask)

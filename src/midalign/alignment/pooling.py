@@ -1,0 +1,51 @@
+"""Sentence pooling over token representations."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+__all__ = ["POOLING", "pool"]
+
+
+def _mean(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    mask = attention_mask.to(hidden.dtype).unsqueeze(-1)  # [B, T, 1]
+    counts = mask.sum(dim=1).clamp(min=1.0)  # [B, 1]; an all-padding row pools to zeros, not NaN
+    return (hidden * mask).sum(dim=1) / counts
+
+
+def _bos(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    # The first *real* token, so that left padding (used in generation) pools the same token as right padding.
+    first = attention_mask.to(torch.long).argmax(dim=1)  # [B]
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), first]
+
+
+POOLING: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"mean": _mean, "bos": _bos}
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None = None, mode: str = "mean") -> torch.Tensor:
+    """Pool token states into one vector per sentence.
+
+    Args:
+        hidden: token representations, shape [B, T, H].
+        attention_mask: 1 for real tokens, 0 for padding, shape [B, T]. ``None`` means no padding.
+        mode: ``"mean"`` averages the real tokens; ``"bos"`` takes the first real token.
+
+    Returns:
+        Pooled representations, shape [B, H], in the dtype of ``hidden``.
+    """
+    if hidden.dim() != 3:
+        raise ValueError(f"pool: hidden must have shape [B, T, H], got {tuple(hidden.shape)}")
+    if attention_mask is None:
+        attention_mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=hidden.device)
+    if attention_mask.shape != hidden.shape[:2]:
+        raise ValueError(
+            f"pool: attention_mask shape {tuple(attention_mask.shape)} does not match hidden [B, T] = "
+            f"{tuple(hidden.shape[:2])}"
+        )
+    try:
+        fn = POOLING[mode]
+    except KeyError:
+        raise ValueError(f"pool: unknown mode {mode!r}; choose one of {sorted(POOLING)}") from None
+    return fn(hidden, attention_mask)

@@ -1,0 +1,1 @@
+"""midalign.analysis (see README)."""

@@ -1,0 +1,44 @@
+"""``midalign <command>``: thin dispatch to the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+
+def _prepare_model(argv: list[str]) -> None:
+    from .models import prepare_default_model
+
+    p = argparse.ArgumentParser(prog="midalign prepare-model",
+                                description="Convert the embedded SmolLM2-135M-Instruct GGUF to safetensors (once).")
+    p.add_argument("--cache-dir", default=None, help="default: $MIDALIGN_CACHE or ~/.cache/midalign")
+    args = p.parse_args(argv)
+    print(prepare_default_model(args.cache_dir))
+
+
+def _train(argv: list[str]) -> None:
+    from .training.run import main as train_main
+
+    train_main(argv)
+
+
+COMMANDS = {
+    "prepare-model": (_prepare_model, "convert the embedded default model into the cache; print its path"),
+    "train": (_train, "train with alignment (all scripts/run_clm_lora.py flags)"),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        lines = "\n".join(f"  {name:<15} {help_}" for name, (_, help_) in COMMANDS.items())
+        print(f"usage: midalign <command> [options]\n\ncommands:\n{lines}")
+        raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
+    fn, _ = COMMANDS[argv[0]]
+    fn(argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""midalign.compose (see README)."""

@@ -1,0 +1,109 @@
+"""JSON-lines readers for the paper's data format, with validation that names file and line.
+
+Task rows: ``{"prefix": <fully rendered prompt>, "text": <target>}``.
+Alignment rows add ``{"text_parallel_0": <sentence>, "text_parallel_1": <its translation>}`` (raw, no template).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+from typing import Iterable, Iterator
+
+__all__ = [
+    "TASK_FIELDS",
+    "PAIR_FIELDS",
+    "DataFormatError",
+    "ContrastiveDataMode",
+    "split_files",
+    "iter_rows",
+    "read_rows",
+    "count_rows",
+]
+
+TASK_FIELDS = ("prefix", "text")
+PAIR_FIELDS = ("text_parallel_0", "text_parallel_1")
+# Fields that must not be empty (a prompt may legitimately be empty; a target or a sentence may not).
+_NON_EMPTY = {"text", "text_parallel_0", "text_parallel_1"}
+
+
+class DataFormatError(ValueError):
+    """A data file does not follow the expected format. The message starts with ``path:line:``."""
+
+
+class ContrastiveDataMode(enum.IntEnum):
+    """What each training row carries (the paper's ``--contrastive_data_mode``)."""
+
+    TASK = 0  # {"prefix", "text"}
+    PAIRS = 1  # {"text_parallel_0", "text_parallel_1"}
+    TASK_AND_PAIRS = 2  # all four fields
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return {0: TASK_FIELDS, 1: PAIR_FIELDS, 2: TASK_FIELDS + PAIR_FIELDS}[int(self)]
+
+    @property
+    def has_task(self) -> bool:
+        return self in (ContrastiveDataMode.TASK, ContrastiveDataMode.TASK_AND_PAIRS)
+
+    @property
+    def has_pairs(self) -> bool:
+        return self in (ContrastiveDataMode.PAIRS, ContrastiveDataMode.TASK_AND_PAIRS)
+
+
+def split_files(spec: str | Iterable[str] | None) -> list[str]:
+    """``"a.json,b.json"`` or a list of such strings -> list of existing paths (error names the missing one)."""
+    if spec is None:
+        return []
+    parts = [spec] if isinstance(spec, str) else list(spec)
+    files = [f.strip() for part in parts for f in part.split(",") if f.strip()]
+    for f in files:
+        if not os.path.isfile(f):
+            raise FileNotFoundError(f"data file not found: {f}")
+    return files
+
+
+def _validate(row: object, fields: tuple[str, ...], where: str) -> dict:
+    if not isinstance(row, dict):
+        raise DataFormatError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    for key in fields:
+        if key not in row:
+            raise DataFormatError(f"{where}: missing field {key!r} (rows need {list(fields)})")
+        value = row[key]
+        if not isinstance(value, str):
+            raise DataFormatError(f"{where}: field {key!r} must be a string, got {type(value).__name__}")
+        if key in _NON_EMPTY and not value.strip():
+            raise DataFormatError(f"{where}: field {key!r} is empty")
+    return {key: row[key] for key in fields}
+
+
+def iter_rows(files: str | Iterable[str], fields: tuple[str, ...]) -> Iterator[dict]:
+    """Yield validated rows (only ``fields``) from JSON-lines files, lazily. Blank lines are skipped."""
+    for path in split_files(files):
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{lineno}"
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise DataFormatError(f"{where}: malformed JSON ({err.msg} at column {err.colno})") from None
+                yield _validate(row, fields, where)
+
+
+def read_rows(files: str | Iterable[str], fields: tuple[str, ...]) -> list[dict]:
+    rows = list(iter_rows(files, fields))
+    if not rows:
+        raise DataFormatError(f"{','.join(split_files(files))}: no data rows")
+    return rows
+
+
+def count_rows(files: str | Iterable[str]) -> int:
+    """Number of non-blank lines, without parsing them (for the length of a streamed dataset)."""
+    n = 0
+    for path in split_files(files):
+        with open(path, encoding="utf-8") as fh:
+            n += sum(1 for line in fh if line.strip())
+    return n

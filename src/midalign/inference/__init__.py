@@ -1,0 +1,1 @@
+"""midalign.inference (see README)."""

@@ -1,0 +1,20 @@
+"""Models: the embedded default checkpoint, loading helpers and tiny random models for tests."""
+
+from .default import DEFAULT_MODEL_NAME, default_cache_dir, default_model_path, prepare_default_model
+from .loading import DEFAULT_LORA_CONFIG, apply_lora, load_lora_config, load_model, load_tokenizer, resolve_model_path
+from .tiny import TINY_CONFIGS, tiny_model
+
+__all__ = [
+    "DEFAULT_LORA_CONFIG",
+    "DEFAULT_MODEL_NAME",
+    "TINY_CONFIGS",
+    "apply_lora",
+    "default_cache_dir",
+    "default_model_path",
+    "load_lora_config",
+    "load_model",
+    "load_tokenizer",
+    "prepare_default_model",
+    "resolve_model_path",
+    "tiny_model",
+]

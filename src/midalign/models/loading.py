@@ -1,0 +1,92 @@
+"""Loading a base model + tokenizer, and attaching LoRA adapters."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import torch
+
+__all__ = ["DEFAULT_LORA_CONFIG", "resolve_model_path", "load_tokenizer", "load_model", "apply_lora", "load_lora_config"]
+
+DEFAULT_LORA_CONFIG = {
+    "r": 8,
+    "lora_alpha": 16,
+    "lora_dropout": 0.1,
+    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "bias": "none",
+    "task_type": "CAUSAL_LM",
+}
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
+
+
+def resolve_model_path(name_or_path: str | None) -> str:
+    """``None`` -> the embedded default checkpoint (prepared on first use)."""
+    if name_or_path:
+        return name_or_path
+    from .default import prepare_default_model
+
+    return prepare_default_model()
+
+
+def load_tokenizer(name_or_path: str | None, *, revision: str = "main", trust_remote_code: bool = False, **kwargs):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(
+        resolve_model_path(name_or_path), revision=revision, trust_remote_code=trust_remote_code, **kwargs
+    )
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(
+    name_or_path: str | None,
+    *,
+    torch_dtype: str | None = None,
+    revision: str = "main",
+    trust_remote_code: bool = False,
+    attn_implementation: str | None = None,
+    **kwargs,
+):
+    """A causal LM from safetensors weights only (no pickle)."""
+    from transformers import AutoModelForCausalLM
+
+    if torch_dtype is not None and torch_dtype not in _DTYPES:
+        raise ValueError(f"--torch_dtype {torch_dtype!r}: choose one of {sorted(_DTYPES)}")
+    return AutoModelForCausalLM.from_pretrained(
+        resolve_model_path(name_or_path),
+        revision=revision,
+        trust_remote_code=trust_remote_code,
+        dtype=_DTYPES.get(torch_dtype or "float32"),
+        attn_implementation=attn_implementation,
+        use_safetensors=True,
+        **kwargs,
+    )
+
+
+def load_lora_config(path: str | None) -> dict:
+    if path is None:
+        return dict(DEFAULT_LORA_CONFIG)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--lora_config {path}: no such file")
+    with open(path) as fh:
+        try:
+            cfg = json.load(fh)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--lora_config {path}:{err.lineno}: malformed JSON ({err.msg})") from None
+    return {**{"task_type": "CAUSAL_LM"}, **cfg}
+
+
+def apply_lora(model, lora_config: str | dict | None = None, load_from: str | None = None, **kwargs):
+    """Wrap ``model`` with a new trainable LoRA adapter, or a trainable copy of the adapter at ``load_from``."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if load_from:
+        return PeftModel.from_pretrained(model, load_from, is_trainable=True, **kwargs)
+    cfg = lora_config if isinstance(lora_config, dict) else load_lora_config(lora_config)
+    try:
+        config = LoraConfig(**cfg)
+    except TypeError as err:
+        raise ValueError(f"--lora_config: {err}") from None
+    return get_peft_model(model, config)

@@ -1,0 +1,1 @@
+"""midalign.tasks (see README)."""

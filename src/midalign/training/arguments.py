@@ -1,0 +1,191 @@
+"""Argument dataclasses. Paper flag names are accepted as aliases (see README: "Paper flags")."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+from ..alignment import DIRECTIONS, DISTANCES, POOLING
+from .schedules import SCHEDULES, get_schedule
+
+__all__ = ["ModelArguments", "DataArguments", "AlignmentTrainingArguments", "default_alignment_layer"]
+
+
+def default_alignment_layer(num_layers: int) -> int:
+    """16 for 32-layer models (the paper's choice for Llama-3-8B), otherwise the middle layer ``L // 2``."""
+    return 16 if num_layers == 32 else max(1, num_layers // 2)
+
+
+@dataclass
+class ModelArguments:
+    # ---- model ----
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "Hub id or local directory of a decoder-only causal LM. Default: the embedded SmolLM2-135M-"
+                  "Instruct checkpoint (prepared on first use by `midalign prepare-model`)."},
+    )
+    revision: str = field(default="main", metadata={"help": "Hub revision (branch, tag or commit) to load."})
+    torch_dtype: str | None = field(
+        default=None,
+        metadata={"help": "Weights dtype.", "choices": ["auto", "float32", "bfloat16", "float16"]},
+    )
+    attn_implementation: str | None = field(
+        default=None, metadata={"help": "Attention kernel: sdpa, eager, or flash_attention_2 (needs the flash extra)."}
+    )
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow model code from the hub (off by default)."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Where hub downloads are cached."})
+    # ---- LoRA ----
+    use_lora: bool = field(default=True, metadata={"help": "Train LoRA adapters (peft); False = full fine-tuning."})
+    lora_config: str | None = field(
+        default=None,
+        metadata={"help": "JSON file with peft LoraConfig fields. Default: r=8, alpha=16, dropout 0.1 on "
+                  "q,k,v,o,gate,up,down projections (the paper's config/lora_config.json)."},
+    )
+    load_lora_from: str | None = field(
+        default=None, metadata={"help": "Continue training an existing LoRA adapter (directory or hub id)."}
+    )
+
+
+@dataclass
+class DataArguments:
+    train_file: str | None = field(
+        default=None, metadata={"help": "JSON-lines training file(s), comma-separated. Default: data_example."}
+    )
+    validation_file: str | None = field(default=None, metadata={"help": "JSON-lines validation file(s)."})
+    alignment_file: str | None = field(
+        default=None,
+        metadata={"help": "JSON-lines file(s) of parallel pairs {text_parallel_0, text_parallel_1}, cycled "
+                  "independently of the task rows, so task rows need not carry pairs."},
+    )
+    validation_alignment_file: str | None = field(
+        default=None, metadata={"help": "Pairs for evaluation when the validation rows carry none."}
+    )
+    contrastive_data_mode: int | None = field(
+        default=None,
+        metadata={"help": "What each row carries: 0 task {prefix,text}; 1 pairs {text_parallel_0,text_parallel_1}; "
+                  "2 both. Default: inferred from the schedule (2 if it needs pairs and no --alignment_file).",
+                  "choices": [0, 1, 2]},
+    )
+    block_size: int | None = field(default=2048, metadata={"help": "Truncate every sequence to this many tokens."})
+    streaming: bool = field(
+        default=False, metadata={"help": "Read the data files lazily on every pass instead of loading them."}
+    )
+    shuffle_buffer: int = field(default=1000, metadata={"help": "With --streaming: size of the shuffle buffer."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training rows."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N validation rows."})
+    preprocessing_num_workers: int | None = field(
+        default=None, metadata={"help": "Accepted for paper compatibility; tokenization is lazy, per batch."}
+    )
+    overwrite_cache: bool = field(default=False, metadata={"help": "Accepted for paper compatibility (no cache)."})
+
+
+@dataclass
+class AlignmentTrainingArguments(TrainingArguments):
+    """``TrainingArguments`` plus the alignment objective. Paper flags are aliases or mapped in ``__post_init__``."""
+
+    # ---- schedule ----
+    alignment_schedule: str | None = field(
+        default=None,
+        metadata={"help": "Which objective runs on which micro-batch: " + "; ".join(
+            f"{s.name}: {s.help}" for s in SCHEDULES.values()) + ". Default: alternate.",
+            "choices": sorted(SCHEDULES)},
+    )
+    alternate_training: bool = field(default=False, metadata={"help": "Paper flag = --alignment_schedule alternate."})
+    only_train_language_modeling: bool = field(
+        default=False, metadata={"help": "Paper flag = --alignment_schedule task_only (the baseline)."}
+    )
+    only_train_contrastive: bool = field(
+        default=False, metadata={"help": "Paper flag = --alignment_schedule align_only."}
+    )
+    # ---- alignment loss ----
+    alignment_layer: int | None = field(
+        default=None,
+        metadata={"aliases": ["--additional_loss_layer"],
+                  "help": "Decoder layer k (1-based) whose output is aligned. Default: 16 for 32-layer models, "
+                  "else the middle layer."},
+    )
+    alignment_temperature: float = field(
+        default=0.1, metadata={"aliases": ["--contrastive_loss_temperature"], "help": "Softmax temperature τ > 0."}
+    )
+    alignment_distance: str = field(
+        default="cosine",
+        metadata={"aliases": ["--distance_function"], "choices": sorted(DISTANCES),
+                  "help": "Similarity: cosine, or l2 (negative squared euclidean distance)."},
+    )
+    alignment_weight: float = field(
+        default=1.0, metadata={"aliases": ["--contrastive_loss_weight"], "help": "Weight of the alignment loss."}
+    )
+    alignment_direction: str = field(
+        default="paper",
+        metadata={"choices": list(DIRECTIONS),
+                  "help": "paper: each text_parallel_0 picks its partner among the text_parallel_1 (softmax over "
+                  "dim 0); symmetric: mean of both directions."},
+    )
+    alignment_detach_target: bool = field(
+        default=False,
+        metadata={"aliases": ["--unidirectional_contrastive_loss"],
+                  "help": "Stop the gradient through the text_parallel_1 side."},
+    )
+    alignment_pooling: str = field(
+        default="mean",
+        metadata={"aliases": ["--contrastive_pooling_type"], "choices": sorted(POOLING),
+                  "help": "mean over real tokens, or bos (first real token)."},
+    )
+    # ---- run control ----
+    patience: int | None = field(
+        default=None,
+        metadata={"help": "Early stopping after N evaluations without improvement of --metric_for_best_model."},
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Allow training into an --output_dir that already holds checkpoints (otherwise an error, "
+                  "so that no earlier run is overwritten by accident; use --resume_from_checkpoint to continue)."},
+    )
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Must stay False: the collator needs all."})
+
+    def __post_init__(self):
+        if self.metric_for_best_model and self.greater_is_better is None:
+            # transformers infers "greater is better" unless the name *ends* with "loss"; eval_loss/task is a loss.
+            self.greater_is_better = "loss" not in self.metric_for_best_model
+        super().__post_init__()
+        paper = [name for name, on in [("alternate", self.alternate_training),
+                                      ("task_only", self.only_train_language_modeling),
+                                      ("align_only", self.only_train_contrastive)] if on]
+        if len(paper) > 1:
+            raise ValueError(f"conflicting paper flags: they select schedules {paper}; give one")
+        if paper and self.alignment_schedule not in (None, paper[0]):
+            raise ValueError(
+                f"--alignment_schedule {self.alignment_schedule} conflicts with the paper flag selecting {paper[0]}"
+            )
+        self.alignment_schedule = paper[0] if paper else (self.alignment_schedule or "alternate")
+        get_schedule(self.alignment_schedule)
+        if self.alignment_temperature <= 0:
+            raise ValueError(f"--alignment_temperature must be > 0, got {self.alignment_temperature}")
+        if self.alignment_layer is not None and self.alignment_layer < 1:
+            raise ValueError(f"--alignment_layer is 1-based and must be >= 1, got {self.alignment_layer}")
+        if self.patience is not None:
+            if self.patience < 1:
+                raise ValueError(f"--patience must be >= 1, got {self.patience}")
+            if not (self.load_best_model_at_end and self.metric_for_best_model):
+                raise ValueError("--patience needs --load_best_model_at_end True and --metric_for_best_model "
+                                 "(e.g. eval_loss, eval_loss/task or eval_align/acc) with an --eval_strategy")
+
+    @property
+    def schedule(self):
+        return get_schedule(self.alignment_schedule)
+
+    def check_output_dir(self) -> None:
+        """Refuse to train over an earlier run's checkpoints unless asked to."""
+        if (
+            self.do_train
+            and not self.overwrite_output_dir
+            and not self.resume_from_checkpoint
+            and glob.glob(os.path.join(self.output_dir or "", "checkpoint-*"))
+        ):
+            raise FileExistsError(
+                f"--output_dir {self.output_dir} already holds checkpoints. Pass --resume_from_checkpoint True to "
+                "continue that run, --overwrite_output_dir to train over it, or choose another --output_dir."
+            )

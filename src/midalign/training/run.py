@@ -1,0 +1,162 @@
+"""The training entry point behind ``scripts/run_clm_lora.py`` and ``midalign train``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import transformers
+from transformers import HfArgumentParser, set_seed
+
+from ..alignment import num_decoder_layers
+from ..data import AlignmentCollator, ContrastiveDataMode, build_dataset
+from ..models import apply_lora, load_model, load_tokenizer
+from .arguments import AlignmentTrainingArguments, DataArguments, ModelArguments, default_alignment_layer
+from .trainer import AlignmentTrainer
+
+__all__ = ["parse_args", "example_data_dir", "resolve_data_mode", "run_training", "main"]
+
+logger = logging.getLogger("midalign")
+
+
+def example_data_dir() -> Path:
+    """``data_example/`` of the working directory, else of the source checkout."""
+    here = Path.cwd() / "data_example"
+    return here if here.is_dir() else Path(__file__).resolve().parents[3] / "data_example"
+
+
+def parse_args(argv: list[str] | None = None):
+    """Parse flags; ``--config recipe.yaml`` supplies defaults that explicit flags override."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = HfArgumentParser((ModelArguments, DataArguments, AlignmentTrainingArguments))
+    if "--config" in argv:
+        i = argv.index("--config")
+        if i + 1 >= len(argv):
+            raise SystemExit("--config needs a YAML file")
+        import yaml
+
+        path = argv[i + 1]
+        with open(path) as fh:
+            defaults = yaml.safe_load(fh) or {}
+        if not isinstance(defaults, dict):
+            raise SystemExit(f"--config {path}: expected a mapping of flag names to values")
+        known = {a.dest for a in parser._actions}
+        unknown = sorted(set(defaults) - known)
+        if unknown:
+            raise SystemExit(f"--config {path}: unknown keys {unknown}")
+        parser.set_defaults(**defaults)
+        argv = argv[:i] + argv[i + 2:]
+        # HfArgumentParser marks fields without defaults as required; YAML may provide them.
+        for action in parser._actions:
+            if action.dest in defaults:
+                action.required = False
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def resolve_data_mode(data_args: DataArguments, training_args: AlignmentTrainingArguments) -> ContrastiveDataMode:
+    schedule = training_args.schedule
+    mode = data_args.contrastive_data_mode
+    if mode is None:
+        if not schedule.uses_task:
+            mode = ContrastiveDataMode.PAIRS
+        elif schedule.uses_align and not data_args.alignment_file:
+            mode = ContrastiveDataMode.TASK_AND_PAIRS
+        else:
+            mode = ContrastiveDataMode.TASK
+    mode = ContrastiveDataMode(mode)
+    has_pairs = mode.has_pairs or bool(data_args.alignment_file)
+    if schedule.uses_align and not has_pairs:
+        raise ValueError(
+            f"--alignment_schedule {schedule.name} needs parallel pairs: use --contrastive_data_mode 2 with rows "
+            "carrying text_parallel_0/text_parallel_1, or give --alignment_file"
+        )
+    if schedule.uses_task and not mode.has_task:
+        raise ValueError(f"--alignment_schedule {schedule.name} trains the task, but --contrastive_data_mode 1 rows "
+                         "carry only pairs; use mode 0 or 2")
+    return mode
+
+
+def _default_files(data_args: DataArguments, mode: ContrastiveDataMode) -> None:
+    if data_args.train_file is None:
+        name = "train_baseline.json" if mode == ContrastiveDataMode.TASK else "train_baseline_with_alignment.json"
+        data_args.train_file = str(example_data_dir() / name)
+        logger.info("no --train_file: using %s", data_args.train_file)
+
+
+def run_training(model_args: ModelArguments, data_args: DataArguments, training_args: AlignmentTrainingArguments):
+    """Train (and/or evaluate) as the arguments say. Returns the trainer."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    transformers.utils.logging.set_verbosity_warning()
+    if not (training_args.do_train or training_args.do_eval):
+        training_args.do_train = True
+    training_args.check_output_dir()
+    set_seed(training_args.seed)
+
+    mode = resolve_data_mode(data_args, training_args)
+    _default_files(data_args, mode)
+    tokenizer = load_tokenizer(model_args.model_name_or_path, revision=model_args.revision,
+                               trust_remote_code=model_args.trust_remote_code, cache_dir=model_args.cache_dir)
+    model = load_model(model_args.model_name_or_path, torch_dtype=model_args.torch_dtype,
+                       revision=model_args.revision, trust_remote_code=model_args.trust_remote_code,
+                       attn_implementation=model_args.attn_implementation, cache_dir=model_args.cache_dir)
+    n_layers = num_decoder_layers(model)
+    if training_args.alignment_layer is None:
+        training_args.alignment_layer = default_alignment_layer(n_layers)
+    if not 1 <= training_args.alignment_layer <= n_layers:
+        raise ValueError(f"--alignment_layer {training_args.alignment_layer}: this model has {n_layers} decoder "
+                         f"layers; choose 1..{n_layers}")
+    if model_args.use_lora or model_args.load_lora_from:
+        model = apply_lora(model, model_args.lora_config, model_args.load_lora_from)
+        if training_args.gradient_checkpointing:
+            model.enable_input_require_grads()
+        model.print_trainable_parameters()
+
+    common = dict(alignment_file=None, streaming=data_args.streaming, seed=training_args.seed)
+    train_dataset = eval_dataset = None
+    if training_args.do_train:
+        train_dataset = build_dataset(data_args.train_file, tokenizer, mode, data_args.block_size,
+                                      **{**common, "alignment_file": data_args.alignment_file},
+                                      shuffle_buffer=data_args.shuffle_buffer, max_samples=data_args.max_train_samples)
+    if data_args.validation_file:
+        eval_dataset = build_dataset(data_args.validation_file, tokenizer, mode, data_args.block_size,
+                                     **{**common, "alignment_file": data_args.validation_alignment_file
+                                        or data_args.alignment_file},
+                                     max_samples=data_args.max_eval_samples)
+    elif training_args.do_eval or training_args.eval_strategy != "no":
+        raise ValueError("evaluation was requested (--do_eval or --eval_strategy) but no --validation_file was given")
+
+    logger.info("schedule=%s layer=%d/%d pooling=%s distance=%s temperature=%g data_mode=%d",
+                training_args.alignment_schedule, training_args.alignment_layer, n_layers,
+                training_args.alignment_pooling, training_args.alignment_distance,
+                training_args.alignment_temperature, int(mode))
+    trainer = AlignmentTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=AlignmentCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    if training_args.do_train:
+        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model()
+        trainer.log_metrics("train", result.metrics)
+        trainer.save_metrics("train", result.metrics)
+        trainer.save_state()
+    if training_args.do_eval and eval_dataset is not None:
+        metrics = trainer.evaluate()
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+    return trainer
+
+
+def main(argv: list[str] | None = None) -> None:
+    model_args, data_args, training_args = parse_args(argv)
+    run_training(model_args, data_args, training_args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Named schedules: which objectives run on a micro-batch. Adding one is a function and a line in SCHEDULES."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+__all__ = ["Objectives", "Schedule", "SCHEDULES", "get_schedule"]
+
+
+class Objectives(NamedTuple):
+    task: bool
+    align: bool
+
+
+TASK, ALIGN, BOTH = Objectives(True, False), Objectives(False, True), Objectives(True, True)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """``plan(micro_batch, step)`` -> objectives for the ``micro_batch``-th micro-batch of the run (0-based, counted
+    across epochs and resumes) that belongs to optimizer step ``step`` (0-based)."""
+
+    name: str
+    plan: Callable[[int, int], Objectives]
+    help: str
+
+    @property
+    def uses_task(self) -> bool:
+        return any(self.plan(i, s).task for i in range(4) for s in range(2))
+
+    @property
+    def uses_align(self) -> bool:
+        return any(self.plan(i, s).align for i in range(4) for s in range(2))
+
+
+SCHEDULES: dict[str, Schedule] = {
+    s.name: s
+    for s in [
+        Schedule("task_only", lambda i, s: TASK, "task loss only: the baseline (--only_train_language_modeling)"),
+        Schedule("align_only", lambda i, s: ALIGN, "alignment loss only (--only_train_contrastive)"),
+        Schedule(
+            "alternate",
+            lambda i, s: TASK if i % 2 == 0 else ALIGN,
+            "the paper's: micro-batches alternate task / alignment, task first, both accumulating into the same "
+            "optimizer update (--alternate_training)",
+        ),
+        Schedule(
+            "alternate_steps",
+            lambda i, s: TASK if s % 2 == 0 else ALIGN,
+            "whole optimizer steps alternate: task steps, then alignment steps, task first",
+        ),
+        Schedule("joint", lambda i, s: BOTH, "task + weight * alignment on every micro-batch"),
+    ]
+}
+
+
+def get_schedule(name: str) -> Schedule:
+    try:
+        return SCHEDULES[name]
+    except KeyError:
+        raise ValueError(f"unknown --alignment_schedule {name!r}; choose one of {sorted(SCHEDULES)}") from None

@@ -1,0 +1,275 @@
+"""``AlignmentTrainer``: a ``transformers.Trainer`` that mixes the task loss with the middle-layer alignment loss
+according to a named schedule, logs each objective under its own name, and saves adapters at the paper's paths."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict, deque
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from ..alignment import alignment_loss, call_through, find_decoder, layer_output, pool, retrieval_accuracy
+from ..data import IGNORE_INDEX
+from .schedules import Objectives
+
+__all__ = ["AlignmentTrainer", "causal_lm_loss", "SCHEDULE_STATE_FILE"]
+
+SCHEDULE_STATE_FILE = "alignment_schedule.json"
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed next-token cross-entropy and the number of target tokens.
+
+    Args:
+        logits: shape [B, T, V]. labels: shape [B, T], ``-100`` where no loss is taken (prompt, padding).
+    Returns:
+        (sum of token losses, number of target tokens), both scalars; position t predicts ``labels[t + 1]``.
+    """
+    shift_logits = logits[:, :-1].float().reshape(-1, logits.shape[-1])
+    shift_labels = labels[:, 1:].reshape(-1).to(shift_logits.device)
+    total = F.cross_entropy(shift_logits, shift_labels, ignore_index=IGNORE_INDEX, reduction="sum")
+    return total, shift_labels.ne(IGNORE_INDEX).sum()
+
+
+def _pad_right(ids: torch.Tensor, mask: torch.Tensor, length: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    extra = length - ids.shape[1]
+    if extra <= 0:
+        return ids, mask
+    return F.pad(ids, (0, extra), value=pad_id), F.pad(mask, (0, extra), value=0)
+
+
+class _EpochSetter(TrainerCallback):
+    """Tells datasets with ``set_epoch`` (pair cycling, streaming shuffle) which epoch starts."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(int(state.epoch or 0))
+
+
+class AlignmentTrainer(Trainer):
+    """Trains with ``args.schedule`` (see ``midalign.training.schedules``).
+
+    Gradient of one optimizer step with G micro-batches, of which G_t run the task and G_a the alignment loss:
+    ``(G_t / G) * (sum of task token losses / task tokens) + (1 / G) * sum of alignment losses``. With
+    ``task_only`` this is exactly transformers' token-normalised loss; with ``alternate`` each objective gets half
+    the weight, as in the paper; token counts are summed across processes like transformers does.
+    """
+
+    loss_is_scaled_for_ga = True
+
+    def __init__(self, *args, pad_token_id: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.schedule = self.args.schedule
+        self.pad_token_id = pad_token_id if pad_token_id is not None else 0
+        self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
+        self._micro_batches = 0  # micro-batches consumed in this run: the schedule's clock
+        self._plan: deque[Objectives] = deque()
+        self._step_scale = {"task": 1.0, "align": 1.0, "tokens": None}
+        self._objective_sum = 0.0  # combined objective since the last log, for the "loss" entry
+        self._steps_since_log = 0
+        self._unreached: dict[int, list[nn.Parameter]] = {}
+        if self.train_dataset is not None:
+            self.add_callback(_EpochSetter(self.train_dataset))
+        if self.args.patience:
+            self.add_callback(EarlyStoppingCallback(early_stopping_patience=self.args.patience))
+
+    # ---- schedule ----
+    def _alignment_layer(self) -> int:
+        return int(self.args.alignment_layer)
+
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        batches = []
+        for _ in range(num_batches):
+            try:
+                batches.append(next(epoch_iterator))
+            except StopIteration:
+                break
+        plan = [self.schedule.plan(self._micro_batches + i, self.state.global_step) for i in range(len(batches))]
+        self._micro_batches += len(batches)
+        self._plan = deque(plan)
+        n = max(len(batches), 1)
+        n_task = sum(p.task for p in plan)
+        tokens = None
+        if n_task:
+            tokens = sum(b["labels"][:, 1:].ne(IGNORE_INDEX).sum() for b, p in zip(batches, plan) if p.task)
+            tokens = torch.as_tensor(tokens, device=device)
+            if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                tokens = self.accelerator.gather(tokens.reshape(1)).sum()
+        self._step_scale = {"task": n_task / n, "align": 1.0 / n, "tokens": tokens}
+        self._steps_since_log += 1
+        return batches, tokens
+
+    # ---- losses ----
+    def _task_loss(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits
+        return causal_lm_loss(logits, inputs["labels"])
+
+    def _align_forward(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooled layer-k representations of both sides, in one forward (DDP allows one per backward)."""
+        ids0, m0 = inputs["input_ids_parallel_0"], inputs["attention_mask_parallel_0"]
+        ids1, m1 = inputs["input_ids_parallel_1"], inputs["attention_mask_parallel_1"]
+        length = max(ids0.shape[1], ids1.shape[1])
+        ids0, m0 = _pad_right(ids0, m0, length, self.pad_token_id)
+        ids1, m1 = _pad_right(ids1, m1, length, self.pad_token_id)
+        mask = torch.cat([m0, m1])
+        hidden = layer_output(model, torch.cat([ids0, ids1]), mask, self._alignment_layer())
+        pooled = pool(hidden, mask, self.args.alignment_pooling)
+        return pooled[: ids0.shape[0]], pooled[ids0.shape[0]:]
+
+    def _align_loss(self, p0, p1, mode: str) -> torch.Tensor:
+        a = self.args
+        loss = alignment_loss(p0, p1, temperature=a.alignment_temperature, distance=a.alignment_distance,
+                              direction=a.alignment_direction, detach_target=a.alignment_detach_target,
+                              weight=a.alignment_weight)
+        self._metrics[mode]["loss/align"].append(loss.item())
+        self._metrics[mode]["align/acc"].append(retrieval_accuracy(p0, p1, distance=a.alignment_distance).item())
+        return loss
+
+    def _zero_for_unreached(self, model) -> torch.Tensor:
+        """0 * (sum of trainable parameters that an alignment-only forward does not reach), so that every
+        trainable parameter gets a (zero) gradient: DDP and DeepSpeed then see the same parameter set on every
+        micro-batch and neither error out nor desynchronise."""
+        layer = self._alignment_layer()
+        if layer not in self._unreached:
+            decoder, layout = find_decoder(model)
+            reached = {id(p) for name, mod in decoder.named_children() if name not in (layout.layers, layout.norm)
+                       for p in mod.parameters()}
+            reached |= {id(p) for lay in getattr(decoder, layout.layers)[:layer] for p in lay.parameters()}
+            self._unreached[layer] = [p for p in model.parameters() if p.requires_grad and id(p) not in reached]
+        params = self._unreached[layer]
+        if not params:
+            return torch.zeros(())
+        return 0.0 * sum(p.sum() for p in params)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if not model.training:
+            loss = self._eval_loss(model, inputs)
+            return (loss, None) if return_outputs else loss
+        objectives = self._plan.popleft() if self._plan else self.schedule.plan(0, 0)
+        scale = self._step_scale
+        world = self.args.world_size if self.args.average_tokens_across_devices and self.args.world_size > 1 else 1
+        loss = torch.zeros((), device=inputs["input_ids"].device if "input_ids" in inputs else None)
+        report = 0.0
+        if objectives.task and objectives.align:
+            (total, n_tok), (p0, p1) = self._joint_forward(model, inputs)
+        else:
+            if objectives.task:
+                total, n_tok = self._task_loss(model, inputs)
+            if objectives.align:
+                p0, p1 = self._align_forward(model, inputs)
+        if objectives.task:
+            self._metrics["train"]["loss/task"].append((total / n_tok.clamp(min=1)).item())
+            task = total / scale["tokens"].clamp(min=1) * scale["task"]
+            loss = loss + task * world
+            report += task.item()
+        if objectives.align:
+            align = self._align_loss(p0, p1, "train") * scale["align"]
+            loss = loss + align
+            report += align.item()
+            if not objectives.task:
+                loss = loss + self._zero_for_unreached(model).to(loss.device)
+        self._objective_sum += report
+        return (loss, None) if return_outputs else loss
+
+    def _joint_forward(self, model, inputs):
+        """Task loss and pooled pairs from one call of the (possibly DDP-wrapped) model."""
+
+        def both(inner):
+            return self._task_loss(inner, inputs), self._align_forward(inner, inputs)
+
+        return call_through(model, both, input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+
+    def _eval_loss(self, model, inputs) -> torch.Tensor:
+        """Evaluation: every objective the schedule trains and the batch has data for; eval_loss is their sum
+        (task mean + weighted alignment loss)."""
+        loss = torch.zeros((), device=self.args.device)
+        if self.schedule.uses_task and "labels" in inputs:
+            total, n_tok = self._task_loss(model, inputs)
+            task = total / n_tok.clamp(min=1)
+            self._metrics["eval"]["loss/task"].append(task.item())
+            loss = loss + task
+        if self.schedule.uses_align and "input_ids_parallel_0" in inputs:
+            p0, p1 = self._align_forward(model, inputs)
+            if p0.shape[0] >= 2:
+                loss = loss + self._align_loss(p0, p1, "eval")
+        return loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss = self._eval_loss(model, inputs)
+        return loss.detach(), None, None
+
+    # ---- logging ----
+    def _flush(self, mode: str) -> dict[str, float]:
+        """Mean of each metric over the micro-batches where it ran, summed across processes."""
+        keys = sorted(self._metrics[mode])
+        if not keys:
+            return {}
+        stats = torch.tensor([[sum(self._metrics[mode][k]), len(self._metrics[mode][k])] for k in keys],
+                             dtype=torch.float64, device=self.args.device)
+        if self.args.world_size > 1:
+            stats = self.accelerator.reduce(stats, reduction="sum")
+        self._metrics[mode].clear()
+        return {k: s / c for k, (s, c) in zip(keys, stats.tolist()) if c}
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._steps_since_log:
+            combined = torch.tensor(self._objective_sum, dtype=torch.float64, device=self.args.device)
+            if self.args.world_size > 1:
+                combined = self.accelerator.reduce(combined, reduction="mean")
+            logs["loss"] = combined.item() / self._steps_since_log
+            self._objective_sum, self._steps_since_log = 0.0, 0
+            logs.update(self._flush("train"))
+        super().log(logs, start_time)
+
+    def evaluation_loop(self, *args, **kwargs):
+        output = super().evaluation_loop(*args, **kwargs)
+        prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
+        output.metrics.update({f"{prefix}_{k}": v for k, v in self._flush("eval").items()})
+        return output
+
+    # ---- checkpoints ----
+    def _save(self, output_dir: str | None = None, state_dict=None):
+        super()._save(output_dir, state_dict)
+        output_dir = output_dir or self.args.output_dir
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        if hasattr(unwrapped, "peft_config"):  # the paper's layout: <dir>/adapter_model/
+            unwrapped.save_pretrained(os.path.join(output_dir, "adapter_model"))
+
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        if self.args.should_save:
+            run_dir = self._get_output_dir(trial=trial)
+            folder = os.path.join(run_dir, f"checkpoint-{self.state.global_step}")
+            with open(os.path.join(folder, SCHEDULE_STATE_FILE), "w") as fh:
+                json.dump({"micro_batches": self._micro_batches, "schedule": self.args.alignment_schedule}, fh)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        # transformers reads every sub-directory holding adapter weights as one more adapter; our paper-layout copy
+        # (<checkpoint>/adapter_model/) is the same adapter, so load the top-level one into the active adapter.
+        model = model if model is not None else self.model
+        top = os.path.join(resume_from_checkpoint, "adapter_model.safetensors")
+        if hasattr(model, "peft_config") and hasattr(model, "load_adapter") and os.path.isfile(top):
+            model.load_adapter(resume_from_checkpoint, model.active_adapters[0], is_trainable=True)
+            return
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
+        if isinstance(resume_from_checkpoint, str):
+            path = os.path.join(resume_from_checkpoint, SCHEDULE_STATE_FILE)
+            if os.path.isfile(path):
+                with open(path) as fh:
+                    self._micro_batches = int(json.load(fh)["micro_batches"])
+        return super().train(resume_from_checkpoint, *args, **kwargs)
+

@@ -1,0 +1,128 @@
+import json
+
+import pytest
+import torch
+
+from midalign.data import (
+    IGNORE_INDEX,
+    AlignmentCollator,
+    ContrastiveDataMode,
+    DataFormatError,
+    build_dataset,
+    read_rows,
+    tokenize_task,
+)
+from tests.conftest import write_jsonl
+
+
+def test_prompt_tokens_are_masked(tokenizer):
+    prefix, text = "<|im_start|>user\nwake me up<|im_end|>\n<|im_start|>assistant\n", "time: nine am<|im_end|>"
+    f = tokenize_task(tokenizer, prefix, text, block_size=None)
+    n_prompt = len(tokenizer(prefix)["input_ids"])
+    assert f["input_ids"] == tokenizer(prefix + text)["input_ids"]
+    assert f["labels"][:n_prompt] == [IGNORE_INDEX] * n_prompt
+    assert f["labels"][n_prompt:] == f["input_ids"][n_prompt:]
+    assert tokenizer.decode(f["labels"][n_prompt:]).endswith("<|im_end|>")
+
+
+def test_block_size_truncates(tokenizer):
+    f = tokenize_task(tokenizer, "a b c d e f", " g h i j", block_size=4)
+    assert len(f["input_ids"]) == len(f["labels"]) == 4
+    assert f["labels"] == [IGNORE_INDEX] * 4
+
+
+@pytest.mark.parametrize(
+    "mode,keys",
+    [
+        (0, {"input_ids", "attention_mask", "labels"}),
+        (1, {"input_ids_parallel_0", "attention_mask_parallel_0", "input_ids_parallel_1", "attention_mask_parallel_1"}),
+        (2, {"input_ids", "attention_mask", "labels", "input_ids_parallel_0", "attention_mask_parallel_0",
+             "input_ids_parallel_1", "attention_mask_parallel_1"}),
+    ],
+)
+def test_modes_produce_their_columns(tokenizer, data_files, mode, keys):
+    file = {0: "task", 1: "pairs", 2: "both"}[mode]
+    ds = build_dataset(data_files[file], tokenizer, ContrastiveDataMode(mode), 64)
+    assert set(ds[0]) == keys
+
+
+def test_pairs_are_raw_text(tokenizer, data_files):
+    ds = build_dataset(data_files["both"], tokenizer, ContrastiveDataMode.TASK_AND_PAIRS, 64)
+    row = json.loads(open(data_files["both"]).readline())
+    assert tokenizer.decode(ds[0]["input_ids_parallel_0"]) == row["text_parallel_0"]
+    assert tokenizer.decode(ds[0]["input_ids_parallel_1"]) == row["text_parallel_1"]
+
+
+def test_collator_pads_each_group_to_its_own_multiple_of_8(tokenizer):
+    feats = [
+        {"input_ids": [5] * 3, "attention_mask": [1] * 3, "labels": [-100, 5, 5],
+         "input_ids_parallel_0": [7] * 10, "attention_mask_parallel_0": [1] * 10,
+         "input_ids_parallel_1": [8], "attention_mask_parallel_1": [1]},
+        {"input_ids": [6] * 9, "attention_mask": [1] * 9, "labels": [6] * 9,
+         "input_ids_parallel_0": [7] * 2, "attention_mask_parallel_0": [1] * 2,
+         "input_ids_parallel_1": [8] * 2, "attention_mask_parallel_1": [1] * 2},
+    ]
+    b = AlignmentCollator(pad_token_id=0)(feats)
+    assert b["input_ids"].shape == (2, 16)
+    assert b["input_ids_parallel_0"].shape == (2, 16)
+    assert b["input_ids_parallel_1"].shape == (2, 8)
+    assert b["labels"][0, 3:].eq(IGNORE_INDEX).all() and b["attention_mask"][0, 3:].eq(0).all()
+    assert b["input_ids"][0, 3:].eq(0).all()
+    assert torch.equal(b["attention_mask_parallel_1"][1], torch.tensor([1, 1, 0, 0, 0, 0, 0, 0]))
+
+
+def test_alignment_file_cycles_independently(tokenizer, data_files, tmp_path):
+    pairs = write_jsonl(tmp_path / "p.json", [{"text_parallel_0": f"s{i}", "text_parallel_1": f"t{i}"}
+                                              for i in range(5)])
+    ds = build_dataset(data_files["task"], tokenizer, ContrastiveDataMode.TASK, 64, alignment_file=pairs)
+    seen = []
+    for epoch in range(2):
+        ds.set_epoch(epoch)
+        seen += [tokenizer.decode(ds[i]["input_ids_parallel_0"]) for i in range(len(ds))]
+    assert seen[:7] == ["s0", "s1", "s2", "s3", "s4", "s0", "s1"]
+    assert seen[16] == "s1"  # epoch 1 continues where epoch 0 left off: 16 % 5 = 1
+    assert set(ds[0]) >= {"labels", "input_ids_parallel_1"}
+
+
+def test_streaming_yields_the_same_rows_lazily(tokenizer, data_files, tmp_path):
+    mem = build_dataset(data_files["both"], tokenizer, ContrastiveDataMode.TASK_AND_PAIRS, 64)
+    stream = build_dataset(data_files["both"], tokenizer, ContrastiveDataMode.TASK_AND_PAIRS, 64, streaming=True)
+    assert isinstance(stream, torch.utils.data.IterableDataset)
+    assert len(stream) == len(mem)
+    assert list(stream) == [mem[i] for i in range(len(mem))]
+
+
+def test_streaming_reports_bad_line_when_reached(tokenizer, tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"prefix": "a", "text": "b"}\n{"prefix": "a"}\n')
+    ds = build_dataset(str(path), tokenizer, ContrastiveDataMode.TASK, 64, streaming=True)
+    it = iter(ds)
+    next(it)
+    with pytest.raises(DataFormatError, match=r"bad\.json:2: missing field 'text'"):
+        next(it)
+
+
+@pytest.mark.parametrize(
+    "line,fields,match",
+    [
+        ('{"prefix": "a", "text": "b"', ("prefix", "text"), r":2: malformed JSON"),
+        ('{"prefix": "a"}', ("prefix", "text"), r":2: missing field 'text'"),
+        ('{"prefix": "a", "text": 3}', ("prefix", "text"), r":2: field 'text' must be a string, got int"),
+        ('{"text_parallel_0": "a", "text_parallel_1": "  "}', ("text_parallel_0", "text_parallel_1"),
+         r":2: field 'text_parallel_1' is empty"),
+        ('["a", "b"]', ("prefix", "text"), r":2: expected a JSON object"),
+    ],
+)
+def test_errors_name_file_and_line(tmp_path, line, fields, match):
+    path = tmp_path / "train.json"
+    good = json.dumps({k: "x" for k in ("prefix", "text", "text_parallel_0", "text_parallel_1")})
+    path.write_text(good + "\n" + line + "\n")
+    with pytest.raises(DataFormatError, match="train.json" + match):
+        read_rows(str(path), fields)
+
+
+def test_comma_separated_files_and_missing_file(tmp_path, data_files):
+    rows = read_rows(f"{data_files['task']},{data_files['task']}", ("prefix", "text"))
+    assert len(rows) == 32
+    with pytest.raises(FileNotFoundError, match="nope.json"):
+        read_rows(f"{data_files['task']},{tmp_path}/nope.json", ("prefix", "text"))
