@@ -14,6 +14,14 @@ from .schedules import SCHEDULES, get_schedule
 __all__ = ["ModelArguments", "DataArguments", "AlignmentTrainingArguments", "default_alignment_layer"]
 
 
+def _has_accelerator() -> bool:
+    import torch
+
+    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available()) or (
+        torch.backends.mps.is_available()
+    )
+
+
 def default_alignment_layer(num_layers: int) -> int:
     """16 for 32-layer models (the paper's choice for Llama-3-8B), otherwise the middle layer ``L // 2``."""
     return 16 if num_layers == 32 else max(1, num_layers // 2)
@@ -144,9 +152,23 @@ class AlignmentTrainingArguments(TrainingArguments):
         metadata={"help": "Allow training into an --output_dir that already holds checkpoints (otherwise an error, "
                   "so that no earlier run is overwritten by accident; use --resume_from_checkpoint to continue)."},
     )
+    warmup_ratio: float | None = field(
+        default=None,
+        metadata={"help": "Paper flag (removed from transformers 5): share of steps for warmup; sets --warmup_steps."},
+    )
     remove_unused_columns: bool = field(default=False, metadata={"help": "Must stay False: the collator needs all."})
 
     def __post_init__(self):
+        if self.warmup_ratio is not None:
+            if not 0 <= self.warmup_ratio < 1:
+                raise ValueError(f"--warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+            if self.warmup_steps:
+                raise ValueError("give --warmup_ratio or --warmup_steps, not both")
+            self.warmup_steps = self.warmup_ratio  # transformers 5 reads a float < 1 as a ratio
+        if not self.use_cpu and not _has_accelerator():
+            # No accelerator: run on the CPU, which also makes torchrun use DDP over gloo and lets the paper's
+            # `--bf16 True` mean CPU autocast instead of an error.
+            self.use_cpu = True
         if self.metric_for_best_model and self.greater_is_better is None:
             # transformers infers "greater is better" unless the name *ends* with "loss"; eval_loss/task is a loss.
             self.greater_is_better = "loss" not in self.metric_for_best_model
