@@ -24,7 +24,14 @@ def _train(argv: list[str]) -> None:
     train_main(argv)
 
 
+def _demo(argv: list[str]) -> None:
+    from .demo import main as demo_main
+
+    demo_main(argv)
+
+
 COMMANDS = {
+    "demo": (_demo, "train with alignment on data_example with the embedded model; report retrieval before/after"),
     "prepare-model": (_prepare_model, "convert the embedded default model into the cache; print its path"),
     "train": (_train, "train with alignment (all scripts/run_clm_lora.py flags)"),
 }

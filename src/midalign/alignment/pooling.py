@@ -15,13 +15,29 @@ def _mean(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     return (hidden * mask).sum(dim=1) / counts
 
 
+def _mean_skip_first(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    # Many LLMs park massive activations on the first position (an attention sink): in SmolLM2 its norm is ~100x
+    # that of other tokens and a plain mean is dominated by it, so every sentence pools to nearly the same
+    # direction (cosine ~0.999). Dropping the first real token removes that shared component.
+    mask = attention_mask.clone()
+    first = attention_mask.to(torch.long).argmax(dim=1)
+    rows = torch.arange(mask.shape[0], device=mask.device)
+    keep_first = attention_mask.sum(dim=1) <= 1  # a one-token sentence keeps its only token
+    mask[rows, first] = torch.where(keep_first, mask[rows, first], torch.zeros_like(mask[rows, first]))
+    return _mean(hidden, mask)
+
+
 def _bos(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     # The first *real* token, so that left padding (used in generation) pools the same token as right padding.
     first = attention_mask.to(torch.long).argmax(dim=1)  # [B]
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), first]
 
 
-POOLING: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"mean": _mean, "bos": _bos}
+POOLING: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "mean": _mean,
+    "mean_skip_first": _mean_skip_first,
+    "bos": _bos,
+}
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None = None, mode: str = "mean") -> torch.Tensor:
@@ -30,7 +46,8 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None = None, mode:
     Args:
         hidden: token representations, shape [B, T, H].
         attention_mask: 1 for real tokens, 0 for padding, shape [B, T]. ``None`` means no padding.
-        mode: ``"mean"`` averages the real tokens; ``"bos"`` takes the first real token.
+        mode: ``"mean"`` averages the real tokens (the paper); ``"mean_skip_first"`` averages the real tokens after
+            the first one (robust to attention-sink activations); ``"bos"`` takes the first real token.
 
     Returns:
         Pooled representations, shape [B, H], in the dtype of ``hidden``.

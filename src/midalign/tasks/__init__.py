@@ -1,1 +1,1 @@
-"""midalign.tasks (see README)."""
+"""Tasks: prompts, gold targets, parsing and metrics per task."""

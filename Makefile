@@ -1,0 +1,45 @@
+# `make demo` and `make test` work on a fresh clone: they create .venv, install a pinned CPU-friendly torch first
+# (an unpinned torch can pull a multi-GB CUDA build), then this package with its extras.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= dev,eval,analysis,deepspeed
+BIN = $(VENV)/bin
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install demo test test-fast lint format prepare-model benchmark clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+prepare-model: install
+	$(BIN)/midalign prepare-model
+
+demo: install
+	$(BIN)/midalign demo
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check src tests scripts benchmarks data_example
+	$(BIN)/ruff format --check src tests scripts benchmarks data_example
+
+format: install
+	$(BIN)/ruff format src tests scripts benchmarks data_example
+	$(BIN)/ruff check --fix src tests scripts benchmarks data_example
+
+benchmark: install
+	$(BIN)/python benchmarks/alignment_step.py
+
+clean:
+	rm -rf $(VENV) outputs test_run_outputs .pytest_cache

@@ -1,0 +1,64 @@
+"""Sentence embeddings per layer for any HF decoder (plus adapters), batched, reusing the library's capture code."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from ..alignment import layer_output, num_decoder_layers, pool
+
+__all__ = ["sentence_embeddings"]
+
+
+@torch.no_grad()
+def sentence_embeddings(
+    model,
+    tokenizer,
+    sentences: Sequence[str],
+    layers: Sequence[int] | None = None,
+    *,
+    pooling: str = "mean",
+    batch_size: int = 32,
+    max_length: int = 256,
+    progress: bool = False,
+) -> dict[int, torch.Tensor]:
+    """Pooled representations of raw sentences (no template) at the given layers.
+
+    ``layers`` uses the library's convention: 0 = embeddings, k = output of decoder layer k (un-normalised).
+    ``None`` = every layer 0..L in one forward pass per batch. A single layer k >= 1 runs only layers 1..k.
+
+    Returns:
+        {layer: float32 tensor of shape [N, H]} on the CPU.
+    """
+    n_layers = num_decoder_layers(model)
+    layers = list(range(n_layers + 1)) if layers is None else list(layers)
+    bad = [k for k in layers if not 0 <= k <= n_layers]
+    if bad:
+        raise ValueError(f"layers {bad} out of range 0..{n_layers}")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out: dict[int, list[torch.Tensor]] = {k: [] for k in layers}
+    # Longest first, so that a batch holds sentences of similar length (less padding); order restored at the end.
+    order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    for idx in tqdm(batches, desc="embedding", disable=not progress):
+        enc = tokenizer([sentences[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
+                        max_length=max_length).to(device)
+        mask = enc["attention_mask"]
+        if len(layers) == 1 and layers[0] >= 1:
+            states = {layers[0]: layer_output(model, enc["input_ids"], mask, layers[0])}
+        else:
+            hs = model(input_ids=enc["input_ids"], attention_mask=mask, output_hidden_states=True).hidden_states
+            states = {k: hs[k] for k in layers if k < n_layers}
+            if n_layers in layers:  # transformers' last entry is after the final norm; ours is the raw output
+                states[n_layers] = layer_output(model, enc["input_ids"], mask, n_layers)
+        for k in layers:
+            out[k].append(pool(states[k], mask, pooling).float().cpu())
+    if was_training:
+        model.train()
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.tensor(order)] = torch.arange(len(order))
+    return {k: torch.cat(v)[inverse] for k, v in out.items()}
