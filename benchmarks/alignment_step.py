@@ -27,8 +27,15 @@ def _model():
 
     from midalign.models import apply_lora
 
-    cfg = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
-                      num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True)
+    cfg = LlamaConfig(
+        vocab_size=49152,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        tie_word_embeddings=True,
+    )
     torch.manual_seed(0)
     model = apply_lora(LlamaForCausalLM(cfg), {"lora_dropout": 0.0})
     model.train()
@@ -84,16 +91,21 @@ def main() -> None:
         return
     results = {}
     for variant in ("task", "align", "naive"):
-        out = subprocess.run([sys.executable, __file__, "--variant", variant, "--repeats", str(args.repeats)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--variant", variant, "--repeats", str(args.repeats)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"{'variant':<8} {'fwd+bwd (s, median)':>20} {'peak RSS increase (MB)':>24}")
     for r in results.values():
         print(f"{r['variant']:<8} {r['median_s']:>20.3f} {r['peak_rss_increase_mb']:>24.1f}")
     a, n = results["align"], results["naive"]
     print(f"align / naive time:   {a['median_s'] / n['median_s']:.2f}x  (target <= 0.5x)")
-    print(f"align / naive memory: {a['peak_rss_increase_mb'] / max(n['peak_rss_increase_mb'], 1e-9):.2f}x "
-          "(target < 1x)")
+    print(
+        f"align / naive memory: {a['peak_rss_increase_mb'] / max(n['peak_rss_increase_mb'], 1e-9):.2f}x (target < 1x)"
+    )
     print(f"align / task time:    {a['median_s'] / results['task']['median_s']:.2f}x")
 
 

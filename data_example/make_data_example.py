@@ -127,8 +127,17 @@ def massive_rows(seed: int = 0) -> list[dict]:
             from midalign.tasks.massive import parse_annotation
 
             utt, _ = parse_annotation(annot)
-            rows.append({"id": str(len(rows)), "locale": "en-US", "partition": partition, "scenario": scenario,
-                         "intent": intent, "utt": utt, "annot_utt": annot})
+            rows.append(
+                {
+                    "id": str(len(rows)),
+                    "locale": "en-US",
+                    "partition": partition,
+                    "scenario": scenario,
+                    "intent": intent,
+                    "utt": utt,
+                    "annot_utt": annot,
+                }
+            )
     return rows
 
 
@@ -154,26 +163,43 @@ def main() -> None:
     for i, line in enumerate(lines):
         cells = line.split("\t")
         assert len(cells) == len(LANGS), f"parallel_sentences.tsv:{i + 1}: expected {len(LANGS)} columns"
-        split = "heldout" if i % (len(lines) // N_HELDOUT) == 0 and sum(
-            p["split"] == "heldout" for p in parallel) < N_HELDOUT else "train"
+        split = (
+            "heldout"
+            if i % (len(lines) // N_HELDOUT) == 0 and sum(p["split"] == "heldout" for p in parallel) < N_HELDOUT
+            else "train"
+        )
         parallel.append({"id": i, "split": split, **dict(zip(LANGS, cells))})
     write(HERE / "parallel.jsonl", parallel)
 
     def pairs(split):
-        return [{"text_parallel_0": p["en"], "text_parallel_1": p[lang], "lang": lang}
-                for lang in LANGS[1:] for p in parallel if p["split"] == split]
+        return [
+            {"text_parallel_0": p["en"], "text_parallel_1": p[lang], "lang": lang}
+            for lang in LANGS[1:]
+            for p in parallel
+            if p["split"] == split
+        ]
 
     train_pairs, heldout = pairs("train"), pairs("heldout")
     random.Random(1).shuffle(train_pairs)
-    task = {part: [render_example(tok, slot_prompt(r["utt"]), gold_target(r["annot_utt"])) for r in massive
-                   if r["partition"] == part] for part in ("train", "dev")}
+    task = {
+        part: [
+            render_example(tok, slot_prompt(r["utt"]), gold_target(r["annot_utt"]))
+            for r in massive
+            if r["partition"] == part
+        ]
+        for part in ("train", "dev")
+    }
     write(HERE / "train_baseline.json", task["train"])
     write(HERE / "valid_baseline.json", task["dev"])
     strip = lambda p: {k: p[k] for k in ("text_parallel_0", "text_parallel_1")}  # noqa: E731
-    write(HERE / "train_baseline_with_alignment.json",
-          [{**row, **strip(train_pairs[i % len(train_pairs)])} for i, row in enumerate(task["train"])])
-    write(HERE / "valid_baseline_with_alignment.json",
-          [{**row, **strip(heldout[i % len(heldout)])} for i, row in enumerate(task["dev"])])
+    write(
+        HERE / "train_baseline_with_alignment.json",
+        [{**row, **strip(train_pairs[i % len(train_pairs)])} for i, row in enumerate(task["train"])],
+    )
+    write(
+        HERE / "valid_baseline_with_alignment.json",
+        [{**row, **strip(heldout[i % len(heldout)])} for i, row in enumerate(task["dev"])],
+    )
     write(HERE / "heldout_pairs.json", heldout)
 
 

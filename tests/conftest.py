@@ -40,12 +40,16 @@ def tiny_model_dir(tmp_path_factory, tokenizer):
 
 
 TASK_ROWS = [
-    ("<|im_start|>user\nwake me up at nine am on friday<|im_end|>\n<|im_start|>assistant\n",
-     "time: nine am; date: friday<|im_end|>"),
+    (
+        "<|im_start|>user\nwake me up at nine am on friday<|im_end|>\n<|im_start|>assistant\n",
+        "time: nine am; date: friday<|im_end|>",
+    ),
     ("<|im_start|>user\nplay some jazz music<|im_end|>\n<|im_start|>assistant\n", "music_genre: jazz<|im_end|>"),
     ("<|im_start|>user\nturn off the lights<|im_end|>\n<|im_start|>assistant\n", "None<|im_end|>"),
-    ("<|im_start|>user\nwhat is the weather in berlin tomorrow<|im_end|>\n<|im_start|>assistant\n",
-     "place_name: berlin; date: tomorrow<|im_end|>"),
+    (
+        "<|im_start|>user\nwhat is the weather in berlin tomorrow<|im_end|>\n<|im_start|>assistant\n",
+        "place_name: berlin; date: tomorrow<|im_end|>",
+    ),
 ]
 PAIRS = [
     ("wake me up at nine am on friday", "weck mich am freitag um neun uhr"),

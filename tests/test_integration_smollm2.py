@@ -40,18 +40,44 @@ def test_alignment_training_then_reload_matches(tmp_path, smollm2_path):
 
     data = example_data_dir()
     out = tmp_path / "run"
-    trainer = run_training(*parse_args([
-        "--train_file", str(data / "train_baseline_with_alignment.json"), "--output_dir", str(out),
-        "--max_steps", "2", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2",
-        "--learning_rate", "1e-3", "--logging_steps", "1", "--alternate_training", "--contrastive_data_mode", "2",
-        "--report_to", "none", "--disable_tqdm", "True", "--save_strategy", "no", "--max_train_samples", "16",
-    ]))
+    trainer = run_training(
+        *parse_args(
+            [
+                "--train_file",
+                str(data / "train_baseline_with_alignment.json"),
+                "--output_dir",
+                str(out),
+                "--max_steps",
+                "2",
+                "--per_device_train_batch_size",
+                "2",
+                "--gradient_accumulation_steps",
+                "2",
+                "--learning_rate",
+                "1e-3",
+                "--logging_steps",
+                "1",
+                "--alternate_training",
+                "--contrastive_data_mode",
+                "2",
+                "--report_to",
+                "none",
+                "--disable_tqdm",
+                "True",
+                "--save_strategy",
+                "no",
+                "--max_train_samples",
+                "16",
+            ]
+        )
+    )
     assert trainer.args.alignment_layer == 15  # 30 layers -> the middle one
     logs = trainer.state.log_history
     assert any("loss/task" in h for h in logs) and any("loss/align" in h for h in logs)
     tokenizer = load_tokenizer(smollm2_path)
-    enc = tokenizer(["wake me up at seven am tomorrow", "weck mich morgen um sieben Uhr"], return_tensors="pt",
-                    padding=True)
+    enc = tokenizer(
+        ["wake me up at seven am tomorrow", "weck mich morgen um sieben Uhr"], return_tensors="pt", padding=True
+    )
     model = trainer.model.eval()
     reloaded = PeftModel.from_pretrained(load_model(smollm2_path), str(out / "adapter_model")).eval()
     with torch.no_grad():

@@ -11,8 +11,10 @@ __all__ = ["main"]
 def _prepare_model(argv: list[str]) -> None:
     from .models import prepare_default_model
 
-    p = argparse.ArgumentParser(prog="midalign prepare-model",
-                                description="Convert the embedded SmolLM2-135M-Instruct GGUF to safetensors (once).")
+    p = argparse.ArgumentParser(
+        prog="midalign prepare-model",
+        description="Convert the embedded SmolLM2-135M-Instruct GGUF to safetensors (once).",
+    )
     p.add_argument("--cache-dir", default=None, help="default: $MIDALIGN_CACHE or ~/.cache/midalign")
     args = p.parse_args(argv)
     print(prepare_default_model(args.cache_dir))

@@ -37,8 +37,16 @@ def _first_last(history: list[dict], key: str) -> tuple[float | None, float | No
     return (vals[0], vals[-1]) if vals else (None, None)
 
 
-def run_demo(output_dir: str, max_steps: int, batch_size: int, grad_accum: int, learning_rate: float,
-             data_dir: Path, model: str | None = None, pooling: str = "mean_skip_first") -> dict:
+def run_demo(
+    output_dir: str,
+    max_steps: int,
+    batch_size: int,
+    grad_accum: int,
+    learning_rate: float,
+    data_dir: Path,
+    model: str | None = None,
+    pooling: str = "mean_skip_first",
+) -> dict:
     from .models import load_tokenizer, resolve_model_path
     from .training.run import parse_args, run_training
 
@@ -46,13 +54,41 @@ def run_demo(output_dir: str, max_steps: int, batch_size: int, grad_accum: int, 
     tokenizer = load_tokenizer(model_path)
     pairs = read_rows(str(data_dir / "heldout_pairs.json"), ("text_parallel_0", "text_parallel_1", "lang"))
     argv = [
-        "--model_name_or_path", model_path, "--train_file", str(data_dir / "train_baseline_with_alignment.json"),
-        "--output_dir", output_dir, "--overwrite_output_dir", "--max_steps", str(max_steps),
-        "--per_device_train_batch_size", str(batch_size), "--gradient_accumulation_steps", str(grad_accum),
-        "--learning_rate", str(learning_rate), "--lr_scheduler_type", "constant", "--warmup_steps", "0",
-        "--logging_steps", "5", "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "False",
-        "--alternate_training", "--contrastive_data_mode", "2", "--seed", "1", "--do_train",
-        "--contrastive_pooling_type", pooling,
+        "--model_name_or_path",
+        model_path,
+        "--train_file",
+        str(data_dir / "train_baseline_with_alignment.json"),
+        "--output_dir",
+        output_dir,
+        "--overwrite_output_dir",
+        "--max_steps",
+        str(max_steps),
+        "--per_device_train_batch_size",
+        str(batch_size),
+        "--gradient_accumulation_steps",
+        str(grad_accum),
+        "--learning_rate",
+        str(learning_rate),
+        "--lr_scheduler_type",
+        "constant",
+        "--warmup_steps",
+        "0",
+        "--logging_steps",
+        "5",
+        "--save_strategy",
+        "no",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "False",
+        "--alternate_training",
+        "--contrastive_data_mode",
+        "2",
+        "--seed",
+        "1",
+        "--do_train",
+        "--contrastive_pooling_type",
+        pooling,
     ]
     model_args, data_args, training_args = parse_args(argv)
     from .alignment import num_decoder_layers
@@ -90,10 +126,12 @@ def run_demo(output_dir: str, max_steps: int, batch_size: int, grad_accum: int, 
 def _print(report: dict) -> None:
     b, a = report["retrieval_before"], report["retrieval_after"]
     print("\n==== midalign demo ====")
-    print(f"model {report['model']}, alignment layer {report['layer']} ({report['pooling']} pooling), "
-          f"{report['steps']} steps "
-          f"(batch {report['batch_size']} x accumulation {report['gradient_accumulation_steps']}), "
-          f"{report['seconds']} s")
+    print(
+        f"model {report['model']}, alignment layer {report['layer']} ({report['pooling']} pooling), "
+        f"{report['steps']} steps "
+        f"(batch {report['batch_size']} x accumulation {report['gradient_accumulation_steps']}), "
+        f"{report['seconds']} s"
+    )
     for key in ("loss/task", "loss/align"):
         first, last = report[key]
         print(f"{key:<11} first log {first:.3f} -> last log {last:.3f}")
@@ -114,12 +152,23 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--model", default=None, help="default: the embedded SmolLM2-135M-Instruct")
     p.add_argument("--data-dir", type=Path, default=None)
-    p.add_argument("--pooling", default="mean_skip_first",
-                   help="mean_skip_first (default here: SmolLM2's first position carries massive activations that "
-                   "make plain means of all sentences nearly identical), mean (the paper), or bos")
+    p.add_argument(
+        "--pooling",
+        default="mean_skip_first",
+        help="mean_skip_first (default here: SmolLM2's first position carries massive activations that "
+        "make plain means of all sentences nearly identical), mean (the paper), or bos",
+    )
     args = p.parse_args(argv)
-    report = run_demo(args.output_dir, args.max_steps, args.batch_size, args.grad_accum, args.learning_rate,
-                      args.data_dir or example_data_dir(), args.model, args.pooling)
+    report = run_demo(
+        args.output_dir,
+        args.max_steps,
+        args.batch_size,
+        args.grad_accum,
+        args.learning_rate,
+        args.data_dir or example_data_dir(),
+        args.model,
+        args.pooling,
+    )
     _print(report)
 
 

@@ -37,8 +37,13 @@ def test_errors(hidden, mask, mode, match):
 
 
 def test_mean_skip_first_drops_the_first_real_token():
-    h = torch.tensor([[[1000.0, 0.0], [1.0, 2.0], [3.0, 4.0]], [[9.0, 9.0], [500.0, 0.0], [5.0, 6.0]],
-                      [[7.0, 8.0], [0.0, 0.0], [0.0, 0.0]]])
+    h = torch.tensor(
+        [
+            [[1000.0, 0.0], [1.0, 2.0], [3.0, 4.0]],
+            [[9.0, 9.0], [500.0, 0.0], [5.0, 6.0]],
+            [[7.0, 8.0], [0.0, 0.0], [0.0, 0.0]],
+        ]
+    )
     m = torch.tensor([[1, 1, 1], [0, 1, 1], [1, 0, 0]])  # right, left padding, one-token sentence
     got = pool(h, m, "mean_skip_first")
     assert torch.equal(got, torch.tensor([[2.0, 3.0], [5.0, 6.0], [7.0, 8.0]]))

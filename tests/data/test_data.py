@@ -36,8 +36,18 @@ def test_block_size_truncates(tokenizer):
     [
         (0, {"input_ids", "attention_mask", "labels"}),
         (1, {"input_ids_parallel_0", "attention_mask_parallel_0", "input_ids_parallel_1", "attention_mask_parallel_1"}),
-        (2, {"input_ids", "attention_mask", "labels", "input_ids_parallel_0", "attention_mask_parallel_0",
-             "input_ids_parallel_1", "attention_mask_parallel_1"}),
+        (
+            2,
+            {
+                "input_ids",
+                "attention_mask",
+                "labels",
+                "input_ids_parallel_0",
+                "attention_mask_parallel_0",
+                "input_ids_parallel_1",
+                "attention_mask_parallel_1",
+            },
+        ),
     ],
 )
 def test_modes_produce_their_columns(tokenizer, data_files, mode, keys):
@@ -55,12 +65,24 @@ def test_pairs_are_raw_text(tokenizer, data_files):
 
 def test_collator_pads_each_group_to_its_own_multiple_of_8(tokenizer):
     feats = [
-        {"input_ids": [5] * 3, "attention_mask": [1] * 3, "labels": [-100, 5, 5],
-         "input_ids_parallel_0": [7] * 10, "attention_mask_parallel_0": [1] * 10,
-         "input_ids_parallel_1": [8], "attention_mask_parallel_1": [1]},
-        {"input_ids": [6] * 9, "attention_mask": [1] * 9, "labels": [6] * 9,
-         "input_ids_parallel_0": [7] * 2, "attention_mask_parallel_0": [1] * 2,
-         "input_ids_parallel_1": [8] * 2, "attention_mask_parallel_1": [1] * 2},
+        {
+            "input_ids": [5] * 3,
+            "attention_mask": [1] * 3,
+            "labels": [-100, 5, 5],
+            "input_ids_parallel_0": [7] * 10,
+            "attention_mask_parallel_0": [1] * 10,
+            "input_ids_parallel_1": [8],
+            "attention_mask_parallel_1": [1],
+        },
+        {
+            "input_ids": [6] * 9,
+            "attention_mask": [1] * 9,
+            "labels": [6] * 9,
+            "input_ids_parallel_0": [7] * 2,
+            "attention_mask_parallel_0": [1] * 2,
+            "input_ids_parallel_1": [8] * 2,
+            "attention_mask_parallel_1": [1] * 2,
+        },
     ]
     b = AlignmentCollator(pad_token_id=0)(feats)
     assert b["input_ids"].shape == (2, 16)
@@ -72,8 +94,9 @@ def test_collator_pads_each_group_to_its_own_multiple_of_8(tokenizer):
 
 
 def test_alignment_file_cycles_independently(tokenizer, data_files, tmp_path):
-    pairs = write_jsonl(tmp_path / "p.json", [{"text_parallel_0": f"s{i}", "text_parallel_1": f"t{i}"}
-                                              for i in range(5)])
+    pairs = write_jsonl(
+        tmp_path / "p.json", [{"text_parallel_0": f"s{i}", "text_parallel_1": f"t{i}"} for i in range(5)]
+    )
     ds = build_dataset(data_files["task"], tokenizer, ContrastiveDataMode.TASK, 64, alignment_file=pairs)
     seen = []
     for epoch in range(2):
@@ -108,8 +131,11 @@ def test_streaming_reports_bad_line_when_reached(tokenizer, tmp_path):
         ('{"prefix": "a", "text": "b"', ("prefix", "text"), r":2: malformed JSON"),
         ('{"prefix": "a"}', ("prefix", "text"), r":2: missing field 'text'"),
         ('{"prefix": "a", "text": 3}', ("prefix", "text"), r":2: field 'text' must be a string, got int"),
-        ('{"text_parallel_0": "a", "text_parallel_1": "  "}', ("text_parallel_0", "text_parallel_1"),
-         r":2: field 'text_parallel_1' is empty"),
+        (
+            '{"text_parallel_0": "a", "text_parallel_1": "  "}',
+            ("text_parallel_0", "text_parallel_1"),
+            r":2: field 'text_parallel_1' is empty",
+        ),
         ('["a", "b"]', ("prefix", "text"), r":2: expected a JSON object"),
     ],
 )

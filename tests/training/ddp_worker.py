@@ -21,25 +21,39 @@ def main(data_file: str, out: str, extra: list[str]) -> None:
     deepspeed = extra[0] if extra else None
     for schedule in sorted(SCHEDULES):
         args = AlignmentTrainingArguments(
-            output_dir=f"{out}/{schedule}", per_device_train_batch_size=2, gradient_accumulation_steps=3,
-            learning_rate=1e-2, max_steps=3, alignment_schedule=schedule, alignment_layer=2, report_to="none",
-            disable_tqdm=True, seed=0, logging_steps=1, save_strategy="no", deepspeed=deepspeed,
+            output_dir=f"{out}/{schedule}",
+            per_device_train_batch_size=2,
+            gradient_accumulation_steps=3,
+            learning_rate=1e-2,
+            max_steps=3,
+            alignment_schedule=schedule,
+            alignment_layer=2,
+            report_to="none",
+            disable_tqdm=True,
+            seed=0,
+            logging_steps=1,
+            save_strategy="no",
+            deepspeed=deepspeed,
             # Unused-parameter search off: the trainer itself must keep every trainable parameter in the graph.
             ddp_find_unused_parameters=False,
         )
         assert args.world_size == 2
-        model = apply_lora(tiny_model("llama", vocab_size=len(tokenizer)), {**DEFAULT_LORA_CONFIG,
-                                                                             "lora_dropout": 0.0})
+        model = apply_lora(tiny_model("llama", vocab_size=len(tokenizer)), {**DEFAULT_LORA_CONFIG, "lora_dropout": 0.0})
         mode = ContrastiveDataMode.PAIRS if schedule == "align_only" else ContrastiveDataMode.TASK_AND_PAIRS
-        trainer = AlignmentTrainer(model=model, args=args, train_dataset=build_dataset(data_file, tokenizer, mode, 64),
-                                   data_collator=AlignmentCollator(tokenizer.pad_token_id),
-                                   pad_token_id=tokenizer.pad_token_id)
+        trainer = AlignmentTrainer(
+            model=model,
+            args=args,
+            train_dataset=build_dataset(data_file, tokenizer, mode, 64),
+            data_collator=AlignmentCollator(tokenizer.pad_token_id),
+            pad_token_id=tokenizer.pad_token_id,
+        )
         trainer.train()
         wrapped = type(trainer.model_wrapped).__name__
         assert wrapped in ("DistributedDataParallel", "DeepSpeedEngine"), wrapped
         rank = dist.get_rank()
-        weights = {n: p.detach().float().contiguous().clone() for n, p in trainer.model.named_parameters()
-                   if p.requires_grad}
+        weights = {
+            n: p.detach().float().contiguous().clone() for n, p in trainer.model.named_parameters() if p.requires_grad
+        }
         save_file(weights, f"{out}/{schedule}-rank{rank}.safetensors")
         if rank == 0:
             Path(f"{out}/{schedule}-logs.json").write_text(json.dumps(trainer.state.log_history))

@@ -32,8 +32,13 @@ class GradCapture(TrainerCallback):
         self.grads: list[dict[str, torch.Tensor]] = []
 
     def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
-        self.grads.append({n: (p.grad.clone() if p.grad is not None else torch.zeros_like(p))
-                           for n, p in model.named_parameters() if p.requires_grad})
+        self.grads.append(
+            {
+                n: (p.grad.clone() if p.grad is not None else torch.zeros_like(p))
+                for n, p in model.named_parameters()
+                if p.requires_grad
+            }
+        )
 
 
 def lora_model(tokenizer, seed=0):
@@ -43,19 +48,35 @@ def lora_model(tokenizer, seed=0):
     return model
 
 
-def make_trainer(tmp_path, tokenizer, data_file, schedule, *, ga=4, bs=2, lr=0.0, max_steps=1, mode=2, model=None,
-                 **kwargs):
+def make_trainer(
+    tmp_path, tokenizer, data_file, schedule, *, ga=4, bs=2, lr=0.0, max_steps=1, mode=2, model=None, **kwargs
+):
     args = AlignmentTrainingArguments(
-        output_dir=str(tmp_path / "out"), per_device_train_batch_size=bs, gradient_accumulation_steps=ga,
-        learning_rate=lr, max_steps=max_steps, alignment_schedule=schedule, alignment_layer=LAYER,
-        max_grad_norm=0.0, report_to="none", disable_tqdm=True, seed=0, lr_scheduler_type="constant",
-        use_cpu=True, **kwargs,
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=bs,
+        gradient_accumulation_steps=ga,
+        learning_rate=lr,
+        max_steps=max_steps,
+        alignment_schedule=schedule,
+        alignment_layer=LAYER,
+        max_grad_norm=0.0,
+        report_to="none",
+        disable_tqdm=True,
+        seed=0,
+        lr_scheduler_type="constant",
+        use_cpu=True,
+        **kwargs,
     )
     ds = build_dataset(data_file, tokenizer, ContrastiveDataMode(mode), 64)
     model = model if model is not None else lora_model(tokenizer)
     initial = copy.deepcopy(model)
     capture = GradCapture()
-    trainer = RecordingTrainer(model=model, args=args, train_dataset=ds,
-                               data_collator=AlignmentCollator(tokenizer.pad_token_id),
-                               pad_token_id=tokenizer.pad_token_id, callbacks=[capture])
+    trainer = RecordingTrainer(
+        model=model,
+        args=args,
+        train_dataset=ds,
+        data_collator=AlignmentCollator(tokenizer.pad_token_id),
+        pad_token_id=tokenizer.pad_token_id,
+        callbacks=[capture],
+    )
     return trainer, initial, capture

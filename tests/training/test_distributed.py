@@ -1,8 +1,8 @@
 """Two CPU processes (gloo) train with every schedule: no crash, no desynchronisation."""
 
+import importlib.util
 import json
 import os
-import importlib.util
 import socket
 import subprocess
 import sys
@@ -23,11 +23,26 @@ def _free_port() -> int:
 
 
 def _launch(tmp_path, data_file, extra=(), launcher=None):
-    cmd = launcher or [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                       "--master_addr", "127.0.0.1", "--master_port", str(_free_port())]
+    cmd = launcher or [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run([*cmd, str(ROOT / "tests" / "training" / "ddp_worker.py"), data_file, str(tmp_path),
-                           *extra], capture_output=True, text=True, env=env, cwd=ROOT, timeout=1200)
+    proc = subprocess.run(
+        [*cmd, str(ROOT / "tests" / "training" / "ddp_worker.py"), data_file, str(tmp_path), *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=1200,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
 
 
@@ -54,8 +69,9 @@ def test_ddp_two_processes_every_schedule(tmp_path, tokenizer, data_files):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None,
-                    reason="DeepSpeed is not installed (pip install -e .[deepspeed])")
+@pytest.mark.skipif(
+    importlib.util.find_spec("deepspeed") is None, reason="DeepSpeed is not installed (pip install -e .[deepspeed])"
+)
 def test_deepspeed_zero2_two_processes_every_schedule(tmp_path, tokenizer, data_files):
     _launch(tmp_path, data_files["both"], extra=[str(ROOT / "config" / "deepspeed_config.json")])
     _check(tmp_path, tokenizer)

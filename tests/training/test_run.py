@@ -14,16 +14,60 @@ from midalign.training.run import parse_args, run_training
 from tests.conftest import ROOT
 
 PAPER_FLAGS = [
-    "--use_lora", "True", "--lora_config", str(ROOT / "config" / "lora_config.json"),
-    "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4", "--gradient_accumulation_steps", "2",
-    "--learning_rate", "5e-4", "--weight_decay", "0.", "--warmup_ratio", "0.03", "--lr_scheduler_type", "inverse_sqrt",
-    "--logging_steps", "1", "--block_size", "2048", "--do_train", "--seed", "1", "--ddp_timeout", "3600",
-    "--disable_tqdm", "True", "--overwrite_output_dir", "--preprocessing_num_workers", "16",
-    "--dataloader_num_workers", "0", "--save_strategy", "steps", "--save_steps", "2", "--save_total_limit", "2",
-    "--report_to", "none",
+    "--use_lora",
+    "True",
+    "--lora_config",
+    str(ROOT / "config" / "lora_config.json"),
+    "--per_device_train_batch_size",
+    "4",
+    "--per_device_eval_batch_size",
+    "4",
+    "--gradient_accumulation_steps",
+    "2",
+    "--learning_rate",
+    "5e-4",
+    "--weight_decay",
+    "0.",
+    "--warmup_ratio",
+    "0.03",
+    "--lr_scheduler_type",
+    "inverse_sqrt",
+    "--logging_steps",
+    "1",
+    "--block_size",
+    "2048",
+    "--do_train",
+    "--seed",
+    "1",
+    "--ddp_timeout",
+    "3600",
+    "--disable_tqdm",
+    "True",
+    "--overwrite_output_dir",
+    "--preprocessing_num_workers",
+    "16",
+    "--dataloader_num_workers",
+    "0",
+    "--save_strategy",
+    "steps",
+    "--save_steps",
+    "2",
+    "--save_total_limit",
+    "2",
+    "--report_to",
+    "none",
 ]
-ALIGN_FLAGS = ["--contrastive_data_mode", "2", "--additional_loss_layer", "2", "--contrastive_loss_temperature", "0.1",
-               "--distance_function", "cosine", "--alternate_training"]
+ALIGN_FLAGS = [
+    "--contrastive_data_mode",
+    "2",
+    "--additional_loss_layer",
+    "2",
+    "--contrastive_loss_temperature",
+    "0.1",
+    "--distance_function",
+    "cosine",
+    "--alternate_training",
+]
 
 
 def _run(argv):
@@ -32,10 +76,30 @@ def _run(argv):
 
 def test_paper_alignment_command_writes_a_loadable_adapter(tmp_path, tiny_model_dir, data_files):
     out = tmp_path / "run"
-    argv = ["--model_name_or_path", tiny_model_dir, "--train_file", data_files["both"], "--validation_file",
-            data_files["both"], "--output_dir", str(out), "--num_train_epochs", "2", "--eval_strategy", "steps",
-            "--eval_steps", "2", "--load_best_model_at_end", "True", "--metric_for_best_model", "eval_loss",
-            "--patience", "5", *PAPER_FLAGS, *ALIGN_FLAGS]
+    argv = [
+        "--model_name_or_path",
+        tiny_model_dir,
+        "--train_file",
+        data_files["both"],
+        "--validation_file",
+        data_files["both"],
+        "--output_dir",
+        str(out),
+        "--num_train_epochs",
+        "2",
+        "--eval_strategy",
+        "steps",
+        "--eval_steps",
+        "2",
+        "--load_best_model_at_end",
+        "True",
+        "--metric_for_best_model",
+        "eval_loss",
+        "--patience",
+        "5",
+        *PAPER_FLAGS,
+        *ALIGN_FLAGS,
+    ]
     trainer = _run(argv)
     args = trainer.args
     assert (args.alignment_schedule, args.alignment_layer, args.alignment_temperature) == ("alternate", 2, 0.1)
@@ -53,9 +117,24 @@ def test_paper_alignment_command_writes_a_loadable_adapter(tmp_path, tiny_model_
 @pytest.mark.parametrize("schedule", sorted(SCHEDULES))
 def test_streaming_works_with_every_schedule(tmp_path, tiny_model_dir, data_files, schedule):
     file = data_files["pairs"] if schedule == "align_only" else data_files["both"]
-    trainer = _run(["--model_name_or_path", tiny_model_dir, "--train_file", file, "--output_dir", str(tmp_path),
-                    "--alignment_schedule", schedule, "--streaming", "--max_steps", "2", "--alignment_layer", "2",
-                    *PAPER_FLAGS])
+    trainer = _run(
+        [
+            "--model_name_or_path",
+            tiny_model_dir,
+            "--train_file",
+            file,
+            "--output_dir",
+            str(tmp_path),
+            "--alignment_schedule",
+            schedule,
+            "--streaming",
+            "--max_steps",
+            "2",
+            "--alignment_layer",
+            "2",
+            *PAPER_FLAGS,
+        ]
+    )
     assert trainer.state.global_step == 2
     from midalign.data import StreamingAlignmentDataset
 
@@ -63,18 +142,44 @@ def test_streaming_works_with_every_schedule(tmp_path, tiny_model_dir, data_file
 
 
 def test_alignment_file_lets_task_rows_go_without_pairs(tmp_path, tiny_model_dir, data_files):
-    trainer = _run(["--model_name_or_path", tiny_model_dir, "--train_file", data_files["task"], "--alignment_file",
-                    data_files["pairs"], "--output_dir", str(tmp_path), "--max_steps", "2", *PAPER_FLAGS])
+    trainer = _run(
+        [
+            "--model_name_or_path",
+            tiny_model_dir,
+            "--train_file",
+            data_files["task"],
+            "--alignment_file",
+            data_files["pairs"],
+            "--output_dir",
+            str(tmp_path),
+            "--max_steps",
+            "2",
+            *PAPER_FLAGS,
+        ]
+    )
     assert trainer.args.alignment_schedule == "alternate"
     assert any("loss/align" in h for h in trainer.state.log_history)
 
 
 def test_baseline_flag_and_yaml_config(tmp_path, tiny_model_dir, data_files):
     cfg = tmp_path / "recipe.yaml"
-    cfg.write_text(f"model_name_or_path: {tiny_model_dir}\nmax_steps: 3\nlearning_rate: 1.0e-3\n"
-                   "only_train_language_modeling: true\n")
-    trainer = _run(["--config", str(cfg), "--train_file", data_files["task"], "--output_dir", str(tmp_path / "o"),
-                    "--max_steps", "1", *PAPER_FLAGS])
+    cfg.write_text(
+        f"model_name_or_path: {tiny_model_dir}\nmax_steps: 3\nlearning_rate: 1.0e-3\n"
+        "only_train_language_modeling: true\n"
+    )
+    trainer = _run(
+        [
+            "--config",
+            str(cfg),
+            "--train_file",
+            data_files["task"],
+            "--output_dir",
+            str(tmp_path / "o"),
+            "--max_steps",
+            "1",
+            *PAPER_FLAGS,
+        ]
+    )
     assert trainer.args.alignment_schedule == "task_only"
     assert trainer.args.max_steps == 1  # the flag wins over the YAML
     assert trainer.args.learning_rate == pytest.approx(5e-4)
@@ -82,18 +187,47 @@ def test_baseline_flag_and_yaml_config(tmp_path, tiny_model_dir, data_files):
 
 
 def test_metric_for_best_model_can_be_a_single_objective(tmp_path, tiny_model_dir, data_files):
-    trainer = _run(["--model_name_or_path", tiny_model_dir, "--train_file", data_files["both"], "--validation_file",
-                    data_files["both"], "--output_dir", str(tmp_path), "--max_steps", "4", "--eval_strategy", "steps",
-                    "--eval_steps", "2", "--load_best_model_at_end", "True", "--metric_for_best_model",
-                    "eval_loss/task", *PAPER_FLAGS, *ALIGN_FLAGS])
+    trainer = _run(
+        [
+            "--model_name_or_path",
+            tiny_model_dir,
+            "--train_file",
+            data_files["both"],
+            "--validation_file",
+            data_files["both"],
+            "--output_dir",
+            str(tmp_path),
+            "--max_steps",
+            "4",
+            "--eval_strategy",
+            "steps",
+            "--eval_steps",
+            "2",
+            "--load_best_model_at_end",
+            "True",
+            "--metric_for_best_model",
+            "eval_loss/task",
+            *PAPER_FLAGS,
+            *ALIGN_FLAGS,
+        ]
+    )
     assert trainer.args.greater_is_better is False
     assert trainer.state.best_metric is not None
 
 
 def test_existing_checkpoints_are_not_overwritten_by_accident(tmp_path, tiny_model_dir, data_files):
     (tmp_path / "checkpoint-7").mkdir()
-    argv = ["--model_name_or_path", tiny_model_dir, "--train_file", data_files["task"], "--output_dir", str(tmp_path),
-            "--max_steps", "1", "--only_train_language_modeling"]
+    argv = [
+        "--model_name_or_path",
+        tiny_model_dir,
+        "--train_file",
+        data_files["task"],
+        "--output_dir",
+        str(tmp_path),
+        "--max_steps",
+        "1",
+        "--only_train_language_modeling",
+    ]
     with pytest.raises(FileExistsError, match="--overwrite_output_dir"):
         _run(argv)
 
@@ -110,8 +244,19 @@ def test_existing_checkpoints_are_not_overwritten_by_accident(tmp_path, tiny_mod
     ],
 )
 def test_bad_flags_are_clear_errors(tmp_path, tiny_model_dir, data_files, extra, match):
-    argv = ["--model_name_or_path", tiny_model_dir, "--train_file", data_files["both"], "--output_dir", str(tmp_path),
-            "--max_steps", "1", "--report_to", "none", *extra]
+    argv = [
+        "--model_name_or_path",
+        tiny_model_dir,
+        "--train_file",
+        data_files["both"],
+        "--output_dir",
+        str(tmp_path),
+        "--max_steps",
+        "1",
+        "--report_to",
+        "none",
+        *extra,
+    ]
     with pytest.raises(ValueError, match=match):
         _run(argv)
 
@@ -119,9 +264,24 @@ def test_bad_flags_are_clear_errors(tmp_path, tiny_model_dir, data_files, extra,
 def test_script_runs_as_a_subprocess(tmp_path, tiny_model_dir, data_files):
     out = tmp_path / "o"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "run_clm_lora.py"), "--model_name_or_path", tiny_model_dir,
-         "--train_file", data_files["both"], "--output_dir", str(out), "--max_steps", "2", *PAPER_FLAGS, *ALIGN_FLAGS],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "run_clm_lora.py"),
+            "--model_name_or_path",
+            tiny_model_dir,
+            "--train_file",
+            data_files["both"],
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "2",
+            *PAPER_FLAGS,
+            *ALIGN_FLAGS,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((out / "train_results.json").read_text())["epoch"] > 0
@@ -147,8 +307,23 @@ def test_every_flag_of_the_paper_command_parses(tmp_path):
     assert args.alignment_distance == "cosine" and args.patience == 5 and args.warmup_steps == pytest.approx(0.03)
     assert data_args.streaming and data_args.contrastive_data_mode == 2 and data_args.block_size == 2048
     assert model_args.use_lora and model_args.torch_dtype == "bfloat16"
-    _, _, other = parse_args(["--output_dir", str(tmp_path), "--contrastive_pooling_type", "bos",
-                              "--unidirectional_contrastive_loss", "--contrastive_loss_weight", "0.5",
-                              "--only_train_contrastive", "--load_lora_from", "x"])
-    assert (other.alignment_pooling, other.alignment_detach_target, other.alignment_weight,
-            other.alignment_schedule) == ("bos", True, 0.5, "align_only")
+    _, _, other = parse_args(
+        [
+            "--output_dir",
+            str(tmp_path),
+            "--contrastive_pooling_type",
+            "bos",
+            "--unidirectional_contrastive_loss",
+            "--contrastive_loss_weight",
+            "0.5",
+            "--only_train_contrastive",
+            "--load_lora_from",
+            "x",
+        ]
+    )
+    assert (
+        other.alignment_pooling,
+        other.alignment_detach_target,
+        other.alignment_weight,
+        other.alignment_schedule,
+    ) == ("bos", True, 0.5, "align_only")

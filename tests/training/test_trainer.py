@@ -6,6 +6,7 @@ import torch
 from peft import PeftModel
 
 from midalign import alignment_loss, pool
+from midalign.models import tiny_model
 from midalign.training import causal_lm_loss
 from midalign.training.schedules import SCHEDULES, Objectives
 
@@ -33,8 +34,9 @@ def _reference_grads(model, record, step, temperature=0.1):
     total = 0.0
     for p, b in items:
         if p.task:
-            s, _ = causal_lm_loss(model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits,
-                                  b["labels"])
+            s, _ = causal_lm_loss(
+                model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits, b["labels"]
+            )
             total = total + s / tokens * (n_task / g)
         if p.align:
             pooled = []
@@ -45,16 +47,18 @@ def _reference_grads(model, record, step, temperature=0.1):
             total = total + alignment_loss(*pooled, temperature=temperature) / g
     model.zero_grad()
     total.backward()
-    return {n: (p.grad if p.grad is not None else torch.zeros_like(p))
-            for n, p in model.named_parameters() if p.requires_grad}
+    return {
+        n: (p.grad if p.grad is not None else torch.zeros_like(p))
+        for n, p in model.named_parameters()
+        if p.requires_grad
+    }
 
 
 @pytest.mark.parametrize("schedule", sorted(SCHEDULES))
 @pytest.mark.parametrize("ga", [1, 3, 4])
 def test_accumulated_gradient_matches_hand_computed_reference(tmp_path, tokenizer, data_files, schedule, ga):
     steps = 2
-    trainer, initial, capture = make_trainer(tmp_path, tokenizer, data_files["both"], schedule, ga=ga,
-                                             max_steps=steps)
+    trainer, initial, capture = make_trainer(tmp_path, tokenizer, data_files["both"], schedule, ga=ga, max_steps=steps)
     trainer.train()
     assert len(capture.grads) == steps
     for step in range(steps):  # lr = 0: the model does not change, so each step can be recomputed from `initial`
@@ -75,16 +79,18 @@ def test_alternate_phase_carries_across_steps_with_odd_accumulation(tmp_path, to
 
 
 def test_logged_values_are_per_objective_means(tmp_path, tokenizer, data_files):
-    trainer, initial, _ = make_trainer(tmp_path, tokenizer, data_files["both"], "alternate", ga=2, max_steps=2,
-                                       logging_steps=1)
+    trainer, initial, _ = make_trainer(
+        tmp_path, tokenizer, data_files["both"], "alternate", ga=2, max_steps=2, logging_steps=1
+    )
     trainer.train()
     logs = [h for h in trainer.state.log_history if "loss/task" in h]
     assert len(logs) == 2
     for step, log in enumerate(logs):
         (_, _, tb), (_, _, ab) = [r for r in trainer.record if r[0] == step]
         with torch.no_grad():
-            s, n = causal_lm_loss(initial(input_ids=tb["input_ids"], attention_mask=tb["attention_mask"]).logits,
-                                  tb["labels"])
+            s, n = causal_lm_loss(
+                initial(input_ids=tb["input_ids"], attention_mask=tb["attention_mask"]).logits, tb["labels"]
+            )
             pooled = []
             for side in ("parallel_0", "parallel_1"):
                 ids, mask = ab[f"input_ids_{side}"], ab[f"attention_mask_{side}"]
@@ -98,8 +104,9 @@ def test_logged_values_are_per_objective_means(tmp_path, tokenizer, data_files):
 
 
 def test_task_only_logs_no_alignment_values(tmp_path, tokenizer, data_files):
-    trainer, _, _ = make_trainer(tmp_path, tokenizer, data_files["task"], "task_only", mode=0, ga=2, max_steps=1,
-                                 logging_steps=1)
+    trainer, _, _ = make_trainer(
+        tmp_path, tokenizer, data_files["task"], "task_only", mode=0, ga=2, max_steps=1, logging_steps=1
+    )
     trainer.train()
     log = next(h for h in trainer.state.log_history if "loss" in h)
     assert "loss/task" in log and "loss/align" not in log and "align/acc" not in log
@@ -107,8 +114,7 @@ def test_task_only_logs_no_alignment_values(tmp_path, tokenizer, data_files):
 
 
 def test_lora_weights_change_and_base_weights_do_not(tmp_path, tokenizer, data_files):
-    trainer, initial, _ = make_trainer(tmp_path, tokenizer, data_files["both"], "alternate", ga=2, max_steps=3,
-                                       lr=1e-2)
+    trainer, initial, _ = make_trainer(tmp_path, tokenizer, data_files["both"], "alternate", ga=2, max_steps=3, lr=1e-2)
     trainer.train()
     before = dict(initial.named_parameters())
     changed = 0
@@ -121,14 +127,16 @@ def test_lora_weights_change_and_base_weights_do_not(tmp_path, tokenizer, data_f
 
 
 def test_resume_continues_the_schedule_in_phase(tmp_path, tokenizer, data_files):
-    full, _, _ = make_trainer(tmp_path / "a", tokenizer, data_files["both"], "alternate", ga=3, max_steps=4,
-                              lr=1e-3, save_steps=2)
+    full, _, _ = make_trainer(
+        tmp_path / "a", tokenizer, data_files["both"], "alternate", ga=3, max_steps=4, lr=1e-3, save_steps=2
+    )
     full.train()
     ckpt = tmp_path / "a" / "out" / "checkpoint-2"
     assert json.loads((ckpt / "alignment_schedule.json").read_text())["micro_batches"] == 6
     assert (ckpt / "adapter_model" / "adapter_model.safetensors").is_file()
-    resumed, _, _ = make_trainer(tmp_path / "b", tokenizer, data_files["both"], "alternate", ga=3, max_steps=4,
-                                 lr=1e-3, save_steps=2)
+    resumed, _, _ = make_trainer(
+        tmp_path / "b", tokenizer, data_files["both"], "alternate", ga=3, max_steps=4, lr=1e-3, save_steps=2
+    )
     resumed.train(resume_from_checkpoint=str(ckpt))
     assert [n for n, _ in resumed.model.named_parameters()] == [n for n, _ in full.model.named_parameters()]
     assert [(s, p) for s, p, _ in resumed.record] == [(s, p) for s, p, _ in full.record if s >= 2]
@@ -139,16 +147,13 @@ def test_resume_continues_the_schedule_in_phase(tmp_path, tokenizer, data_files)
 
 
 def test_saved_adapter_reloads_with_identical_outputs(tmp_path, tokenizer, data_files):
-    trainer, initial, _ = make_trainer(tmp_path, tokenizer, data_files["both"], "alternate", ga=2, max_steps=2,
-                                       lr=1e-2)
+    trainer, initial, _ = make_trainer(tmp_path, tokenizer, data_files["both"], "alternate", ga=2, max_steps=2, lr=1e-2)
     trainer.train()
     trainer.save_model()
     out = tmp_path / "out"
     for path in (out, out / "adapter_model"):
-        base = initial.get_base_model() if hasattr(initial, "get_base_model") else initial
-        import copy
-
-        reloaded = PeftModel.from_pretrained(copy.deepcopy(base), str(path)).eval()
+        fresh_base = tiny_model("llama", vocab_size=len(tokenizer), seed=0)  # same init as the trained base
+        reloaded = PeftModel.from_pretrained(fresh_base, str(path)).eval()
         ids = torch.randint(3, len(tokenizer), (2, 7))
         with torch.no_grad():
             torch.testing.assert_close(reloaded(input_ids=ids).logits, trainer.model.eval()(input_ids=ids).logits)

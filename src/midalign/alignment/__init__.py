@@ -1,6 +1,14 @@
 """Alignment primitives: pooling, contrastive losses and middle-layer capture."""
 
-from .capture import DECODER_LAYOUTS, DecoderLayout, call_through, find_decoder, layer_output, num_decoder_layers, truncated
+from .capture import (
+    DECODER_LAYOUTS,
+    DecoderLayout,
+    call_through,
+    find_decoder,
+    layer_output,
+    num_decoder_layers,
+    truncated,
+)
 from .losses import DIRECTIONS, DISTANCES, alignment_loss, retrieval_accuracy, similarity_matrix
 from .pooling import POOLING, pool
 

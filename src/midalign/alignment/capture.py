@@ -6,15 +6,24 @@ Per-architecture knowledge (where the decoder stack lives) is this module's one 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 T = TypeVar("T")
 
-__all__ = ["call_through", "DecoderLayout", "DECODER_LAYOUTS", "find_decoder", "num_decoder_layers", "truncated", "layer_output"]
+__all__ = [
+    "call_through",
+    "DecoderLayout",
+    "DECODER_LAYOUTS",
+    "find_decoder",
+    "num_decoder_layers",
+    "truncated",
+    "layer_output",
+]
 
 
 @dataclass(frozen=True)

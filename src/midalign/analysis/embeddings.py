@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -43,10 +43,11 @@ def sentence_embeddings(
     out: dict[int, list[torch.Tensor]] = {k: [] for k in layers}
     # Longest first, so that a batch holds sentences of similar length (less padding); order restored at the end.
     order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     for idx in tqdm(batches, desc="embedding", disable=not progress):
-        enc = tokenizer([sentences[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
-                        max_length=max_length).to(device)
+        enc = tokenizer(
+            [sentences[i] for i in idx], return_tensors="pt", padding=True, truncation=True, max_length=max_length
+        ).to(device)
         mask = enc["attention_mask"]
         if len(layers) == 1 and layers[0] >= 1:
             states = {layers[0]: layer_output(model, enc["input_ids"], mask, layers[0])}

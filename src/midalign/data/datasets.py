@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from torch.utils.data import Dataset, IterableDataset
 
-from .jsonl import PAIR_FIELDS, TASK_FIELDS, ContrastiveDataMode, count_rows, iter_rows, read_rows
+from .jsonl import PAIR_FIELDS, ContrastiveDataMode, count_rows, iter_rows, read_rows
 from .processing import tokenize_pair, tokenize_task
 
 __all__ = ["Featurizer", "AlignmentDataset", "StreamingAlignmentDataset", "build_dataset"]
@@ -134,8 +134,10 @@ def build_dataset(
     (mode 1 or 2) or, when ``alignment_file`` is given, from that file."""
     mode = ContrastiveDataMode(mode)
     if alignment_file is not None and mode == ContrastiveDataMode.PAIRS:
-        raise ValueError("--alignment_file is for task rows without pairs; with --contrastive_data_mode 1 give the "
-                         "pair file as --train_file")
+        raise ValueError(
+            "--alignment_file is for task rows without pairs; with --contrastive_data_mode 1 give the "
+            "pair file as --train_file"
+        )
     with_pairs = mode.has_pairs or alignment_file is not None
     featurize = Featurizer(tokenizer, block_size, task=mode.has_task, pairs=with_pairs)
     fields = mode.fields

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import json
 import os
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 __all__ = [
     "TASK_FIELDS",

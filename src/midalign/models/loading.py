@@ -7,7 +7,14 @@ import os
 
 import torch
 
-__all__ = ["DEFAULT_LORA_CONFIG", "resolve_model_path", "load_tokenizer", "load_model", "apply_lora", "load_lora_config"]
+__all__ = [
+    "DEFAULT_LORA_CONFIG",
+    "resolve_model_path",
+    "load_tokenizer",
+    "load_model",
+    "apply_lora",
+    "load_lora_config",
+]
 
 DEFAULT_LORA_CONFIG = {
     "r": 8,

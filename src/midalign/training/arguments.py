@@ -17,8 +17,10 @@ __all__ = ["ModelArguments", "DataArguments", "AlignmentTrainingArguments", "def
 def _has_accelerator() -> bool:
     import torch
 
-    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available()) or (
-        torch.backends.mps.is_available()
+    return (
+        torch.cuda.is_available()
+        or (hasattr(torch, "xpu") and torch.xpu.is_available())
+        or (torch.backends.mps.is_available())
     )
 
 
@@ -32,8 +34,10 @@ class ModelArguments:
     # ---- model ----
     model_name_or_path: str | None = field(
         default=None,
-        metadata={"help": "Hub id or local directory of a decoder-only causal LM. Default: the embedded SmolLM2-135M-"
-                  "Instruct checkpoint (prepared on first use by `midalign prepare-model`)."},
+        metadata={
+            "help": "Hub id or local directory of a decoder-only causal LM. Default: the embedded SmolLM2-135M-"
+            "Instruct checkpoint (prepared on first use by `midalign prepare-model`)."
+        },
     )
     revision: str = field(default="main", metadata={"help": "Hub revision (branch, tag or commit) to load."})
     torch_dtype: str | None = field(
@@ -49,8 +53,10 @@ class ModelArguments:
     use_lora: bool = field(default=True, metadata={"help": "Train LoRA adapters (peft); False = full fine-tuning."})
     lora_config: str | None = field(
         default=None,
-        metadata={"help": "JSON file with peft LoraConfig fields. Default: r=8, alpha=16, dropout 0.1 on "
-                  "q,k,v,o,gate,up,down projections (the paper's config/lora_config.json)."},
+        metadata={
+            "help": "JSON file with peft LoraConfig fields. Default: r=8, alpha=16, dropout 0.1 on "
+            "q,k,v,o,gate,up,down projections (the paper's config/lora_config.json)."
+        },
     )
     load_lora_from: str | None = field(
         default=None, metadata={"help": "Continue training an existing LoRA adapter (directory or hub id)."}
@@ -65,17 +71,21 @@ class DataArguments:
     validation_file: str | None = field(default=None, metadata={"help": "JSON-lines validation file(s)."})
     alignment_file: str | None = field(
         default=None,
-        metadata={"help": "JSON-lines file(s) of parallel pairs {text_parallel_0, text_parallel_1}, cycled "
-                  "independently of the task rows, so task rows need not carry pairs."},
+        metadata={
+            "help": "JSON-lines file(s) of parallel pairs {text_parallel_0, text_parallel_1}, cycled "
+            "independently of the task rows, so task rows need not carry pairs."
+        },
     )
     validation_alignment_file: str | None = field(
         default=None, metadata={"help": "Pairs for evaluation when the validation rows carry none."}
     )
     contrastive_data_mode: int | None = field(
         default=None,
-        metadata={"help": "What each row carries: 0 task {prefix,text}; 1 pairs {text_parallel_0,text_parallel_1}; "
-                  "2 both. Default: inferred from the schedule (2 if it needs pairs and no --alignment_file).",
-                  "choices": [0, 1, 2]},
+        metadata={
+            "help": "What each row carries: 0 task {prefix,text}; 1 pairs {text_parallel_0,text_parallel_1}; "
+            "2 both. Default: inferred from the schedule (2 if it needs pairs and no --alignment_file).",
+            "choices": [0, 1, 2],
+        },
     )
     block_size: int | None = field(default=2048, metadata={"help": "Truncate every sequence to this many tokens."})
     streaming: bool = field(
@@ -97,9 +107,12 @@ class AlignmentTrainingArguments(TrainingArguments):
     # ---- schedule ----
     alignment_schedule: str | None = field(
         default=None,
-        metadata={"help": "Which objective runs on which micro-batch: " + "; ".join(
-            f"{s.name}: {s.help}" for s in SCHEDULES.values()) + ". Default: alternate.",
-            "choices": sorted(SCHEDULES)},
+        metadata={
+            "help": "Which objective runs on which micro-batch: "
+            + "; ".join(f"{s.name}: {s.help}" for s in SCHEDULES.values())
+            + ". Default: alternate.",
+            "choices": sorted(SCHEDULES),
+        },
     )
     alternate_training: bool = field(default=False, metadata={"help": "Paper flag = --alignment_schedule alternate."})
     only_train_language_modeling: bool = field(
@@ -111,36 +124,48 @@ class AlignmentTrainingArguments(TrainingArguments):
     # ---- alignment loss ----
     alignment_layer: int | None = field(
         default=None,
-        metadata={"aliases": ["--additional_loss_layer"],
-                  "help": "Decoder layer k (1-based) whose output is aligned. Default: 16 for 32-layer models, "
-                  "else the middle layer."},
+        metadata={
+            "aliases": ["--additional_loss_layer"],
+            "help": "Decoder layer k (1-based) whose output is aligned. Default: 16 for 32-layer models, "
+            "else the middle layer.",
+        },
     )
     alignment_temperature: float = field(
         default=0.1, metadata={"aliases": ["--contrastive_loss_temperature"], "help": "Softmax temperature τ > 0."}
     )
     alignment_distance: str = field(
         default="cosine",
-        metadata={"aliases": ["--distance_function"], "choices": sorted(DISTANCES),
-                  "help": "Similarity: cosine, or l2 (negative squared euclidean distance)."},
+        metadata={
+            "aliases": ["--distance_function"],
+            "choices": sorted(DISTANCES),
+            "help": "Similarity: cosine, or l2 (negative squared euclidean distance).",
+        },
     )
     alignment_weight: float = field(
         default=1.0, metadata={"aliases": ["--contrastive_loss_weight"], "help": "Weight of the alignment loss."}
     )
     alignment_direction: str = field(
         default="paper",
-        metadata={"choices": list(DIRECTIONS),
-                  "help": "paper: each text_parallel_0 picks its partner among the text_parallel_1 (softmax over "
-                  "dim 0); symmetric: mean of both directions."},
+        metadata={
+            "choices": list(DIRECTIONS),
+            "help": "paper: each text_parallel_0 picks its partner among the text_parallel_1 (softmax over "
+            "dim 0); symmetric: mean of both directions.",
+        },
     )
     alignment_detach_target: bool = field(
         default=False,
-        metadata={"aliases": ["--unidirectional_contrastive_loss"],
-                  "help": "Stop the gradient through the text_parallel_1 side."},
+        metadata={
+            "aliases": ["--unidirectional_contrastive_loss"],
+            "help": "Stop the gradient through the text_parallel_1 side.",
+        },
     )
     alignment_pooling: str = field(
         default="mean",
-        metadata={"aliases": ["--contrastive_pooling_type"], "choices": sorted(POOLING),
-                  "help": "mean over real tokens, or bos (first real token)."},
+        metadata={
+            "aliases": ["--contrastive_pooling_type"],
+            "choices": sorted(POOLING),
+            "help": "mean over real tokens, or bos (first real token).",
+        },
     )
     # ---- run control ----
     patience: int | None = field(
@@ -149,8 +174,10 @@ class AlignmentTrainingArguments(TrainingArguments):
     )
     overwrite_output_dir: bool = field(
         default=False,
-        metadata={"help": "Allow training into an --output_dir that already holds checkpoints (otherwise an error, "
-                  "so that no earlier run is overwritten by accident; use --resume_from_checkpoint to continue)."},
+        metadata={
+            "help": "Allow training into an --output_dir that already holds checkpoints (otherwise an error, "
+            "so that no earlier run is overwritten by accident; use --resume_from_checkpoint to continue)."
+        },
     )
     warmup_ratio: float | None = field(
         default=None,
@@ -173,9 +200,15 @@ class AlignmentTrainingArguments(TrainingArguments):
             # transformers infers "greater is better" unless the name *ends* with "loss"; eval_loss/task is a loss.
             self.greater_is_better = "loss" not in self.metric_for_best_model
         super().__post_init__()
-        paper = [name for name, on in [("alternate", self.alternate_training),
-                                      ("task_only", self.only_train_language_modeling),
-                                      ("align_only", self.only_train_contrastive)] if on]
+        paper = [
+            name
+            for name, on in [
+                ("alternate", self.alternate_training),
+                ("task_only", self.only_train_language_modeling),
+                ("align_only", self.only_train_contrastive),
+            ]
+            if on
+        ]
         if len(paper) > 1:
             raise ValueError(f"conflicting paper flags: they select schedules {paper}; give one")
         if paper and self.alignment_schedule not in (None, paper[0]):
@@ -192,8 +225,10 @@ class AlignmentTrainingArguments(TrainingArguments):
             if self.patience < 1:
                 raise ValueError(f"--patience must be >= 1, got {self.patience}")
             if not (self.load_best_model_at_end and self.metric_for_best_model):
-                raise ValueError("--patience needs --load_best_model_at_end True and --metric_for_best_model "
-                                 "(e.g. eval_loss, eval_loss/task or eval_align/acc) with an --eval_strategy")
+                raise ValueError(
+                    "--patience needs --load_best_model_at_end True and --metric_for_best_model "
+                    "(e.g. eval_loss, eval_loss/task or eval_align/acc) with an --eval_strategy"
+                )
 
     @property
     def schedule(self):

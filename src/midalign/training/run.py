@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -47,7 +46,7 @@ def parse_args(argv: list[str] | None = None):
         if unknown:
             raise SystemExit(f"--config {path}: unknown keys {unknown}")
         parser.set_defaults(**defaults)
-        argv = argv[:i] + argv[i + 2:]
+        argv = argv[:i] + argv[i + 2 :]
         # HfArgumentParser marks fields without defaults as required; YAML may provide them.
         for action in parser._actions:
             if action.dest in defaults:
@@ -73,8 +72,10 @@ def resolve_data_mode(data_args: DataArguments, training_args: AlignmentTraining
             "carrying text_parallel_0/text_parallel_1, or give --alignment_file"
         )
     if schedule.uses_task and not mode.has_task:
-        raise ValueError(f"--alignment_schedule {schedule.name} trains the task, but --contrastive_data_mode 1 rows "
-                         "carry only pairs; use mode 0 or 2")
+        raise ValueError(
+            f"--alignment_schedule {schedule.name} trains the task, but --contrastive_data_mode 1 rows "
+            "carry only pairs; use mode 0 or 2"
+        )
     return mode
 
 
@@ -96,17 +97,28 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, training_
 
     mode = resolve_data_mode(data_args, training_args)
     _default_files(data_args, mode)
-    tokenizer = load_tokenizer(model_args.model_name_or_path, revision=model_args.revision,
-                               trust_remote_code=model_args.trust_remote_code, cache_dir=model_args.cache_dir)
-    model = load_model(model_args.model_name_or_path, torch_dtype=model_args.torch_dtype,
-                       revision=model_args.revision, trust_remote_code=model_args.trust_remote_code,
-                       attn_implementation=model_args.attn_implementation, cache_dir=model_args.cache_dir)
+    tokenizer = load_tokenizer(
+        model_args.model_name_or_path,
+        revision=model_args.revision,
+        trust_remote_code=model_args.trust_remote_code,
+        cache_dir=model_args.cache_dir,
+    )
+    model = load_model(
+        model_args.model_name_or_path,
+        torch_dtype=model_args.torch_dtype,
+        revision=model_args.revision,
+        trust_remote_code=model_args.trust_remote_code,
+        attn_implementation=model_args.attn_implementation,
+        cache_dir=model_args.cache_dir,
+    )
     n_layers = num_decoder_layers(model)
     if training_args.alignment_layer is None:
         training_args.alignment_layer = default_alignment_layer(n_layers)
     if not 1 <= training_args.alignment_layer <= n_layers:
-        raise ValueError(f"--alignment_layer {training_args.alignment_layer}: this model has {n_layers} decoder "
-                         f"layers; choose 1..{n_layers}")
+        raise ValueError(
+            f"--alignment_layer {training_args.alignment_layer}: this model has {n_layers} decoder "
+            f"layers; choose 1..{n_layers}"
+        )
     if model_args.use_lora or model_args.load_lora_from:
         model = apply_lora(model, model_args.lora_config, model_args.load_lora_from)
         if training_args.gradient_checkpointing:
@@ -116,21 +128,37 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, training_
     common = dict(alignment_file=None, streaming=data_args.streaming, seed=training_args.seed)
     train_dataset = eval_dataset = None
     if training_args.do_train:
-        train_dataset = build_dataset(data_args.train_file, tokenizer, mode, data_args.block_size,
-                                      **{**common, "alignment_file": data_args.alignment_file},
-                                      shuffle_buffer=data_args.shuffle_buffer, max_samples=data_args.max_train_samples)
+        train_dataset = build_dataset(
+            data_args.train_file,
+            tokenizer,
+            mode,
+            data_args.block_size,
+            **{**common, "alignment_file": data_args.alignment_file},
+            shuffle_buffer=data_args.shuffle_buffer,
+            max_samples=data_args.max_train_samples,
+        )
     if data_args.validation_file:
-        eval_dataset = build_dataset(data_args.validation_file, tokenizer, mode, data_args.block_size,
-                                     **{**common, "alignment_file": data_args.validation_alignment_file
-                                        or data_args.alignment_file},
-                                     max_samples=data_args.max_eval_samples)
+        eval_dataset = build_dataset(
+            data_args.validation_file,
+            tokenizer,
+            mode,
+            data_args.block_size,
+            **{**common, "alignment_file": data_args.validation_alignment_file or data_args.alignment_file},
+            max_samples=data_args.max_eval_samples,
+        )
     elif training_args.do_eval or training_args.eval_strategy != "no":
         raise ValueError("evaluation was requested (--do_eval or --eval_strategy) but no --validation_file was given")
 
-    logger.info("schedule=%s layer=%d/%d pooling=%s distance=%s temperature=%g data_mode=%d",
-                training_args.alignment_schedule, training_args.alignment_layer, n_layers,
-                training_args.alignment_pooling, training_args.alignment_distance,
-                training_args.alignment_temperature, int(mode))
+    logger.info(
+        "schedule=%s layer=%d/%d pooling=%s distance=%s temperature=%g data_mode=%d",
+        training_args.alignment_schedule,
+        training_args.alignment_layer,
+        n_layers,
+        training_args.alignment_pooling,
+        training_args.alignment_distance,
+        training_args.alignment_temperature,
+        int(mode),
+    )
     trainer = AlignmentTrainer(
         model=model,
         args=training_args,

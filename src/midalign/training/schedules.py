@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 __all__ = ["Objectives", "Schedule", "SCHEDULES", "get_schedule"]
 

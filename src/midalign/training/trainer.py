@@ -122,13 +122,19 @@ class AlignmentTrainer(Trainer):
         mask = torch.cat([m0, m1])
         hidden = layer_output(model, torch.cat([ids0, ids1]), mask, self._alignment_layer())
         pooled = pool(hidden, mask, self.args.alignment_pooling)
-        return pooled[: ids0.shape[0]], pooled[ids0.shape[0]:]
+        return pooled[: ids0.shape[0]], pooled[ids0.shape[0] :]
 
     def _align_loss(self, p0, p1, mode: str) -> torch.Tensor:
         a = self.args
-        loss = alignment_loss(p0, p1, temperature=a.alignment_temperature, distance=a.alignment_distance,
-                              direction=a.alignment_direction, detach_target=a.alignment_detach_target,
-                              weight=a.alignment_weight)
+        loss = alignment_loss(
+            p0,
+            p1,
+            temperature=a.alignment_temperature,
+            distance=a.alignment_distance,
+            direction=a.alignment_direction,
+            detach_target=a.alignment_detach_target,
+            weight=a.alignment_weight,
+        )
         self._metrics[mode]["loss/align"].append(loss.item())
         self._metrics[mode]["align/acc"].append(retrieval_accuracy(p0, p1, distance=a.alignment_distance).item())
         return loss
@@ -140,8 +146,12 @@ class AlignmentTrainer(Trainer):
         layer = self._alignment_layer()
         if layer not in self._unreached:
             decoder, layout = find_decoder(model)
-            reached = {id(p) for name, mod in decoder.named_children() if name not in (layout.layers, layout.norm)
-                       for p in mod.parameters()}
+            reached = {
+                id(p)
+                for name, mod in decoder.named_children()
+                if name not in (layout.layers, layout.norm)
+                for p in mod.parameters()
+            }
             reached |= {id(p) for lay in getattr(decoder, layout.layers)[:layer] for p in lay.parameters()}
             self._unreached[layer] = [p for p in model.parameters() if p.requires_grad and id(p) not in reached]
         params = self._unreached[layer]
@@ -214,8 +224,11 @@ class AlignmentTrainer(Trainer):
         keys = sorted(self._metrics[mode])
         if not keys:
             return {}
-        stats = torch.tensor([[sum(self._metrics[mode][k]), len(self._metrics[mode][k])] for k in keys],
-                             dtype=torch.float64, device=self.args.device)
+        stats = torch.tensor(
+            [[sum(self._metrics[mode][k]), len(self._metrics[mode][k])] for k in keys],
+            dtype=torch.float64,
+            device=self.args.device,
+        )
         if self.args.world_size > 1:
             stats = self.accelerator.reduce(stats, reduction="sum")
         self._metrics[mode].clear()
@@ -272,4 +285,3 @@ class AlignmentTrainer(Trainer):
                 with open(path) as fh:
                     self._micro_batches = int(json.load(fh)["micro_batches"])
         return super().train(resume_from_checkpoint, *args, **kwargs)
-
