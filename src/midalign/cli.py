@@ -32,7 +32,14 @@ def _demo(argv: list[str]) -> None:
     demo_main(argv)
 
 
+def _analyze(argv: list[str]) -> None:
+    from .analysis.cli import main as analyze_main
+
+    analyze_main(argv)
+
+
 COMMANDS = {
+    "analyze": (_analyze, "representation analysis: `analyze retrieval` or `analyze subspaces`"),
     "demo": (_demo, "train with alignment on data_example with the embedded model; report retrieval before/after"),
     "prepare-model": (_prepare_model, "convert the embedded default model into the cache; print its path"),
     "train": (_train, "train with alignment (all scripts/run_clm_lora.py flags)"),

@@ -134,3 +134,16 @@ def test_unknown_architecture_is_an_error():
     model = GPTJForCausalLM(GPTJConfig(n_embd=32, n_layer=2, n_head=4, vocab_size=64, rotary_dim=8))
     with pytest.raises(NotImplementedError, match="model_type='gptj'"):
         layer_output(model, torch.ones(2, 3, dtype=torch.long), None, 1)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma2"])
+def test_all_layer_outputs_equal_layer_output(arch):
+    from midalign.alignment import all_layer_outputs
+
+    model = tiny_model(arch)
+    ids, mask = _inputs()
+    with torch.no_grad():
+        hs = all_layer_outputs(model, ids, mask)
+        assert len(hs) == model.config.num_hidden_layers + 1
+        for k in range(1, len(hs)):
+            torch.testing.assert_close(hs[k], layer_output(model, ids, mask, k), rtol=1e-5, atol=1e-5)

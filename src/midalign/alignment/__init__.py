@@ -3,6 +3,7 @@
 from .capture import (
     DECODER_LAYOUTS,
     DecoderLayout,
+    all_layer_outputs,
     call_through,
     find_decoder,
     layer_output,
@@ -13,6 +14,7 @@ from .losses import DIRECTIONS, DISTANCES, alignment_loss, retrieval_accuracy, s
 from .pooling import POOLING, pool
 
 __all__ = [
+    "all_layer_outputs",
     "DECODER_LAYOUTS",
     "DIRECTIONS",
     "DISTANCES",

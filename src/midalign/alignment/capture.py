@@ -16,6 +16,7 @@ from torch import nn
 T = TypeVar("T")
 
 __all__ = [
+    "all_layer_outputs",
     "call_through",
     "DecoderLayout",
     "DECODER_LAYOUTS",
@@ -173,5 +174,25 @@ def layer_output(
     def run(inner: nn.Module) -> torch.Tensor:
         with truncated(inner, layer) as decoder:
             return decoder(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+
+    return call_through(model, run, input_ids=input_ids, attention_mask=attention_mask)
+
+
+def all_layer_outputs(
+    model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
+) -> tuple[torch.Tensor, ...]:
+    """Embeddings and the raw output of every decoder layer in one pass, without the final norm or LM head.
+
+    Returns:
+        L + 1 tensors of shape [B, T, H]; entry k equals ``layer_output(model, ..., k)`` (entry 0: embeddings).
+    """
+    n_layers = num_decoder_layers(model)
+
+    def run(inner: nn.Module) -> tuple[torch.Tensor, ...]:
+        with truncated(inner, n_layers) as decoder:
+            out = decoder(
+                input_ids=input_ids, attention_mask=attention_mask, use_cache=False, output_hidden_states=True
+            )
+        return tuple(out.hidden_states)
 
     return call_through(model, run, input_ids=input_ids, attention_mask=attention_mask)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from ..alignment import layer_output, num_decoder_layers, pool
+from ..alignment import all_layer_outputs, layer_output, num_decoder_layers, pool
 
 __all__ = ["sentence_embeddings"]
 
@@ -52,10 +52,8 @@ def sentence_embeddings(
         if len(layers) == 1 and layers[0] >= 1:
             states = {layers[0]: layer_output(model, enc["input_ids"], mask, layers[0])}
         else:
-            hs = model(input_ids=enc["input_ids"], attention_mask=mask, output_hidden_states=True).hidden_states
-            states = {k: hs[k] for k in layers if k < n_layers}
-            if n_layers in layers:  # transformers' last entry is after the final norm; ours is the raw output
-                states[n_layers] = layer_output(model, enc["input_ids"], mask, n_layers)
+            hs = all_layer_outputs(model, enc["input_ids"], mask)
+            states = {k: hs[k] for k in layers}
         for k in layers:
             out[k].append(pool(states[k], mask, pooling).float().cpu())
     if was_training:

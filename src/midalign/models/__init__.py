@@ -1,7 +1,15 @@
 """Models: the embedded default checkpoint, loading helpers and tiny random models for tests."""
 
 from .default import DEFAULT_MODEL_NAME, default_cache_dir, default_model_path, prepare_default_model
-from .loading import DEFAULT_LORA_CONFIG, apply_lora, load_lora_config, load_model, load_tokenizer, resolve_model_path
+from .loading import (
+    DEFAULT_LORA_CONFIG,
+    apply_lora,
+    load_lora_config,
+    load_model,
+    load_model_with_adapters,
+    load_tokenizer,
+    resolve_model_path,
+)
 from .tiny import TINY_CONFIGS, tiny_model
 
 __all__ = [
@@ -13,6 +21,7 @@ __all__ = [
     "default_model_path",
     "load_lora_config",
     "load_model",
+    "load_model_with_adapters",
     "load_tokenizer",
     "prepare_default_model",
     "resolve_model_path",

@@ -9,6 +9,7 @@ import torch
 
 __all__ = [
     "DEFAULT_LORA_CONFIG",
+    "load_model_with_adapters",
     "resolve_model_path",
     "load_tokenizer",
     "load_model",
@@ -97,3 +98,22 @@ def apply_lora(model, lora_config: str | dict | None = None, load_from: str | No
     except TypeError as err:
         raise ValueError(f"--lora_config: {err}") from None
     return get_peft_model(model, config)
+
+
+def load_model_with_adapters(name_or_path: str | None, adapters: list[str] | None = None, **kwargs):
+    """Base model plus zero or more LoRA adapters (local directories or hub ids), in eval mode.
+
+    One adapter stays a ``PeftModel``; several are merged into the base weights one after another (their deltas
+    add up, as when stacking a language adapter and a task adapter).
+    """
+    model = load_model(name_or_path, **kwargs)
+    adapters = list(adapters or [])
+    if not adapters:
+        return model.eval()
+    from peft import PeftModel
+
+    if len(adapters) == 1:
+        return PeftModel.from_pretrained(model, adapters[0]).eval()
+    for path in adapters:
+        model = PeftModel.from_pretrained(model, path).merge_and_unload()
+    return model.eval()

@@ -1,0 +1,165 @@
+"""``midalign analyze retrieval|subspaces``: tables (JSON, CSV) and figures (PNG) under ``--output-dir``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="base model (hub id or directory); default: embedded SmolLM2")
+    p.add_argument(
+        "--adapter", action="append", default=[], help="a LoRA adapter to analyse as one more series (repeatable)"
+    )
+    p.add_argument("--label", action="append", default=[], help="series label per --adapter (default: dir name)")
+    p.add_argument("--no-base", action="store_true", help="do not analyse the base model itself")
+    p.add_argument("--input", help="JSON lines with one field per language (e.g. data_example/parallel.jsonl)")
+    p.add_argument("--langs", help="comma-separated language fields to use (default: all)")
+    p.add_argument("--split", help="keep only rows whose 'split' field has this value (e.g. heldout)")
+    p.add_argument("--files", help="aligned plain-text files: lang=path,lang=path")
+    p.add_argument("--flores", help="FLORES+ language codes, e.g. eng_Latn,deu_Latn (hub)")
+    p.add_argument("--flores-split", default="devtest", choices=["dev", "devtest"])
+    p.add_argument("--limit", type=int, help="use the first N sentences per language")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--output-dir", default="fig")
+    p.add_argument("--name", default=None, help="file name prefix (default: the command name)")
+
+
+def _series(args):
+    from ..models import load_model_with_adapters, load_tokenizer
+
+    tokenizer = load_tokenizer(args.model)
+    if not args.no_base:
+        yield "base", load_model_with_adapters(args.model), tokenizer
+    labels = args.label + [None] * (len(args.adapter) - len(args.label))
+    for adapter, label in zip(args.adapter, labels):
+        yield label or Path(adapter.rstrip("/")).name, load_model_with_adapters(args.model, [adapter]), tokenizer
+
+
+def _parallel(args):
+    from .parallel import load_parallel
+
+    return load_parallel(
+        args.input,
+        langs=args.langs.split(",") if args.langs else None,
+        split=args.split,
+        files=args.files,
+        flores=args.flores.split(",") if args.flores else None,
+        flores_split=args.flores_split,
+        limit=args.limit,
+    )
+
+
+def _write(rows: list[dict], stem: Path) -> None:
+    stem.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with open(stem.with_suffix(".csv"), "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def retrieval(argv: list[str]) -> dict:
+    from .plots import plot_retrieval
+    from .reports import retrieval_by_layer
+
+    p = argparse.ArgumentParser(
+        prog="midalign analyze retrieval", description="Per-layer cross-lingual retrieval accuracy@1 and MEXA score."
+    )
+    _common(p)
+    p.add_argument("--pooling", default="mean", choices=["mean", "mean_skip_first", "bos"])
+    p.add_argument("--per-direction", action="store_true", help="plot one line per direction too")
+    args = p.parse_args(argv)
+    parallel = _parallel(args)
+    series, rows = {}, []
+    for label, model, tok in _series(args):
+        series[label] = retrieval_by_layer(
+            model, tok, parallel, pooling=args.pooling, batch_size=args.batch_size, progress=True
+        )
+        rows += [{"series": label, **r} for r in series[label]]
+    os.makedirs(args.output_dir, exist_ok=True)
+    stem = Path(args.output_dir) / (args.name or "retrieval")
+    _write(rows, stem)
+    plot_retrieval(
+        series,
+        str(stem.with_suffix(".png")),
+        per_direction=args.per_direction,
+        title=f"Retrieval by layer ({args.pooling} pooling, {len(next(iter(parallel.values())))} "
+        f"sentences x {len(parallel)} languages)",
+    )
+    for label, srows in series.items():
+        layers = sorted({r["layer"] for r in srows})
+        mean = {
+            k: sum(r["accuracy"] for r in srows if r["layer"] == k) / sum(r["layer"] == k for r in srows)
+            for k in layers
+        }
+        best = max(mean, key=mean.get)
+        print(
+            f"{label}: best layer {best} (mean accuracy@1 {mean[best]:.3f}); "
+            + " ".join(f"{k}:{v:.2f}" for k, v in mean.items())
+        )
+    print(f"wrote {stem}.json/.csv/.png")
+    return series
+
+
+def subspaces(argv: list[str]) -> list[dict]:
+    from .plots import plot_subspaces
+    from .reports import subspace_analysis
+
+    p = argparse.ArgumentParser(
+        prog="midalign analyze subspaces", description="Affine language subspaces per layer: k and perplexity ratios."
+    )
+    _common(p)
+    p.add_argument("--layers", help="comma-separated layers (0 = embeddings); default: all")
+    p.add_argument("--share", type=float, default=0.9, help="variance share that fixes k (default 0.9)")
+    p.add_argument(
+        "--keep-first",
+        action="store_true",
+        help="include the first position in statistics and projections (default: skipped, as it "
+        "holds attention-sink activations in many LLMs)",
+    )
+    args = p.parse_args(argv)
+    parallel = _parallel(args)
+    layers = [int(x) for x in args.layers.split(",")] if args.layers else None
+    rows = []
+    for label, model, tok in _series(args):
+        rows += [
+            {"series": label, **r}
+            for r in subspace_analysis(
+                model,
+                tok,
+                parallel,
+                layers=layers,
+                share=args.share,
+                skip_first=not args.keep_first,
+                batch_size=args.batch_size,
+                progress=True,
+            )
+        ]
+    os.makedirs(args.output_dir, exist_ok=True)
+    stem = Path(args.output_dir) / (args.name or "subspaces")
+    _write(rows, stem)
+    plot_subspaces([r for r in rows if r["series"] == rows[0]["series"]], str(stem.with_suffix(".png")))
+    for layer in sorted({r["layer"] for r in rows}):
+        sub = [r for r in rows if r["layer"] == layer and r["series"] == rows[0]["series"]]
+        line = f"layer {layer:>2}: k " + "/".join(str(r["k"]) for r in sub)
+        for key in ("ratio_own", "ratio_other", "ratio_shifted"):
+            if key in sub[0]:
+                line += f"  {key} {sum(r[key] for r in sub) / len(sub):.3g}"
+        print(line)
+    print(f"wrote {stem}.json/.csv/.png")
+    return rows
+
+
+COMMANDS = {"retrieval": retrieval, "subspaces": subspaces}
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] not in COMMANDS:
+        raise SystemExit(f"usage: midalign analyze {{{','.join(COMMANDS)}}} [options]")
+    COMMANDS[argv[0]](argv[1:])

@@ -1,0 +1,82 @@
+"""Loading parallel sentences in several languages: a JSON-lines file with one field per language, aligned
+plain-text files, or FLORES+ from the hub (``openlanguagedata/flores_plus``)."""
+
+from __future__ import annotations
+
+import json
+
+__all__ = ["FLORES_HUB_ID", "load_parallel"]
+
+FLORES_HUB_ID = "openlanguagedata/flores_plus"
+
+
+def _from_jsonl(path: str, langs: list[str] | None, split: str | None) -> dict[str, list[str]]:
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path}:{lineno}: malformed JSON ({err.msg})") from None
+    if split is not None:
+        rows = [r for r in rows if r.get("split") == split]
+    if not rows:
+        raise ValueError(f"{path}: no rows" + (f" with split={split!r}" if split else ""))
+    available = [k for k, v in rows[0].items() if isinstance(v, str) and k not in ("split", "id")]
+    langs = langs or available
+    missing = [lang for lang in langs if lang not in rows[0]]
+    if missing:
+        raise ValueError(f"{path}: no field for languages {missing}; the file has {available}")
+    return {lang: [r[lang] for r in rows] for lang in langs}
+
+
+def _from_files(spec: str) -> dict[str, list[str]]:
+    out = {}
+    for item in spec.split(","):
+        if "=" not in item:
+            raise ValueError(f"--files expects lang=path[,lang=path...], got {item!r}")
+        lang, path = item.split("=", 1)
+        with open(path, encoding="utf-8") as fh:
+            out[lang.strip()] = [line.rstrip("\n") for line in fh]
+    lengths = {lang: len(v) for lang, v in out.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"--files must be line-aligned, but their line counts differ: {lengths}")
+    return out
+
+
+def _from_flores(langs: list[str], split: str, revision: str | None) -> dict[str, list[str]]:
+    from datasets import load_dataset
+
+    out = {}
+    for lang in langs:  # FLORES+ codes, e.g. eng_Latn, deu_Latn, zho_Hans
+        ds = load_dataset(FLORES_HUB_ID, lang, split=split, revision=revision)
+        out[lang] = list(ds["text"])
+    return out
+
+
+def load_parallel(
+    path: str | None = None,
+    *,
+    langs: list[str] | None = None,
+    split: str | None = None,
+    files: str | None = None,
+    flores: list[str] | None = None,
+    flores_split: str = "devtest",
+    revision: str | None = None,
+    limit: int | None = None,
+) -> dict[str, list[str]]:
+    """{lang: sentences}, row i of every language being translations of each other."""
+    if sum(x is not None for x in (path, files, flores)) != 1:
+        raise ValueError("give exactly one of --input (JSON lines), --files or --flores")
+    if path is not None:
+        data = _from_jsonl(path, langs, split)
+    elif files is not None:
+        data = _from_files(files)
+    else:
+        data = _from_flores(flores, flores_split, revision)
+    if len(data) < 2:
+        raise ValueError(f"need sentences in at least 2 languages, got {list(data)}")
+    if limit:
+        data = {k: v[:limit] for k, v in data.items()}
+    return data
