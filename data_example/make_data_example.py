@@ -7,7 +7,8 @@
     python data_example/make_data_example.py [--model PATH]   # default: the embedded SmolLM2 chat template
 
 Outputs (all JSON lines):
-  massive_en.jsonl                     MASSIVE-style raw rows: id, locale, partition, scenario, intent, utt, annot_utt
+  massive/en-US.jsonl                  MASSIVE-style raw rows (the official release layout): id, locale, partition,
+                                       scenario, intent, utt, annot_utt
   parallel.jsonl                       one row per sentence: id, split (train / heldout), en, de, fr, es, ru, zh
   train_baseline.json                  {"prefix", "text"} for the train partition (rendered with the chat template)
   valid_baseline.json                  the same for the dev partition
@@ -151,12 +152,13 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="tokenizer whose chat template renders the prompts")
     args = ap.parse_args()
     from midalign.models import load_tokenizer
-    from midalign.tasks.massive import gold_target, slot_prompt
+    from midalign.tasks.massive import SYSTEM_PROMPT, gold_target, slot_prompt
     from midalign.tasks.prompts import render_example
 
     tok = load_tokenizer(args.model)
     massive = massive_rows()
-    write(HERE / "massive_en.jsonl", massive)
+    (HERE / "massive").mkdir(exist_ok=True)
+    write(HERE / "massive" / "en-US.jsonl", massive)
 
     lines = (HERE / "parallel_sentences.tsv").read_text(encoding="utf-8").strip("\n").split("\n")
     parallel = []
@@ -183,7 +185,7 @@ def main() -> None:
     random.Random(1).shuffle(train_pairs)
     task = {
         part: [
-            render_example(tok, slot_prompt(r["utt"]), gold_target(r["annot_utt"]))
+            render_example(tok, slot_prompt(r["utt"]), gold_target(r["annot_utt"]), SYSTEM_PROMPT)
             for r in massive
             if r["partition"] == part
         ]

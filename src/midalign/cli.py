@@ -38,7 +38,22 @@ def _analyze(argv: list[str]) -> None:
     analyze_main(argv)
 
 
+def _massive(argv: list[str]) -> None:
+    from .tasks import massive_cli
+
+    commands = {
+        "infer": massive_cli.infer,
+        "extract": massive_cli.extract,
+        "eval": massive_cli.evaluate,
+        "export": massive_cli.export,
+    }
+    if not argv or argv[0] not in commands:
+        raise SystemExit(f"usage: midalign massive {{{','.join(commands)}}} [options]")
+    commands[argv[0]](argv[1:])
+
+
 COMMANDS = {
+    "massive": (_massive, "MASSIVE slot filling: infer, extract, eval, export (training data)"),
     "analyze": (_analyze, "representation analysis: `analyze retrieval` or `analyze subspaces`"),
     "demo": (_demo, "train with alignment on data_example with the embedded model; report retrieval before/after"),
     "prepare-model": (_prepare_model, "convert the embedded default model into the cache; print its path"),
