@@ -163,9 +163,9 @@ def evaluate(argv: list[str] | None = None) -> dict:
 
 def export(argv: list[str] | None = None) -> int:
     """MASSIVE rows -> the paper's training JSON lines ({"prefix", "text"}) for a model's chat template."""
+    from ..inference import build_prompt
     from ..models import load_tokenizer
     from ..tasks.prompts import end_of_turn
-    from ..inference import build_prompt
 
     p = argparse.ArgumentParser(prog="midalign massive export", description=export.__doc__)
     _data_args(p)
