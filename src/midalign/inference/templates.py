@@ -3,8 +3,9 @@
 ``--no-default-template`` (paper): the paper trained Llama-3 on prompts rendered without the BOS token in the string
 and with a line break after each end-of-turn token. Generalised to any chat template: drop a leading BOS string
 when the tokenizer adds BOS itself, and make sure every end-of-turn marker (what the template writes after a
-message, e.g. ``<|eot_id|>``, ``<|im_end|>``) is followed by ``\\n``. Such prompts are tokenized with the tokenizer's own special tokens (as in
-training); default-template prompts already carry them and are tokenized without adding any.
+message, e.g. ``<|eot_id|>``, ``<|im_end|>``) is followed by ``\\n``. Such prompts are tokenized with the
+tokenizer's own special tokens (as in training); default-template prompts already carry them and are tokenized
+without adding any.
 """
 
 from __future__ import annotations
