@@ -41,10 +41,12 @@ def parse_args(argv: list[str] | None = None):
             defaults = yaml.safe_load(fh) or {}
         if not isinstance(defaults, dict):
             raise SystemExit(f"--config {path}: expected a mapping of flag names to values")
-        known = {a.dest for a in parser._actions}
-        unknown = sorted(set(defaults) - known)
+        # keys may be field names or any flag spelling, paper aliases included (additional_loss_layer, ...)
+        names = {opt.lstrip("-"): a.dest for a in parser._actions for opt in a.option_strings}
+        unknown = sorted(k for k in defaults if k not in names)
         if unknown:
             raise SystemExit(f"--config {path}: unknown keys {unknown}")
+        defaults = {names[k]: v for k, v in defaults.items()}
         parser.set_defaults(**defaults)
         argv = argv[:i] + argv[i + 2 :]
         # HfArgumentParser marks fields without defaults as required; YAML may provide them.
