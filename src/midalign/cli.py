@@ -52,7 +52,24 @@ def _massive(argv: list[str]) -> None:
     commands[argv[0]](argv[1:])
 
 
+def _wmt(argv: list[str]) -> None:
+    from .tasks.translation_cli import main as wmt_main
+
+    wmt_main(argv)
+
+
+def _ner(argv: list[str]) -> None:
+    from .tasks import ner_cli
+
+    if argv and argv[0] == "export":
+        ner_cli.export(argv[1:])
+    else:
+        ner_cli.main(argv[1:] if argv and argv[0] == "eval" else argv)
+
+
 COMMANDS = {
+    "wmt": (_wmt, "WMT23 translation inference + BLEU/chrF (flags of scripts/run_inference_eval_wmt23.py)"),
+    "ner": (_ner, "Universal NER as JSON: `ner eval ...` (inference + F1) or `ner export ...` (training data)"),
     "massive": (_massive, "MASSIVE slot filling: infer, extract, eval, export (training data)"),
     "analyze": (_analyze, "representation analysis: `analyze retrieval` or `analyze subspaces`"),
     "demo": (_demo, "train with alignment on data_example with the embedded model; report retrieval before/after"),

@@ -183,6 +183,13 @@ class AlignmentTrainingArguments(TrainingArguments):
         default=None,
         metadata={"help": "Paper flag (removed from transformers 5): share of steps for warmup; sets --warmup_steps."},
     )
+    ddp_find_unused_parameters: bool | None = field(
+        default=False,
+        metadata={
+            "help": "DDP's unused-parameter search. Off by default: alignment micro-batches keep every "
+            "trainable parameter in the graph (with a zero gradient), so the search is never needed."
+        },
+    )
     remove_unused_columns: bool = field(default=False, metadata={"help": "Must stay False: the collator needs all."})
 
     def __post_init__(self):
