@@ -67,7 +67,16 @@ def _ner(argv: list[str]) -> None:
         ner_cli.main(argv[1:] if argv and argv[0] == "eval" else argv)
 
 
+def _bench(argv: list[str]) -> None:
+    if not argv or argv[0] != "transfer":
+        raise SystemExit("usage: midalign bench transfer [--quick] [options]")
+    from .bench.transfer import main as transfer_main
+
+    transfer_main(argv[1:])
+
+
 COMMANDS = {
+    "bench": (_bench, "`bench transfer`: the synthetic cross-lingual transfer benchmark (CPU, minutes)"),
     "wmt": (_wmt, "WMT23 translation inference + BLEU/chrF (flags of scripts/run_inference_eval_wmt23.py)"),
     "ner": (_ner, "Universal NER as JSON: `ner eval ...` (inference + F1) or `ner export ...` (training data)"),
     "massive": (_massive, "MASSIVE slot filling: infer, extract, eval, export (training data)"),

@@ -1,0 +1,1 @@
+"""Synthetic benchmarks that run on a CPU."""

@@ -1,0 +1,377 @@
+"""``midalign bench transfer``: does middle-layer alignment make a task learned in one language work in others?
+
+Protocol, per seed: (a) pretrain a tiny Llama from scratch on monolingual text of every synthetic language (no
+parallel data); (b) fine-tune it on slot filling in the source language only, once with the task loss alone
+(baseline) and once with the paper's alternate schedule (alignment on source–target pairs at a middle layer, twice
+the steps so the task gets the same number of micro-batches); (c) score slot F1 zero-shot in every language and the
+cross-lingual retrieval accuracy of held-out pairs at every layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .world import World, make_world
+
+__all__ = ["TransferConfig", "build_tokenizer", "run_seed", "run_benchmark", "main"]
+
+
+@dataclass
+class TransferConfig:
+    seeds: tuple[int, ...] = (0, 1, 2)
+    source: str = "src"
+    targets: tuple[str, ...] = ("sov", "cyr")
+    layers: int = 4
+    hidden: int = 128
+    align_layer: int | None = None  # default: layers // 2
+    temperature: float = 0.1
+    pooling: str = "mean"
+    schedule: str = "alternate"
+    pretrain_sentences: int = 6000  # per language
+    pretrain_steps: int = 1500
+    task_examples: int = 1500
+    pairs: int = 1500  # per target language
+    finetune_steps: int = 150  # baseline; the alternate schedule gets twice as many
+    eval_examples: int = 200
+    heldout_pairs: int = 100
+    batch_size: int = 32
+    lr_pretrain: float = 3e-3
+    lr_finetune: float = 1e-3
+
+    @classmethod
+    def quick(cls) -> TransferConfig:
+        return cls(
+            seeds=(0,),
+            pretrain_sentences=2000,
+            pretrain_steps=400,
+            task_examples=600,
+            pairs=600,
+            finetune_steps=60,
+            eval_examples=60,
+            heldout_pairs=50,
+        )
+
+
+def build_tokenizer(world: World):
+    """A word-level tokenizer over the world's vocabulary (whitespace-separated words)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<unk>", "<s>", "</s>"]
+    vocab = {w: i for i, w in enumerate(specials + world.vocabulary())}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    from tokenizers import decoders
+
+    tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<s>", eos_token="</s>"
+    )
+    return fast
+
+
+def _rows_task(world: World, lang: str, insts) -> list[dict]:
+    return [
+        {"prefix": world.languages[lang].render(i)[0] + " =>", "text": " " + world.target(i, lang) + " </s>"}
+        for i in insts
+    ]
+
+
+def _model(cfg: TransferConfig, vocab_size: int, seed: int):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    conf = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=cfg.hidden,
+        intermediate_size=cfg.hidden * 2,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=128,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
+        tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(conf)
+
+
+def _train(model, tokenizer, rows, out_dir, *, schedule, steps, lr, cfg, seed, pairs_file=None):
+    from ..data import AlignmentCollator, ContrastiveDataMode, build_dataset
+    from ..training import AlignmentTrainer, AlignmentTrainingArguments
+
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "train.json")
+    with open(path, "w") as fh:
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    args = AlignmentTrainingArguments(
+        output_dir=out_dir,
+        per_device_train_batch_size=cfg.batch_size,
+        max_steps=steps,
+        learning_rate=lr,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,
+        weight_decay=0.0,
+        logging_steps=max(steps // 5, 1),
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        seed=seed,
+        alignment_schedule=schedule,
+        alignment_layer=cfg.align_layer or cfg.layers // 2,
+        alignment_temperature=cfg.temperature,
+        alignment_pooling=cfg.pooling,
+        dataloader_num_workers=0,
+    )
+    ds = build_dataset(path, tokenizer, ContrastiveDataMode.TASK, 64, alignment_file=pairs_file)
+    trainer = AlignmentTrainer(
+        model=model,
+        args=args,
+        train_dataset=ds,
+        data_collator=AlignmentCollator(tokenizer.pad_token_id),
+        pad_token_id=0,
+    )
+    trainer.train()
+    return trainer
+
+
+def _slot_f1(model, tokenizer, world: World, lang: str, insts) -> float:
+    from ..inference import generate_batch
+    from ..tasks.massive import score_slots
+
+    model.eval()
+    prompts = [world.languages[lang].render(i)[0] + " =>" for i in insts]
+    preds = []
+    for k in range(0, len(prompts), 64):
+        texts, _ = generate_batch(
+            model, tokenizer, prompts[k : k + 64], max_new_tokens=16, add_special_tokens=False, eos_token_id=3
+        )
+        preds += texts
+    golds = [{"annot_utt": world.annotated(i, lang), "locale": "synthetic"} for i in insts]
+    return score_slots(golds, preds).slot_f1
+
+
+def _retrieval(model, tokenizer, world: World, cfg: TransferConfig, insts) -> dict[str, list[float]]:
+    from ..analysis import retrieval_accuracy_at_1, sentence_embeddings
+
+    model.eval()
+    emb = {
+        lang: sentence_embeddings(
+            model, tokenizer, [world.languages[lang].render(i)[0] for i in insts], None, pooling=cfg.pooling
+        )
+        for lang in (cfg.source, *cfg.targets)
+    }
+    out = {}
+    for t in cfg.targets:
+        out[t] = [
+            (
+                retrieval_accuracy_at_1(emb[cfg.source][k], emb[t][k])
+                + retrieval_accuracy_at_1(emb[t][k], emb[cfg.source][k])
+            )
+            / 2
+            for k in sorted(emb[t])
+        ]
+    return out
+
+
+def run_seed(cfg: TransferConfig, seed: int, work_dir: str) -> list[dict]:
+    import copy
+
+    world = make_world(seed, (cfg.source, *cfg.targets))
+    tok = build_tokenizer(world)
+    langs = (cfg.source, *cfg.targets)
+    # (a) pretraining on monolingual text only
+    mono = [
+        {"prefix": "", "text": world.languages[lang].render(i)[0] + " </s>"}
+        for lang in langs
+        for i in world.instances(cfg.pretrain_sentences, seed * 1000 + hash(lang) % 997)
+    ]
+    base = _model(cfg, len(tok), seed)
+    _train(
+        base,
+        tok,
+        mono,
+        os.path.join(work_dir, f"seed{seed}", "pretrain"),
+        schedule="task_only",
+        steps=cfg.pretrain_steps,
+        lr=cfg.lr_pretrain,
+        cfg=cfg,
+        seed=seed,
+    )
+    task_insts = world.instances(cfg.task_examples, seed * 1000 + 1)
+    eval_insts = world.instances(cfg.eval_examples, seed * 1000 + 2)
+    held = world.instances(cfg.heldout_pairs, seed * 1000 + 3)
+    pair_insts = world.instances(cfg.pairs, seed * 1000 + 4)
+    pairs_path = os.path.join(work_dir, f"seed{seed}", "pairs.json")
+    with open(pairs_path, "w") as fh:
+        for t in cfg.targets:
+            for i in pair_insts:
+                fh.write(
+                    json.dumps(
+                        {
+                            "text_parallel_0": world.languages[cfg.source].render(i)[0],
+                            "text_parallel_1": world.languages[t].render(i)[0],
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
+    rows = []
+    for method, schedule, steps in (
+        ("baseline", "task_only", cfg.finetune_steps),
+        ("alignment", cfg.schedule, 2 * cfg.finetune_steps),
+    ):
+        model = copy.deepcopy(base)
+        t0 = time.time()
+        trainer = _train(
+            model,
+            tok,
+            _rows_task(world, cfg.source, task_insts),
+            os.path.join(work_dir, f"seed{seed}", method),
+            schedule=schedule,
+            steps=steps,
+            lr=cfg.lr_finetune,
+            cfg=cfg,
+            seed=seed,
+            pairs_file=pairs_path if schedule != "task_only" else None,
+        )
+        f1 = {lang: _slot_f1(model, tok, world, lang, eval_insts) for lang in langs}
+        retrieval = _retrieval(model, tok, world, cfg, held)
+        align_logs = [h["loss/align"] for h in trainer.state.log_history if "loss/align" in h]
+        rows.append(
+            {
+                "seed": seed,
+                "method": method,
+                "f1": f1,
+                "retrieval_by_layer": retrieval,
+                "final_align_loss": align_logs[-1] if align_logs else None,
+                "seconds": time.time() - t0,
+            }
+        )
+        print(f"seed {seed} {method:<9} F1 " + " ".join(f"{k}={v:.3f}" for k, v in f1.items()), flush=True)
+    return rows
+
+
+def _summary(rows: list[dict], cfg: TransferConfig) -> list[dict]:
+    out = []
+    for method in ("baseline", "alignment"):
+        sub = [r for r in rows if r["method"] == method]
+        for lang in (cfg.source, *cfg.targets):
+            vals = [r["f1"][lang] for r in sub]
+            out.append(
+                {
+                    "method": method,
+                    "language": lang,
+                    "f1_mean": statistics.mean(vals),
+                    "f1_std": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+                    "n_seeds": len(vals),
+                }
+            )
+    return out
+
+
+def _plot(rows, summary, cfg: TransferConfig, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    langs = [cfg.source, *cfg.targets]
+    for j, method in enumerate(("baseline", "alignment")):
+        s = {r["language"]: r for r in summary if r["method"] == method}
+        ax.bar(
+            [i + 0.38 * j for i in range(len(langs))],
+            [s[lang]["f1_mean"] for lang in langs],
+            0.38,
+            yerr=[s[lang]["f1_std"] for lang in langs],
+            label=method,
+            capsize=3,
+        )
+    ax.set_xticks([i + 0.19 for i in range(len(langs))])
+    ax.set_xticklabels([f"{lang}{' (source)' if lang == cfg.source else ''}" for lang in langs])
+    ax.set_ylabel("slot F1 (mean ± sd over seeds)")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    for method, style in (("baseline", "--"), ("alignment", "-")):
+        sub = [r for r in rows if r["method"] == method]
+        for t in cfg.targets:
+            curves = [r["retrieval_by_layer"][t] for r in sub]
+            mean = [sum(c[k] for c in curves) / len(curves) for k in range(len(curves[0]))]
+            ax2.plot(range(len(mean)), mean, style, marker="o", label=f"{method} {cfg.source}<->{t}")
+    ax2.axvline(cfg.align_layer or cfg.layers // 2, color="gray", lw=0.8)
+    ax2.set_xlabel("layer (gray: aligned layer)")
+    ax2.set_ylabel("held-out retrieval accuracy@1")
+    ax2.set_ylim(0, 1)
+    ax2.legend(fontsize=8)
+    fig.suptitle("Synthetic transfer benchmark")
+    fig.tight_layout()
+    fig.savefig(path, dpi=140)
+    plt.close(fig)
+
+
+def run_benchmark(cfg: TransferConfig, work_dir: str, fig_dir: str, name: str = "transfer") -> dict:
+    # Tiny matrices: one thread is as fast as two, and never oversubscribes the cores when other jobs run.
+    torch.set_num_threads(1)
+    rows = []
+    for seed in cfg.seeds:
+        rows += run_seed(cfg, seed, work_dir)
+    summary = _summary(rows, cfg)
+    os.makedirs(fig_dir, exist_ok=True)
+    result = {"config": asdict(cfg), "runs": rows, "summary": summary}
+    with open(os.path.join(fig_dir, f"{name}.json"), "w") as fh:
+        json.dump(result, fh, indent=1, ensure_ascii=False)
+    _plot(rows, summary, cfg, os.path.join(fig_dir, f"{name}.png"))
+    print("\n| method | " + " | ".join(r["language"] for r in summary if r["method"] == "baseline") + " |")
+    print("|---|" + "---|" * len(cfg.targets + (cfg.source,)))
+    for method in ("baseline", "alignment"):
+        cells = [f"{r['f1_mean']:.3f} ± {r['f1_std']:.3f}" for r in summary if r["method"] == method]
+        print(f"| {method} | " + " | ".join(cells) + " |")
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(prog="midalign bench transfer", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="~1 minute: one seed, small data and step budgets")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2; quick: 0)")
+    p.add_argument("--align-layer", type=int, default=None)
+    p.add_argument("--layers", type=int, default=None)
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--schedule", default=None, choices=["alternate", "alternate_steps", "joint"])
+    p.add_argument("--pretrain-steps", type=int, default=None)
+    p.add_argument("--finetune-steps", type=int, default=None)
+    p.add_argument("--pairs", type=int, default=None, help="alignment pairs per target language")
+    p.add_argument("--task-examples", type=int, default=None)
+    p.add_argument("--pooling", default=None, choices=["mean", "mean_skip_first", "bos"])
+    p.add_argument("--work-dir", default="outputs/bench_transfer")
+    p.add_argument("--fig-dir", default="fig")
+    p.add_argument("--name", default=None)
+    args = p.parse_args(argv)
+    cfg = TransferConfig.quick() if args.quick else TransferConfig()
+    overrides = {
+        "align_layer": args.align_layer,
+        "layers": args.layers,
+        "temperature": args.temperature,
+        "schedule": args.schedule,
+        "pretrain_steps": args.pretrain_steps,
+        "finetune_steps": args.finetune_steps,
+        "pairs": args.pairs,
+        "task_examples": args.task_examples,
+        "pooling": args.pooling,
+    }
+    for k, v in overrides.items():
+        if v is not None:
+            setattr(cfg, k, v)
+    if args.seeds:
+        cfg.seeds = tuple(int(s) for s in args.seeds.split(","))
+    return run_benchmark(
+        cfg, args.work_dir, args.fig_dir, args.name or ("transfer_quick" if args.quick else "transfer")
+    )
