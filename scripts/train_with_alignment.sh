@@ -25,6 +25,8 @@ nproc_per_node="${nproc_per_node:-1}"               # number of processes (GPUs;
 loss_layer="${loss_layer:-}"                        # paper: 16; empty = 16 for 32-layer models, else the middle layer
 loss_temperature="${loss_temperature:-0.1}"
 loss_distance_type="${loss_distance_type:-cosine}"
+pooling_type="${pooling_type:-mean_skip_first}"     # paper: mean. SmolLM2's first position is an attention sink
+                                                    # whose activations swamp a plain mean (README: Pooling)
 num_train_epochs="${num_train_epochs:-10}"          # paper: 10 (twice the baseline's, as alternate halves task steps)
 max_steps="${max_steps:-40}"                        # -1 = train for num_train_epochs (paper)
 block_size="${block_size:-2048}"
@@ -73,6 +75,7 @@ python -m torch.distributed.run --nnodes "$HOST_NUM" --node_rank "$INDEX" --npro
     --contrastive_data_mode 2 \
     --contrastive_loss_temperature "$loss_temperature" \
     --distance_function "$loss_distance_type" \
+    --contrastive_pooling_type "$pooling_type" \
     --alternate_training \
     --report_to none \
     --disable_tqdm False --overwrite_output_dir $extra_args 2>&1 | tee -a "$OUTDIR/train.log"

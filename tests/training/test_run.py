@@ -327,3 +327,31 @@ def test_every_flag_of_the_paper_command_parses(tmp_path):
         other.alignment_weight,
         other.alignment_schedule,
     ) == ("bos", True, 0.5, "align_only")
+
+
+def test_training_is_the_default_even_with_an_eval_strategy(tmp_path, tiny_model_dir, data_files):
+    """transformers turns --eval_strategy into do_eval=True; that must not turn the run into evaluation only."""
+    trainer = _run(
+        [
+            "--model_name_or_path",
+            tiny_model_dir,
+            "--train_file",
+            data_files["both"],
+            "--validation_file",
+            data_files["both"],
+            "--output_dir",
+            str(tmp_path),
+            "--max_steps",
+            "2",
+            "--eval_strategy",
+            "steps",
+            "--eval_steps",
+            "1",
+            "--report_to",
+            "none",
+            "--alignment_layer",
+            "2",
+        ]
+    )
+    assert trainer.state.global_step == 2
+    assert (tmp_path / "adapter_model" / "adapter_config.json").is_file()

@@ -15,13 +15,60 @@ from collections.abc import Iterable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["length_sorted_batches", "generate_batch", "read_done", "run_generation"]
+__all__ = ["length_sorted_batches", "greedy_decode", "generate_batch", "read_done", "run_generation"]
 
 
 def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Indices grouped into batches of similar length (longest first; ties keep input order)."""
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+@torch.no_grad()
+def greedy_decode(
+    model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, eos_ids: set[int]
+) -> list[list[int]]:
+    """Greedy decoding with a KV cache that drops each sequence from the batch as soon as it emits an end token,
+    so the remaining steps only compute the unfinished ones. Left padding expected.
+
+    Args:
+        input_ids, attention_mask: shape [B, T].
+    Returns:
+        B lists of generated token ids (each ends with its end token unless ``max_new_tokens`` was reached).
+    """
+    from transformers import DynamicCache
+
+    config = getattr(model, "config", None)
+    cache = DynamicCache(config=config) if config is not None else DynamicCache()
+    position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    out = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        past_key_values=cache,
+        use_cache=True,
+    )
+    generated: list[list[int]] = [[] for _ in range(input_ids.shape[0])]
+    rows = torch.arange(input_ids.shape[0])
+    mask, pos = attention_mask, position_ids[:, -1:]
+    eos = torch.tensor(sorted(eos_ids), dtype=torch.long, device=input_ids.device)
+    for step in range(max_new_tokens):
+        token = out.logits[:, -1].argmax(-1)
+        for row, t in zip(rows.tolist(), token.tolist()):
+            generated[row].append(t)
+        keep = ~torch.isin(token, eos)
+        if step == max_new_tokens - 1 or not keep.any():
+            break
+        if not keep.all():
+            idx = keep.nonzero().squeeze(1)
+            cache.batch_select_indices(idx)
+            rows, token, mask, pos = rows[idx.cpu()], token[idx], mask[idx], pos[idx]
+        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+        pos = pos + 1
+        out = model(
+            input_ids=token[:, None], attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True
+        )
+    return generated
 
 
 @torch.no_grad()
@@ -32,31 +79,39 @@ def generate_batch(
     *,
     max_new_tokens: int = 128,
     add_special_tokens: bool = False,
+    eos_token_id: int | list[int] | None = None,
+    use_hf_generate: bool = False,
     **generate_kwargs,
 ) -> tuple[list[str], int]:
-    """Greedy continuations of ``prompts`` (one batch, left padded). Returns (texts, generated token count)."""
+    """Greedy continuations of ``prompts`` (one batch, left padded). Returns (texts, generated token count).
+
+    By default :func:`greedy_decode` (finished sequences leave the batch); ``use_hf_generate=True`` or any extra
+    ``generate_kwargs`` use ``model.generate`` instead.
+    """
     tokenizer.padding_side = "left"
     enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=add_special_tokens)
     enc = {k: v.to(next(model.parameters()).device) for k, v in enc.items()}
-    kwargs = {
-        "do_sample": False,
-        "num_beams": 1,
-        "max_new_tokens": max_new_tokens,
-        "pad_token_id": tokenizer.pad_token_id,
-        **generate_kwargs,
-    }
-    out = model.generate(**enc, **kwargs)
-    new = out[:, enc["input_ids"].shape[1] :]
-    eos = {t for t in [tokenizer.eos_token_id, tokenizer.pad_token_id] if t is not None}
-    n_tokens = 0
-    for row in new.tolist():
-        n = len(row)
-        for j, t in enumerate(row):
-            if t in eos:
-                n = j + 1
-                break
-        n_tokens += n
-    return tokenizer.batch_decode(new, skip_special_tokens=True), n_tokens
+    if eos_token_id is None:
+        eos_token_id = [t for t in (tokenizer.eos_token_id,) if t is not None]
+    eos = {eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id)
+    if use_hf_generate or generate_kwargs:
+        kwargs = {
+            "do_sample": False,
+            "num_beams": 1,
+            "max_new_tokens": max_new_tokens,
+            "eos_token_id": sorted(eos),
+            "pad_token_id": tokenizer.pad_token_id,
+            **generate_kwargs,
+        }
+        new = model.generate(**enc, **kwargs)[:, enc["input_ids"].shape[1] :].tolist()
+    else:
+        new = greedy_decode(model, enc["input_ids"], enc["attention_mask"], max_new_tokens, eos)
+    trimmed = []
+    for row in new:
+        cut = next((j + 1 for j, t in enumerate(row) if t in eos), len(row))
+        trimmed.append(row[:cut])
+    n_tokens = sum(len(r) for r in trimmed)
+    return tokenizer.batch_decode(trimmed, skip_special_tokens=True), n_tokens
 
 
 def read_done(path: str) -> dict[str, dict]:

@@ -190,6 +190,12 @@ class AlignmentTrainingArguments(TrainingArguments):
             "trainable parameter in the graph (with a zero gradient), so the search is never needed."
         },
     )
+    do_train: bool = field(
+        default=True,
+        metadata={
+            "help": "Train (default; transformers' default is False). Evaluation only: --do_train False --do_eval."
+        },
+    )
     remove_unused_columns: bool = field(default=False, metadata={"help": "Must stay False: the collator needs all."})
 
     def __post_init__(self):

@@ -92,8 +92,6 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, training_
     """Train (and/or evaluate) as the arguments say. Returns the trainer."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     transformers.utils.logging.set_verbosity_warning()
-    if not (training_args.do_train or training_args.do_eval):
-        training_args.do_train = True
     training_args.check_output_dir()
     set_seed(training_args.seed)
 
