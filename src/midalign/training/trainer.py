@@ -166,7 +166,7 @@ class AlignmentTrainer(Trainer):
         objectives = self._plan.popleft() if self._plan else self.schedule.plan(0, 0)
         scale = self._step_scale
         world = self.args.world_size if self.args.average_tokens_across_devices and self.args.world_size > 1 else 1
-        loss = torch.zeros((), device=inputs["input_ids"].device if "input_ids" in inputs else None)
+        loss = torch.zeros((), device=self.args.device)
         report = 0.0
         if objectives.task and objectives.align:
             (total, n_tok), (p0, p1) = self._joint_forward(model, inputs)
@@ -179,7 +179,7 @@ class AlignmentTrainer(Trainer):
             self._metrics["train"]["loss/task"].append((total / n_tok.clamp(min=1)).item())
             task = total / scale["tokens"].clamp(min=1) * scale["task"]
             loss = loss + task * world
-            report += task.item()
+            report += task.item() * world  # per-rank share of the global token mean; averaged over ranks at log
         if objectives.align:
             align = self._align_loss(p0, p1, "train") * scale["align"]
             loss = loss + align
