@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
 from ..alignment import all_layer_outputs, layer_output, num_decoder_layers, pool
 
-__all__ = ["sentence_embeddings"]
+__all__ = ["encode_batches", "sentence_embeddings"]
+
+
+def encode_batches(tokenizer, sentences: Sequence[str], batch_size: int, max_length: int, device) -> Iterator:
+    """Consecutive padded batches of raw sentences (the tokenizer's own special tokens), on ``device``."""
+    for i in range(0, len(sentences), batch_size):
+        yield tokenizer(
+            list(sentences[i : i + batch_size]),
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+        ).to(device)
 
 
 @torch.no_grad()

@@ -9,7 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..alignment import all_layer_outputs, num_decoder_layers
-from .embeddings import sentence_embeddings
+from .embeddings import encode_batches, sentence_embeddings
 from .retrieval import mexa_alignment_score, retrieval_accuracy_at_1
 from .subspaces import RunningMoments, fit_subspace, perplexity, project, replace_layer_output
 
@@ -63,14 +63,7 @@ def collect_token_moments(
     device = next(model.parameters()).device
     dim = model.config.hidden_size
     moments = {k: RunningMoments(dim) for k in layers}
-    for i in range(0, len(sentences), batch_size):
-        enc = tokenizer(
-            list(sentences[i : i + batch_size]),
-            return_tensors="pt",
-            padding=True,
-            truncation=True,
-            max_length=max_length,
-        ).to(device)
+    for enc in encode_batches(tokenizer, sentences, batch_size, max_length, device):
         mask = enc["attention_mask"].bool()
         if skip_first:
             first = mask.long().argmax(1)

@@ -29,55 +29,25 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 
 def infer(argv: list[str] | None = None) -> list[dict]:
-    from ..inference import build_prompt, run_generation
-    from ..models import load_model_with_adapters, load_tokenizer
+    from ..inference.task_cli import add_model_args, generate_task
 
     p = argparse.ArgumentParser(prog="run_inference_massive", description="MASSIVE slot-filling inference.")
-    p.add_argument("--base-model-name", default=None, help="hub id or directory; default: embedded SmolLM2")
-    p.add_argument(
-        "--peft-model-id",
-        action="append",
-        default=[],
-        help="LoRA adapter (directory or hub id); repeat to stack several",
-    )
+    add_model_args(p, batch_size=32, max_new_tokens=128)
     _data_args(p)
     p.add_argument("--output-path", default="output_inference_massive.json", help="JSON-lines output (resumable)")
-    p.add_argument(
-        "--no-default-template",
-        action="store_true",
-        help="the paper's training format: no BOS in the prompt string, a line break after each "
-        "end-of-turn token (generalised to any chat template)",
-    )
-    p.add_argument("--batch-size", "--bsz", type=int, default=32)
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    p.add_argument("--limit", type=int, default=None, help="only the first N examples")
-    p.add_argument("--revision-model", default="main", help="hub revision of the base model")
     args = p.parse_args(argv)
     rows = massive.load_massive(args.lang, args.partition, args.data_dir, args.revision)[: args.limit]
-    tokenizer = load_tokenizer(args.base_model_name, revision=args.revision_model)
-    model = load_model_with_adapters(
-        args.base_model_name, args.peft_model_id, torch_dtype=args.dtype, revision=args.revision_model
-    )
-    default = not args.no_default_template
-    items = [
+    examples = [
         {
             "id": r.get("id", i),
-            "prompt": build_prompt(tokenizer, massive.slot_prompt(r["utt"]), massive.SYSTEM_PROMPT, default),
+            "user": massive.slot_prompt(r["utt"]),
+            "system": massive.SYSTEM_PROMPT,
             "utt": r["utt"],
             "gold": massive.gold_target(r["annot_utt"]),
         }
         for i, r in enumerate(rows)
     ]
-    out = run_generation(
-        model,
-        tokenizer,
-        items,
-        args.output_path,
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        add_special_tokens=not default,
-    )
+    out = generate_task(args, examples, args.output_path)
     print(f"wrote {len(out)} predictions to {args.output_path}")
     return out
 
@@ -163,9 +133,8 @@ def evaluate(argv: list[str] | None = None) -> dict:
 
 def export(argv: list[str] | None = None) -> int:
     """MASSIVE rows -> the paper's training JSON lines ({"prefix", "text"}) for a model's chat template."""
-    from ..inference import build_prompt
+    from ..inference.task_cli import write_training_rows
     from ..models import load_tokenizer
-    from ..tasks.prompts import end_of_turn
 
     p = argparse.ArgumentParser(prog="midalign massive export", description=export.__doc__)
     _data_args(p)
@@ -173,17 +142,9 @@ def export(argv: list[str] | None = None) -> int:
     p.add_argument("--no-default-template", action="store_true")
     p.add_argument("--output", required=True)
     args = p.parse_args(argv)
-    tokenizer = load_tokenizer(args.model)
-    eot = end_of_turn(tokenizer)
-    n = 0
-    with open(args.output, "w", encoding="utf-8") as fh:
-        for lang in args.lang.split(","):
-            for r in massive.load_massive(lang, args.partition, args.data_dir, args.revision):
-                prefix = build_prompt(
-                    tokenizer, massive.slot_prompt(r["utt"]), massive.SYSTEM_PROMPT, not args.no_default_template
-                )
-                row = {"prefix": prefix, "text": massive.gold_target(r["annot_utt"]) + eot}
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-                n += 1
-    print(f"wrote {n} rows to {args.output}")
-    return n
+    examples = (
+        (massive.slot_prompt(r["utt"]), massive.SYSTEM_PROMPT, massive.gold_target(r["annot_utt"]))
+        for lang in args.lang.split(",")
+        for r in massive.load_massive(lang, args.partition, args.data_dir, args.revision)
+    )
+    return write_training_rows(load_tokenizer(args.model), examples, args.output, not args.no_default_template)

@@ -13,9 +13,10 @@ __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> dict:
+    from ..inference.task_cli import add_model_args, generate_task
+
     p = argparse.ArgumentParser(prog="run_inference_eval_wmt23", description=__doc__)
-    p.add_argument("--base-model-name", default=None, help="hub id or directory; default: embedded SmolLM2")
-    p.add_argument("--peft-model-id", action="append", default=[], help="LoRA adapter; repeat to stack several")
+    add_model_args(p, batch_size=16, max_new_tokens=512)
     p.add_argument("--source-lang", default="en", help="source language code (cs, de, zh, ... or ces, deu, cmn)")
     p.add_argument("--lang", default="en", help="target language code")
     p.add_argument("--output-path", default=None, help="JSON-lines output (resumable); default <src>-<tgt>_wmt23.json")
@@ -28,17 +29,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     p.add_argument("--source-file", default=None, help="local source sentences, one per line")
     p.add_argument("--reference-file", default=None, help="local references, line-aligned with --source-file")
-    p.add_argument(
-        "--no-default-template",
-        action="store_true",
-        help="the paper's training prompt format (see run_inference_massive)",
-    )
     p.add_argument("--use-default-template", action="store_true", help="accepted for compatibility (the default)")
     p.add_argument("--evaluation-only", action="store_true", help="re-score an existing --output-path")
-    p.add_argument("--batch-size", "--bsz", type=int, default=16)
-    p.add_argument("--max-new-tokens", type=int, default=512)
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    p.add_argument("--limit", type=int, default=None, help="only the first N sentences")
     args = p.parse_args(argv)
     src_lang, tgt_lang = translation.resolve_lang(args.source_lang), translation.resolve_lang(args.lang)
     output = args.output_path or f"{src_lang}-{tgt_lang}_wmt23.json"
@@ -53,26 +45,9 @@ def main(argv: list[str] | None = None) -> dict:
 
         rows = read_outputs(output)
     else:
-        from ..inference import build_prompt, run_generation
-        from ..models import load_model_with_adapters, load_tokenizer
-
-        tokenizer = load_tokenizer(args.base_model_name)
-        model = load_model_with_adapters(args.base_model_name, args.peft_model_id, torch_dtype=args.dtype)
-        default = not args.no_default_template
         system = translation.system_prompt(src_lang, tgt_lang)
-        items = [
-            {"id": i, "prompt": build_prompt(tokenizer, s, system, default), "src": s, "ref": r}
-            for i, (s, r) in enumerate(zip(sources, references))
-        ]
-        rows = run_generation(
-            model,
-            tokenizer,
-            items,
-            output,
-            batch_size=args.batch_size,
-            max_new_tokens=args.max_new_tokens,
-            add_special_tokens=not default,
-        )
+        examples = [{"user": s, "system": system, "src": s, "ref": r} for s, r in zip(sources, references)]
+        rows = generate_task(args, examples, output)
     if len(rows) != len(references):
         raise SystemExit(f"{output}: {len(rows)} outputs for {len(references)} references")
     hyps = [" ".join(str(r["prediction"]).split("\n")).strip() for r in rows]

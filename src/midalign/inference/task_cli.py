@@ -1,0 +1,80 @@
+"""What every task's command line shares: model/generation flags, prompt rendering + resumable generation, and
+writing the paper's training rows."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable
+
+__all__ = ["add_model_args", "generate_task", "write_training_rows"]
+
+
+def add_model_args(p: argparse.ArgumentParser, *, batch_size: int = 16, max_new_tokens: int = 128) -> None:
+    p.add_argument("--base-model-name", default=None, help="hub id or directory; default: embedded SmolLM2")
+    p.add_argument(
+        "--peft-model-id",
+        action="append",
+        default=[],
+        help="LoRA adapter (directory or hub id); repeat to stack several (merged in turn)",
+    )
+    p.add_argument(
+        "--no-default-template",
+        action="store_true",
+        help="the paper's training format: no BOS in the prompt string (when the tokenizer adds it), "
+        "a line break after each end-of-turn token (generalised to any chat template)",
+    )
+    p.add_argument("--batch-size", "--bsz", type=int, default=batch_size)
+    p.add_argument("--max-new-tokens", type=int, default=max_new_tokens)
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--revision-model", default="main", help="hub revision of the base model")
+    p.add_argument("--limit", type=int, default=None, help="only the first N examples")
+
+
+def generate_task(args: argparse.Namespace, examples: list[dict], output: str) -> list[dict]:
+    """``examples``: dicts with ``user`` and ``system`` (the prompt) plus fields copied to the output rows.
+    Returns the output rows in input order (see :func:`midalign.inference.run_generation`)."""
+    from ..models import load_model_with_adapters, load_tokenizer
+    from .engine import run_generation
+    from .templates import build_prompt
+
+    tokenizer = load_tokenizer(args.base_model_name, revision=args.revision_model)
+    model = load_model_with_adapters(
+        args.base_model_name, args.peft_model_id, torch_dtype=args.dtype, revision=args.revision_model
+    )
+    default = not args.no_default_template
+    items = [
+        {
+            "id": ex.get("id", i),
+            "prompt": build_prompt(tokenizer, ex["user"], ex["system"], default),
+            **{k: v for k, v in ex.items() if k not in ("id", "user", "system")},
+        }
+        for i, ex in enumerate(examples)
+    ]
+    return run_generation(
+        model,
+        tokenizer,
+        items,
+        output,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        add_special_tokens=not default,
+    )
+
+
+def write_training_rows(
+    tokenizer, examples: Iterable[tuple[str, str | None, str]], output: str, default_template: bool = True
+) -> int:
+    """(user, system, target) -> the paper's training rows ``{"prefix", "text": target + end-of-turn}``."""
+    from ..tasks.prompts import end_of_turn
+    from .templates import build_prompt
+
+    eot = end_of_turn(tokenizer)
+    n = 0
+    with open(output, "w", encoding="utf-8") as fh:
+        for user, system, target in examples:
+            row = {"prefix": build_prompt(tokenizer, user, system, default_template), "text": target + eot}
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    print(f"wrote {n} rows to {output}")
+    return n
