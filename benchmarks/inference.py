@@ -1,8 +1,8 @@
 """Greedy generation throughput, side by side in one run, on the same prompts of mixed lengths:
 
 * paper  — the paper's batching: fixed input order, batch 64, ``model.generate``;
-* ours   — midalign's engine: prompts sorted by length, batch 64, greedy decoding in which finished sequences
-  leave the batch, outputs restored to input order.
+* ours   — midalign's engine: prompts sorted by length, batch 64, outputs restored to input order
+  (``--early-exit``: our greedy loop in which finished sequences leave the batch).
 
 Prints generated tokens/s of each, the ratio, and how many greedy outputs are identical.
 
@@ -26,6 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="default: the embedded SmolLM2-135M-Instruct")
     ap.add_argument("--adapter", default=None, help="a LoRA adapter (e.g. one trained on data_example)")
+    ap.add_argument("--early-exit", action="store_true", help="ours with midalign.inference.greedy_decode")
     ap.add_argument("--n", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--max-new-tokens", type=int, default=24)
@@ -57,7 +58,7 @@ def main() -> None:
     sorted_batches = length_sorted_batches(lengths, args.batch_size)
     generate_batch(model, tok, prompts[:2], max_new_tokens=2)  # warm-up
     paper_out, paper_tok, paper_s = run(fixed, hf=True)
-    ours_out, ours_tok, ours_s = run(sorted_batches, hf=False)
+    ours_out, ours_tok, ours_s = run(sorted_batches, hf=not args.early_exit)
     same = sum(a == b for a, b in zip(paper_out, ours_out))
     print(
         f"{len(prompts)} prompts, {min(lengths)}-{max(lengths)} prompt tokens, batch {args.batch_size}, "

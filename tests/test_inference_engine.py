@@ -15,7 +15,7 @@ def test_greedy_decode_equals_hf_generate(tokenizer, arch):
     # choose as end token the 3rd token row 0 generates freely: row 0 then stops early, the others may not
     enc = tokenizer(prompts[:1], return_tensors="pt", add_special_tokens=False)
     eos = [greedy_decode(model, enc["input_ids"], enc["attention_mask"], 3, set())[0][2]]
-    ours, n1 = generate_batch(model, tokenizer, prompts, max_new_tokens=12, eos_token_id=eos)
+    ours, n1 = generate_batch(model, tokenizer, prompts, max_new_tokens=12, eos_token_id=eos, use_hf_generate=False)
     ref, n2 = generate_batch(model, tokenizer, prompts, max_new_tokens=12, eos_token_id=eos, use_hf_generate=True)
     assert ours == ref and n1 == n2
     assert n1 < 12 * len(prompts)  # at least one sequence stopped early, so rows really left the batch
