@@ -65,3 +65,26 @@ def test_instances_cover_every_intent_and_slot_type():
 def test_unknown_language_is_an_error():
     with pytest.raises(ValueError, match="unknown synthetic language 'xx'"):
         make_world(0, ("src", "xx"))
+
+
+def test_pretraining_corpus_is_the_same_in_every_process():
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib, json; from midalign.bench.transfer import TransferConfig, pretraining_rows; "
+        "from midalign.bench.world import make_world; c = TransferConfig.quick(); "
+        "print(hashlib.md5(json.dumps(pretraining_rows(make_world(0), c, 0)).encode()).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": salt},
+        ).stdout.strip()
+        for salt in ("1", "2")
+    }
+    assert len(digests) == 1

@@ -20,7 +20,7 @@ import torch
 
 from .world import World, make_world
 
-__all__ = ["TransferConfig", "build_tokenizer", "run_seed", "run_benchmark", "main"]
+__all__ = ["TransferConfig", "build_tokenizer", "pretraining_rows", "run_seed", "run_benchmark", "main"]
 
 
 @dataclass
@@ -182,6 +182,17 @@ def _retrieval(model, tokenizer, world: World, cfg: TransferConfig, insts) -> di
     return out
 
 
+def pretraining_rows(world: World, cfg: TransferConfig, seed: int) -> list[dict]:
+    """Monolingual text of every language, same for a seed in every process (seeded by the language's position:
+    str hash() is salted per process)."""
+    langs = (cfg.source, *cfg.targets)
+    return [
+        {"prefix": "", "text": world.languages[lang].render(i)[0] + " </s>"}
+        for k, lang in enumerate(langs)
+        for i in world.instances(cfg.pretrain_sentences, seed * 1000 + 100 + k)
+    ]
+
+
 def run_seed(cfg: TransferConfig, seed: int, work_dir: str) -> list[dict]:
     import copy
 
@@ -189,11 +200,7 @@ def run_seed(cfg: TransferConfig, seed: int, work_dir: str) -> list[dict]:
     tok = build_tokenizer(world)
     langs = (cfg.source, *cfg.targets)
     # (a) pretraining on monolingual text only
-    mono = [
-        {"prefix": "", "text": world.languages[lang].render(i)[0] + " </s>"}
-        for lang in langs
-        for i in world.instances(cfg.pretrain_sentences, seed * 1000 + hash(lang) % 997)
-    ]
+    mono = pretraining_rows(world, cfg, seed)
     base = _model(cfg, len(tok), seed)
     _train(
         base,
