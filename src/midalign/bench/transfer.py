@@ -38,7 +38,7 @@ class TransferConfig:
     pretrain_steps: int = 1500
     task_examples: int = 1500
     pairs: int = 1500  # per target language
-    finetune_steps: int = 150  # baseline; the alternate schedule gets twice as many
+    finetune_steps: int = 600  # baseline; the alternate schedule gets twice as many
     eval_examples: int = 200
     heldout_pairs: int = 100
     batch_size: int = 32
