@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..tasks.prompts import end_of_turn, render_prefix
 
-__all__ = ["build_prompt", "paper_format", "add_special_tokens_for"]
+__all__ = ["build_prompt", "paper_format"]
 
 
 def _adds_bos(tokenizer) -> bool:
@@ -36,7 +36,3 @@ def paper_format(tokenizer, rendered: str) -> str:
 def build_prompt(tokenizer, user: str, system: str | None = None, default_template: bool = True) -> str:
     rendered = render_prefix(tokenizer, user, system)
     return rendered if default_template else paper_format(tokenizer, rendered)
-
-
-def add_special_tokens_for(default_template: bool) -> bool:
-    return not default_template
