@@ -364,3 +364,19 @@ def test_paper_format_on_a_llama3_style_template(tokenizer):
         == build_prompt(tokenizer, "hi", None, default_template=True)
         == ("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
     )
+
+
+def test_prefix_cache_flag_gives_the_same_output_file(tmp_path, tiny_model_dir, massive_dir, monkeypatch):
+    from midalign.inference import engine
+    from midalign.tasks.massive_cli import infer
+
+    computed = []
+    real = engine.PrefixCache._compute
+    monkeypatch.setattr(engine.PrefixCache, "_compute", lambda self, p: computed.append(len(p)) or real(self, p))
+    args = ["--base-model-name", tiny_model_dir, "--lang", "en", "--partition", "test", "--data-dir", massive_dir]
+    args += ["--max-new-tokens", "6", "--batch-size", "2"]
+    infer([*args, "--output-path", str(tmp_path / "cached.json")])
+    assert len(computed) == 1 and computed[0] > 50  # the system prompt, computed once for all batches
+    infer([*args, "--no-prefix-cache", "--output-path", str(tmp_path / "plain.json")])
+    assert len(computed) == 1
+    assert (tmp_path / "cached.json").read_text() == (tmp_path / "plain.json").read_text()

@@ -24,6 +24,12 @@ def add_model_args(p: argparse.ArgumentParser, *, batch_size: int = 16, max_new_
         help="the paper's training format: no BOS in the prompt string (when the tokenizer adds it), "
         "a line break after each end-of-turn token (generalised to any chat template)",
     )
+    p.add_argument(
+        "--no-prefix-cache",
+        action="store_true",
+        help="run prefill over every prompt token instead of reusing the states of the prefix all prompts share "
+        "(chat template + system prompt); the cache is exact up to floating-point summation order",
+    )
     p.add_argument("--batch-size", "--bsz", type=int, default=batch_size)
     p.add_argument("--max-new-tokens", type=int, default=max_new_tokens)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
@@ -59,6 +65,7 @@ def generate_task(args: argparse.Namespace, examples: list[dict], output: str) -
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
         add_special_tokens=not default,
+        prefix_cache=not args.no_prefix_cache,
     )
 
 
