@@ -1,6 +1,7 @@
 """End-to-end runs of the paper-compatible entry point on a tiny model."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -355,3 +356,51 @@ def test_training_is_the_default_even_with_an_eval_strategy(tmp_path, tiny_model
     )
     assert trainer.state.global_step == 2
     assert (tmp_path / "adapter_model" / "adapter_config.json").is_file()
+
+
+def _script_argv(script: str, **env) -> list[str]:
+    """The run_clm_lora.py flags a training script would launch with (``dry_run=1`` prints them, one per line)."""
+    proc = subprocess.run(
+        ["bash", f"scripts/{script}"],
+        cwd=ROOT,
+        env={**os.environ, "dry_run": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    words = proc.stdout.splitlines()
+    assert words[:3] == ["python", "-m", "torch.distributed.run"]
+    return words[words.index("scripts/run_clm_lora.py") + 1 :]
+
+
+def test_training_scripts_launch_the_paper_commands(tmp_path):
+    _, data_args, args = parse_args(_script_argv("train_baseline.sh", OUTDIR=str(tmp_path)))
+    assert args.alignment_schedule == "task_only" and data_args.contrastive_data_mode == 0
+    assert data_args.train_file == "./data_example/train_baseline.json"
+    assert args.max_steps == 20 and args.per_device_train_batch_size == 8 and args.gradient_accumulation_steps == 2
+    model_args, data_args, args = parse_args(_script_argv("train_with_alignment.sh", OUTDIR=str(tmp_path)))
+    assert args.alignment_schedule == "alternate" and data_args.contrastive_data_mode == 2
+    assert args.alignment_pooling == "mean_skip_first" and args.alignment_temperature == pytest.approx(0.1)
+    assert args.alignment_layer is None and model_args.model_name_or_path is None
+    # the paper's settings through the environment, as the scripts' header shows
+    paper = {
+        "OUTDIR": str(tmp_path),
+        "model_path": "meta-llama/Meta-Llama-3-8B-Instruct",
+        "train_bsz": "32",
+        "gradient_accumulation_steps": "4",
+        "max_steps": "-1",
+        "loss_layer": "16",
+        "pooling_type": "mean",
+        "deepspeed_config": "./config/deepspeed_config.json",
+        "bf16": "True",
+        "extra_args": "--gradient_checkpointing True --streaming",
+    }
+    argv = _script_argv("train_with_alignment.sh", **paper)
+    assert argv[argv.index("--deepspeed") + 1] == "./config/deepspeed_config.json"
+    argv[argv.index("--deepspeed") : argv.index("--deepspeed") + 2] = []  # parsing it would initialise DeepSpeed
+    model_args, data_args, args = parse_args(argv)
+    assert model_args.model_name_or_path == "meta-llama/Meta-Llama-3-8B-Instruct"
+    assert (args.alignment_layer, args.alignment_pooling, args.max_steps) == (16, "mean", -1)
+    assert args.per_device_train_batch_size == 32 and args.gradient_accumulation_steps == 4
+    assert args.num_train_epochs == 10 and args.gradient_checkpointing and data_args.streaming and args.bf16
