@@ -51,6 +51,8 @@ def _from_flores(langs: list[str], split: str, revision: str | None) -> dict[str
     out = {}
     for lang in langs:  # FLORES+ codes, e.g. eng_Latn, deu_Latn, zho_Hans
         ds = load_dataset(FLORES_HUB_ID, lang, split=split, revision=revision)
+        if "id" in ds.column_names:  # sentence i of every language = the row with id i
+            ds = ds.sort("id")
         out[lang] = list(ds["text"])
     return out
 
