@@ -94,6 +94,11 @@ def test_prefix_cache_reuses_stored_prefixes(tokenizer):
     n, cache = shared.lookup(tok([SYSTEM + "play jazz", SYSTEM + "play rock"]))
     assert n == primed and cache.get_seq_length() == primed and len(shared._entries) == 1
     assert cache.layers[0].keys.shape[0] == 2  # one row per prompt
+    # ... but not when they share min_tokens more: that longer prefix is computed and stored
+    longer = SYSTEM + "Then tell me which of these you found, one per line, and nothing else. "
+    n, _ = shared.lookup(tok([longer + "play jazz", longer + "play rock"]))
+    assert n >= primed + 16 and len(shared._entries) == 2
+    shared._entries.pop(list(shared._entries)[-1])
     # prompts sharing too little get no cache; another long prefix is computed and stored
     assert shared.lookup(tok(["hello there", "goodbye"])) == (0, None)
     other = "Translate the following sentence from German into English, keeping names unchanged. "

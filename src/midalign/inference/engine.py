@@ -84,8 +84,8 @@ class PrefixCache:
 
     :meth:`lookup` returns, for a batch of token id lists, the prefix length ``P`` and a fresh cache holding the
     states of those ``P`` tokens for every row (or ``(0, None)`` when the batch shares fewer than ``min_tokens``).
-    A stored prefix is reused when the batch's common prefix starts with it, otherwise the batch's own common
-    prefix is computed and stored (at most ``max_entries``, oldest dropped). :meth:`prime` stores the prefix common
+    A stored prefix is reused when the batch's common prefix starts with it and is less than ``min_tokens`` longer;
+    otherwise the batch's own common prefix is computed and stored (at most ``max_entries``, oldest dropped). :meth:`prime` stores the prefix common
     to a whole run up front, so that batches whose prompts happen to share a few more tokens still reuse it.
 
     The cached rows hold exactly what the uncached forward computes for those positions (same tokens, same
@@ -127,11 +127,12 @@ class PrefixCache:
         return n if n >= self.min_tokens else 0
 
     def lookup(self, seqs: Sequence[Sequence[int]]):
+        """(P, cache with the first P positions of every row of ``seqs``), or (0, None)."""
         n = common_prefix_length(seqs)
         if n < self.min_tokens:
             return 0, None
         head = seqs[0]
-        known = [k for k in self._entries if len(k) <= n and tuple(head[: len(k)]) == k]
+        known = [k for k in self._entries if n - self.min_tokens < len(k) <= n and tuple(head[: len(k)]) == k]
         if known:
             key = max(known, key=len)
             stored = self._entries[key]
