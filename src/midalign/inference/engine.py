@@ -83,10 +83,11 @@ class PrefixCache:
     prompts all start with them.
 
     :meth:`lookup` returns, for a batch of token id lists, the prefix length ``P`` and a fresh cache holding the
-    states of those ``P`` tokens for every row (or ``(0, None)`` when the batch shares fewer than ``min_tokens``).
-    A stored prefix is reused when the batch's common prefix starts with it and is less than ``min_tokens`` longer;
-    otherwise the batch's own common prefix is computed and stored (at most ``max_entries``, oldest dropped). :meth:`prime` stores the prefix common
-    to a whole run up front, so that batches whose prompts happen to share a few more tokens still reuse it.
+    states of those ``P`` tokens for every row (or ``(0, None)`` when the batch shares fewer than ``min_tokens``). A
+    stored prefix is reused when the batch's common prefix starts with it and is less than ``min_tokens`` longer;
+    otherwise the batch's own common prefix is computed and stored (at most ``max_entries``, oldest dropped).
+    :meth:`prime` stores the prefix common to a whole run up front, so that batches whose prompts happen to share a
+    few more tokens still reuse it.
 
     The cached rows hold exactly what the uncached forward computes for those positions (same tokens, same
     positions 0..P-1, causal attention never looks ahead); only the floating-point summation order differs
