@@ -92,6 +92,63 @@ def test_comet_command_fails_cleanly_without_the_package(tmp_path):
     assert "COMET is not installed" in proc.stderr and "requirements-comet.txt" in proc.stderr
 
 
+FAKE_COMET = """
+import json
+import os
+seen = []
+def download_model(name):
+    if name != "Unbabel/wmt22-comet-da":
+        raise OSError("no such model: " + name)
+    return os.environ["FAKE_CKPT"]
+class _Result:
+    def __init__(self, scores):
+        self.scores, self.system_score = scores, sum(scores) / len(scores)
+class _Model:
+    def predict(self, data, batch_size, gpus):
+        with open(os.environ["FAKE_LOG"], "w") as fh:
+            json.dump(data, fh)
+        return _Result([len(d["mt"]) / 10 for d in data])
+def load_from_checkpoint(path):
+    assert path == os.environ["FAKE_CKPT"], path
+    return _Model()
+"""
+
+
+def test_comet_command_writes_both_score_files(tmp_path):
+    """score_comet.py against a stand-in ``comet`` package with unbabel-comet's API (the real one needs its own
+    environment and a checkpoint download)."""
+    pkg = tmp_path / "fake" / "comet"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(FAKE_COMET)
+    out = tmp_path / "cs-en_wmt23.json"
+    rows = [  # written out of order, with a line break inside a prediction
+        {"index": 1, "src": "Děkuji.", "ref": "Thank you.", "prediction": "Thanks\nyou."},
+        {"index": 0, "src": "Ahoj.", "ref": "Hello.", "prediction": "Hello."},
+    ]
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "fake"), "FAKE_CKPT": str(tmp_path / "model.ckpt")}
+    env["FAKE_LOG"] = str(tmp_path / "seen.txt")
+    run = lambda *extra: subprocess.run(  # noqa: E731
+        [sys.executable, str(ROOT / "scripts" / "score_comet.py"), str(out), *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    proc = run()
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads((tmp_path / "seen.txt").read_text())
+    assert seen == [
+        {"src": "Ahoj.", "mt": "Hello.", "ref": "Hello."},
+        {"src": "Děkuji.", "mt": "Thanks you.", "ref": "Thank you."},
+    ]
+    full = json.loads((tmp_path / "cs-en_wmt23.json.comet.json").read_text())
+    assert full["scores"] == [0.6, 1.1] and full["mean_score"] == pytest.approx(0.85) and full["n"] == 2
+    paper = json.loads((tmp_path / "cs-en_comet.txt").read_text())
+    assert paper == {"mean_score": full["mean_score"], "model": "Unbabel/wmt22-comet-da", "n": 2}
+    proc = run("--model", "Unbabel/not-a-model")
+    assert proc.returncode != 0 and "is not available" in proc.stderr and "--model /path/to" in proc.stderr
+
+
 def test_wmt_script_end_to_end_on_local_files(tmp_path, tiny_model_dir):
     src, ref = tmp_path / "src.cs", tmp_path / "ref.en"
     src.write_text("Ahoj světe.\nDěkuji.\nDobrý den.\n")
