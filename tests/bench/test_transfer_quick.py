@@ -22,13 +22,29 @@ def test_quick_mode_end_to_end(tmp_path):
         ]
     )
     summary = result["summary"]
+    methods = ("baseline", "baseline_2x", "alignment")
     assert {(r["method"], r["language"]) for r in summary} == {
-        (m, lang) for m in ("baseline", "alignment") for lang in ("src", "sov", "cyr")
+        (m, lang) for m in methods for lang in ("src", "sov", "cyr")
     }
     assert all(0.0 <= r["f1_mean"] <= 1.0 for r in summary)
     runs = result["runs"]
-    assert len(runs) == 2 and runs[1]["final_align_loss"] is not None and runs[0]["final_align_loss"] is None
+    assert [r["method"] for r in runs] == list(methods)
+    assert runs[2]["final_align_loss"] is not None and runs[0]["final_align_loss"] is None
     assert len(runs[0]["retrieval_by_layer"]["sov"]) == 5  # embeddings + 4 layers
     saved = json.loads((tmp_path / "fig" / "transfer_quick.json").read_text())
-    assert saved["config"]["seeds"] == [0]
+    assert saved["config"]["seeds"] == [0] and saved["config"]["answer"] == "source"
+    rows = [json.loads(x) for x in open(tmp_path / "work" / "seed0" / "baseline" / "train.json")]
+    assert len(rows) == 600 and all(r["text"].endswith(" </s>") for r in rows)
     assert (tmp_path / "fig" / "transfer_quick.png").stat().st_size > 1000
+
+
+def test_answers_copied_from_the_input(tmp_path):
+    """``--answer input``: MASSIVE-style targets (values in the input's language), scored with span slot F1."""
+    from midalign.bench.transfer import main
+
+    argv = ["--quick", "--answer", "input", "--no-long-baseline", "--pretrain-steps", "60", "--finetune-steps", "10"]
+    result = main([*argv, "--work-dir", str(tmp_path / "work"), "--fig-dir", str(tmp_path / "fig")])
+    assert result["config"]["answer"] == "input" and [r["method"] for r in result["runs"]] == ["baseline", "alignment"]
+    rows = [json.loads(x) for x in open(tmp_path / "work" / "seed0" / "baseline" / "train.json")]
+    assert all(r["text"].startswith(" None") or " : " in r["text"] for r in rows)
+    assert all(0.0 <= r["f1_mean"] <= 1.0 for r in result["summary"])

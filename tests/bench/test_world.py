@@ -88,3 +88,25 @@ def test_pretraining_corpus_is_the_same_in_every_process():
         for salt in ("1", "2")
     }
     assert len(digests) == 1
+
+
+def test_targets_with_source_language_values():
+    w = make_world(2)
+    inst = Instance("remind", (("person", 1), ("date", 2), ("time", 3)))
+    src = w.languages["src"]
+    # the sov sentence's slot order (reversed), with the source language's words for the values
+    assert w.target(inst, "sov", values="src") == (
+        f"time : {src.value('time', 3)} ; date : {src.value('date', 2)} ; person : {src.value('person', 1)}"
+    )
+    assert w.target(inst, "src", values="src") == w.target(inst, "src")
+    assert w.target(Instance("joke", ()), "cyr", values="src") == "None"
+
+
+def test_pair_f1_against_hand_counts():
+    from midalign.bench.transfer import pair_f1
+
+    golds = ["time : a ; date : b", "None", "place : c ; place : d"]
+    preds = ["time : a ; date : x", "genre : e", "place : d ; place : c ; place : c"]
+    # tp: (time,a) + (place,c) + (place,d) = 3; predicted 2 + 1 + 3 = 6; gold 2 + 0 + 2 = 4
+    assert pair_f1(golds, preds) == pytest.approx(2 * (3 / 6) * (3 / 4) / (3 / 6 + 3 / 4))
+    assert pair_f1(golds, golds) == 1.0 and pair_f1(["None"], ["None"]) == 1.0 and pair_f1(["None"], ["x : y"]) == 0

@@ -117,9 +117,20 @@ class World:
         values = {w: s for s, w in slots}
         return " ".join(f"[{values[w]} : {w}]" if w in values else w for w in sent.split())
 
-    def target(self, inst: Instance, lang: str) -> str:
+    def target(self, inst: Instance, lang: str, values: str | None = None) -> str:
+        """``label : value ; ...`` in the order of ``lang``'s sentence, values written in ``values`` (default:
+        ``lang``, i.e. copied from the input as in MASSIVE) — or ``None``."""
         _, slots = self.languages[lang].render(inst)
+        if values is not None and values != lang:
+            lex = self.languages[values]
+            slots = [(s, lex.value(s, i)) for s, i in self._order(inst, slots)]
         return " ; ".join(f"{s} : {w}" for s, w in slots) if slots else "None"
+
+    @staticmethod
+    def _order(inst: Instance, slots: list[tuple[str, str]]) -> list[tuple[str, int]]:
+        """(slot type, concept index) of ``inst`` in the order of a rendering's ``slots``."""
+        index = dict(inst.slots)
+        return [(s, index[s]) for s, _ in slots]
 
     def vocabulary(self) -> list[str]:
         words = {w for lang in self.languages.values() for w in lang.lexicon.values()}
