@@ -67,6 +67,32 @@ def _ner(argv: list[str]) -> None:
         ner_cli.main(argv[1:] if argv and argv[0] == "eval" else argv)
 
 
+def _compose(argv: list[str]) -> None:
+    import json
+
+    from .compose import combine_adapters
+
+    p = argparse.ArgumentParser(
+        prog="midalign compose",
+        description="Write a LoRA adapter whose update is the weighted sum of other adapters' updates "
+        "(task arithmetic, negation, language + task composition).",
+    )
+    p.add_argument("--adapter", action="append", required=True, help="adapter directory or hub id; repeat")
+    p.add_argument(
+        "--weight", action="append", type=float, default=None, help="one per --adapter, same order (default: all 1)"
+    )
+    p.add_argument("--method", default="cat", choices=["cat", "svd"], help="cat: exact, rank = sum; svd: rank-limited")
+    p.add_argument("--rank", type=int, default=None, help="svd only: rank of the result (default: the largest)")
+    p.add_argument("--output", required=True, help="directory for the new adapter")
+    args = p.parse_args(argv)
+    weights = args.weight if args.weight is not None else [1.0] * len(args.adapter)
+    if len(weights) != len(args.adapter):
+        p.error(f"{len(args.adapter)} --adapter but {len(weights)} --weight; give one weight per adapter")
+    if args.rank is not None and args.method != "svd":
+        p.error("--rank applies to --method svd only (cat is exact, its rank is the sum of the ranks)")
+    print(json.dumps(combine_adapters(args.adapter, weights, args.output, method=args.method, rank=args.rank)))
+
+
 def _bench(argv: list[str]) -> None:
     if not argv or argv[0] != "transfer":
         raise SystemExit("usage: midalign bench transfer [--quick] [options]")
@@ -82,6 +108,7 @@ COMMANDS = {
     "massive": (_massive, "MASSIVE slot filling: infer, extract, eval, export (training data)"),
     "analyze": (_analyze, "representation analysis: `analyze retrieval` or `analyze subspaces`"),
     "demo": (_demo, "train with alignment on data_example with the embedded model; report retrieval before/after"),
+    "compose": (_compose, "weighted sum of LoRA adapters written as a new adapter (task arithmetic)"),
     "prepare-model": (_prepare_model, "convert the embedded default model into the cache; print its path"),
     "train": (_train, "train with alignment (all scripts/run_clm_lora.py flags)"),
 }
