@@ -106,7 +106,7 @@ COMMANDS = {
     "wmt": (_wmt, "WMT23 translation inference + BLEU/chrF (flags of scripts/run_inference_eval_wmt23.py)"),
     "ner": (_ner, "Universal NER as JSON: `ner eval ...` (inference + F1) or `ner export ...` (training data)"),
     "massive": (_massive, "MASSIVE slot filling: infer, extract, eval, export (training data)"),
-    "analyze": (_analyze, "representation analysis: `analyze retrieval` or `analyze subspaces`"),
+    "analyze": (_analyze, "representation analysis: `analyze retrieval`, `analyze subspaces` or `analyze facts`"),
     "demo": (_demo, "train with alignment on data_example with the embedded model; report retrieval before/after"),
     "compose": (_compose, "weighted sum of LoRA adapters written as a new adapter (task arithmetic)"),
     "prepare-model": (_prepare_model, "convert the embedded default model into the cache; print its path"),

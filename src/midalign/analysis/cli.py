@@ -1,4 +1,4 @@
-"""``midalign analyze retrieval|subspaces``: tables (JSON, CSV) and figures (PNG) under ``--output-dir``."""
+"""``midalign analyze retrieval|subspaces|facts``: tables (JSON, CSV) and figures (PNG) under ``--output-dir``."""
 
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _series(args):
     from ..models import load_model_with_adapters, load_tokenizer
 
+    for adapter in args.adapter:  # fail before hours of work on the first series, not after
+        looks_local = adapter.startswith((".", "/", "~")) or os.path.exists(os.path.dirname(adapter) or "/nonexistent")
+        if looks_local and not os.path.isfile(os.path.join(os.path.expanduser(adapter), "adapter_config.json")):
+            raise SystemExit(f"--adapter {adapter}: no adapter_config.json there (expected a LoRA adapter directory)")
     tokenizer = load_tokenizer(args.model)
     if not args.no_base:
         yield "base", load_model_with_adapters(args.model), tokenizer
@@ -156,10 +160,57 @@ def subspaces(argv: list[str]) -> list[dict]:
     return rows
 
 
-COMMANDS = {"retrieval": retrieval, "subspaces": subspaces}
+def facts(argv: list[str]) -> dict:
+    from ..training.run import example_data_dir
+    from .facts import load_facts, probe_facts
+
+    p = argparse.ArgumentParser(
+        prog="midalign analyze facts",
+        description="Cross-lingual fact probing: accuracy@1 / MRR per language, top-1 agreement and RankC per pair.",
+    )
+    p.add_argument("--model", default=None, help="base model (hub id or directory); default: embedded SmolLM2")
+    p.add_argument("--adapter", action="append", default=[], help="a LoRA adapter to probe as one more series")
+    p.add_argument("--label", action="append", default=[], help="series label per --adapter (default: dir name)")
+    p.add_argument("--no-base", action="store_true", help="do not probe the base model itself")
+    p.add_argument("--input", default=None, help="facts JSON lines (default: data_example/facts.jsonl)")
+    p.add_argument("--langs", help="comma-separated languages to use (default: all in the file)")
+    p.add_argument(
+        "--reduce", default="sum", choices=["sum", "mean"], help="sentence score: log-likelihood sum or mean"
+    )
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--output-dir", default="fig")
+    p.add_argument("--name", default=None, help="file name prefix (default: facts)")
+    args = p.parse_args(argv)
+    path = args.input or str(example_data_dir() / "facts.jsonl")
+    rows_in = load_facts(path, args.langs.split(",") if args.langs else None)
+    results, rows = {}, []
+    for label, model, tok in _series(args):
+        res = probe_facts(model, tok, rows_in, batch_size=args.batch_size, reduce=args.reduce)
+        results[label] = res
+        for lang, v in res["languages"].items():
+            rows.append({"series": label, "language": lang, "accuracy": v["accuracy"], "mrr": v["mrr"]})
+        for pair, v in res["pairs"].items():
+            rows.append({"series": label, "language": pair, **v})
+        print(
+            f"{label}: accuracy@1 "
+            + " ".join(f"{lang} {v['accuracy']:.2f}" for lang, v in res["languages"].items())
+            + f" | mean {res['mean_accuracy']:.3f}; mean RankC {res['mean_rankc']:.3f}; mean top-1 agreement "
+            + f"{sum(v['top1_agreement'] for v in res['pairs'].values()) / max(len(res['pairs']), 1):.3f}"
+        )
+    os.makedirs(args.output_dir, exist_ok=True)
+    stem = Path(args.output_dir) / (args.name or "facts")
+    _write(rows, stem)
+    stem.with_suffix(".json").write_text(
+        json.dumps({"input": path, "reduce": args.reduce, "series": results}, indent=1)
+    )
+    print(f"wrote {stem}.json/.csv")
+    return results
 
 
-def main(argv: list[str]) -> None:
+COMMANDS = {"retrieval": retrieval, "subspaces": subspaces, "facts": facts}
+
+
+def main(argv: list[str]):
     if not argv or argv[0] not in COMMANDS:
         raise SystemExit(f"usage: midalign analyze {{{','.join(COMMANDS)}}} [options]")
-    COMMANDS[argv[0]](argv[1:])
+    return COMMANDS[argv[0]](argv[1:])
