@@ -93,6 +93,43 @@ def _compose(argv: list[str]) -> None:
     print(json.dumps(combine_adapters(args.adapter, weights, args.output, method=args.method, rank=args.rank)))
 
 
+def _sft(argv: list[str]) -> None:
+    from .compose.sparse import SparseDiff, apply_sparse_diffs, sparse_diff
+    from .models import load_model, load_tokenizer
+
+    if not argv or argv[0] not in ("diff", "apply"):
+        raise SystemExit("usage: midalign sft {diff,apply} [options]  (composable sparse fine-tuning)")
+    p = argparse.ArgumentParser(prog=f"midalign sft {argv[0]}")
+    p.add_argument("--base", default=None, help="base model (hub id or directory); default: embedded SmolLM2")
+    p.add_argument("--output", required=True)
+    if argv[0] == "diff":
+        p.description = "Keep the largest changes of a fully fine-tuned model as a sparse difference (.safetensors)."
+        p.add_argument("--tuned", required=True, help="the fully fine-tuned model directory")
+        p.add_argument("--density", type=float, default=None, help="share of entries to keep, e.g. 0.01")
+        p.add_argument("--k", type=int, default=None, help="number of entries to keep")
+        p.add_argument("--mask", default=None, help="instead: the changes at this difference's entries (phase 2)")
+        args = p.parse_args(argv[1:])
+        if sum(x is not None for x in (args.density, args.k, args.mask)) != 1:
+            p.error("give exactly one of --density, --k or --mask")
+        base, tuned = load_model(args.base).state_dict(), load_model(args.tuned).state_dict()
+        mask = SparseDiff.load(args.mask) if args.mask else None
+        diff = sparse_diff(base, tuned, k=args.k, density=args.density, mask=mask)
+        diff.save(args.output)
+        print(f"wrote {len(diff)} entries over {len(diff.entries)} tensors to {args.output}")
+    else:
+        p.description = "Add weighted sparse differences to a base model and save the result (safetensors)."
+        p.add_argument("--diff", action="append", required=True, help="a sparse difference; repeat to compose")
+        p.add_argument("--weight", action="append", type=float, default=None, help="one per --diff (default 1)")
+        args = p.parse_args(argv[1:])
+        weights = args.weight if args.weight is not None else [1.0] * len(args.diff)
+        if len(weights) != len(args.diff):
+            p.error(f"{len(args.diff)} --diff but {len(weights)} --weight; give one weight per difference")
+        model = apply_sparse_diffs(load_model(args.base), [SparseDiff.load(d) for d in args.diff], weights)
+        model.save_pretrained(args.output)
+        load_tokenizer(args.base).save_pretrained(args.output)
+        print(f"wrote {args.output}")
+
+
 def _bench(argv: list[str]) -> None:
     if not argv or argv[0] != "transfer":
         raise SystemExit("usage: midalign bench transfer [--quick] [options]")
@@ -108,6 +145,7 @@ COMMANDS = {
     "massive": (_massive, "MASSIVE slot filling: infer, extract, eval, export (training data)"),
     "analyze": (_analyze, "representation analysis: `analyze retrieval`, `analyze subspaces` or `analyze facts`"),
     "demo": (_demo, "train with alignment on data_example with the embedded model; report retrieval before/after"),
+    "sft": (_sft, "composable sparse fine-tuning: `sft diff` (keep the largest changes) or `sft apply`"),
     "compose": (_compose, "weighted sum of LoRA adapters written as a new adapter (task arithmetic)"),
     "prepare-model": (_prepare_model, "convert the embedded default model into the cache; print its path"),
     "train": (_train, "train with alignment (all scripts/run_clm_lora.py flags)"),

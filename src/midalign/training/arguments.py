@@ -61,6 +61,13 @@ class ModelArguments:
     load_lora_from: str | None = field(
         default=None, metadata={"help": "Continue training an existing LoRA adapter (directory or hub id)."}
     )
+    sparse_mask: str | None = field(
+        default=None,
+        metadata={
+            "help": "Sparse fine-tuning (LT-SFT phase 2): train only the entries of this sparse difference "
+            "(`midalign sft diff` output); needs --use_lora False and --weight_decay 0."
+        },
+    )
 
 
 @dataclass

@@ -119,7 +119,18 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, training_
             f"--alignment_layer {training_args.alignment_layer}: this model has {n_layers} decoder "
             f"layers; choose 1..{n_layers}"
         )
-    if model_args.use_lora or model_args.load_lora_from:
+    if model_args.sparse_mask:
+        from ..compose.sparse import SparseDiff, restrict_training
+
+        if model_args.use_lora or model_args.load_lora_from:
+            raise ValueError("--sparse_mask trains the model's own weights: add --use_lora False")
+        if training_args.weight_decay:
+            raise ValueError(
+                f"--sparse_mask with --weight_decay {training_args.weight_decay}: decoupled weight decay would move "
+                "the entries outside the mask; use --weight_decay 0"
+            )
+        restrict_training(model, SparseDiff.load(model_args.sparse_mask))
+    elif model_args.use_lora or model_args.load_lora_from:
         model = apply_lora(model, model_args.lora_config, model_args.load_lora_from)
         if training_args.gradient_checkpointing:
             model.enable_input_require_grads()
