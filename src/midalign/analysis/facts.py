@@ -16,7 +16,6 @@ rankings, Σ_j w_j · |top_j(l) ∩ top_j(l')| / j with w_j ∝ e^{N-j}; 1 = ide
 from __future__ import annotations
 
 import itertools
-import json
 import math
 
 import torch
@@ -26,36 +25,30 @@ __all__ = ["load_facts", "sentence_logprobs", "rankc", "probe_facts"]
 
 def load_facts(path: str, langs: list[str] | None = None) -> list[dict]:
     """Rows of a facts file, checked: every language has one sentence per candidate; ``answer`` indexes them."""
+    from ..data.jsonl import json_lines
+
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{where}: malformed JSON ({err.msg})") from None
-            sentences = row.get("sentences")
-            if not isinstance(sentences, dict) or not sentences:
-                raise ValueError(f"{where}: needs 'sentences': {{lang: [one sentence per candidate]}}")
-            sizes = {lang: len(v) for lang, v in sentences.items() if isinstance(v, list)}
-            if len(sizes) != len(sentences) or len(set(sizes.values())) != 1 or min(sizes.values()) < 2:
-                raise ValueError(
-                    f"{where}: every language needs the same number (>= 2) of candidate sentences; got {sizes}"
-                )
-            answer = row.get("answer")
-            if not isinstance(answer, int) or not 0 <= answer < min(sizes.values()):
-                raise ValueError(
-                    f"{where}: 'answer' must index the candidates (0..{min(sizes.values()) - 1}), got {answer!r}"
-                )
-            if langs:
-                missing = [lang for lang in langs if lang not in sentences]
-                if missing:
-                    raise ValueError(f"{where}: no sentences for {missing} (has {sorted(sentences)})")
-                row = {**row, "sentences": {lang: sentences[lang] for lang in langs}}
-            row.setdefault("id", f"{path}:{lineno}")
-            rows.append(row)
+    for where, row in json_lines(path):
+        sentences = row.get("sentences")
+        if not isinstance(sentences, dict) or not sentences:
+            raise ValueError(f"{where}: needs 'sentences': {{lang: [one sentence per candidate]}}")
+        sizes = {lang: len(v) for lang, v in sentences.items() if isinstance(v, list)}
+        if len(sizes) != len(sentences) or len(set(sizes.values())) != 1 or min(sizes.values()) < 2:
+            raise ValueError(
+                f"{where}: every language needs the same number (>= 2) of candidate sentences; got {sizes}"
+            )
+        answer = row.get("answer")
+        if not isinstance(answer, int) or not 0 <= answer < min(sizes.values()):
+            raise ValueError(
+                f"{where}: 'answer' must index the candidates (0..{min(sizes.values()) - 1}), got {answer!r}"
+            )
+        if langs:
+            missing = [lang for lang in langs if lang not in sentences]
+            if missing:
+                raise ValueError(f"{where}: no sentences for {missing} (has {sorted(sentences)})")
+            row = {**row, "sentences": {lang: sentences[lang] for lang in langs}}
+        row.setdefault("id", where)
+        rows.append(row)
     if not rows:
         raise ValueError(f"{path}: no facts")
     return rows

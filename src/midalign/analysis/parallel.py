@@ -3,22 +3,15 @@ plain-text files, or FLORES+ from the hub (``openlanguagedata/flores_plus``)."""
 
 from __future__ import annotations
 
-import json
-
 __all__ = ["FLORES_HUB_ID", "load_parallel"]
 
 FLORES_HUB_ID = "openlanguagedata/flores_plus"
 
 
 def _from_jsonl(path: str, langs: list[str] | None, split: str | None) -> dict[str, list[str]]:
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{lineno}: malformed JSON ({err.msg})") from None
+    from ..data.jsonl import json_lines
+
+    rows = [row for _, row in json_lines(path)]
     if split is not None:
         rows = [r for r in rows if r.get("split") == split]
     if not rows:

@@ -17,6 +17,7 @@ __all__ = [
     "DataFormatError",
     "ContrastiveDataMode",
     "split_files",
+    "json_lines",
     "iter_rows",
     "read_rows",
     "count_rows",
@@ -78,19 +79,29 @@ def _validate(row: object, fields: tuple[str, ...], where: str) -> dict:
     return {key: row[key] for key in fields}
 
 
+def json_lines(path: str, lines: Iterable[str] | None = None) -> Iterator[tuple[str, object]]:
+    """``("<path>:<line>", parsed row)`` for each non-blank line of a JSON-lines file (or of ``lines`` read from
+    it), lazily; a malformed line is a :class:`DataFormatError` naming file, line and column."""
+    if lines is None:
+        with open(path, encoding="utf-8") as fh:
+            yield from json_lines(path, fh)
+        return
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataFormatError(f"{where}: malformed JSON ({err.msg} at column {err.colno})") from None
+        yield where, row
+
+
 def iter_rows(files: str | Iterable[str], fields: tuple[str, ...]) -> Iterator[dict]:
     """Yield validated rows (only ``fields``) from JSON-lines files, lazily. Blank lines are skipped."""
     for path in split_files(files):
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise DataFormatError(f"{where}: malformed JSON ({err.msg} at column {err.colno})") from None
-                yield _validate(row, fields, where)
+        for where, row in json_lines(path):
+            yield _validate(row, fields, where)
 
 
 def read_rows(files: str | Iterable[str], fields: tuple[str, ...]) -> list[dict]:

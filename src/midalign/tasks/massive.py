@@ -12,7 +12,6 @@ a value that cannot be placed counts as ``unmatched`` and tags nothing.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -96,20 +95,15 @@ def load_massive(lang: str, partition: str, data_dir: str | None = None, revisio
                 break
         else:
             raise FileNotFoundError(f"--data-dir {data_dir}: no {locale}.jsonl (MASSIVE release layout)")
+        from ..data.jsonl import json_lines
+
         rows = []
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{lineno}: malformed JSON ({err.msg})") from None
-                for key in ("utt", "annot_utt", "partition"):
-                    if not isinstance(row.get(key), str):
-                        raise ValueError(f"{path}:{lineno}: missing or non-string field {key!r}")
-                if _PARTITIONS.get(row["partition"]) == split:
-                    rows.append(row)
+        for where, row in json_lines(path):
+            for key in ("utt", "annot_utt", "partition"):
+                if not isinstance(row.get(key), str):
+                    raise ValueError(f"{where}: missing or non-string field {key!r}")
+            if _PARTITIONS.get(row["partition"]) == split:
+                rows.append(row)
         return rows
     from datasets import load_dataset
 

@@ -60,13 +60,9 @@ def read_outputs(path: str) -> list[dict]:
     if stripped.startswith("["):
         rows = json.loads(stripped)
     else:
-        rows = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{lineno}: malformed JSON ({err.msg})") from None
+        from ..data.jsonl import json_lines
+
+        rows = [row for _, row in json_lines(path, text.splitlines())]
     for i, r in enumerate(rows):
         if not isinstance(r, dict) or "prediction" not in r:
             raise ValueError(f"{path}: row {i + 1} has no 'prediction' field")
