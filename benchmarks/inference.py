@@ -20,7 +20,13 @@ import time
 
 
 def main() -> None:
-    from midalign.inference import PrefixCache, build_prompt, generate_batch, length_sorted_batches
+    from midalign.inference import (
+        PrefixCache,
+        build_prompt,
+        common_prefix_length,
+        generate_batch,
+        length_sorted_batches,
+    )
     from midalign.models import load_model_with_adapters, load_tokenizer
     from midalign.tasks.massive import SYSTEM_PROMPT
     from midalign.training.run import example_data_dir
@@ -72,7 +78,7 @@ def main() -> None:
         "sorted (length-sorted only)": run(sorted_batches),
         "ours (sorted + prefix cache)": run(sorted_batches, hf=not args.early_exit, prefix_cache=True),
     }
-    shared = PrefixCache(model).prime([tok(p, add_special_tokens=False)["input_ids"] for p in prompts])
+    shared = common_prefix_length([tok(p, add_special_tokens=False)["input_ids"] for p in prompts])
     print(
         f"{len(prompts)} prompts, {min(lengths)}-{max(lengths)} prompt tokens ({shared} shared), "
         f"batch {args.batch_size}, max_new_tokens {args.max_new_tokens}"

@@ -34,7 +34,7 @@ def _series(args):
     from ..models import load_model_with_adapters, load_tokenizer
 
     for adapter in args.adapter:  # fail before hours of work on the first series, not after
-        looks_local = adapter.startswith((".", "/", "~")) or os.path.exists(os.path.dirname(adapter) or "/nonexistent")
+        looks_local = adapter.startswith((".", "/", "~")) or os.path.isdir(os.path.dirname(adapter))
         if looks_local and not os.path.isfile(os.path.join(os.path.expanduser(adapter), "adapter_config.json")):
             raise SystemExit(f"--adapter {adapter}: no adapter_config.json there (expected a LoRA adapter directory)")
     tokenizer = load_tokenizer(args.model)

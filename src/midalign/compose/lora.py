@@ -144,9 +144,9 @@ def combine_adapters(
     dtype = next(iter(loaded[0].modules.values()))[0].dtype
     out: dict[str, torch.Tensor] = {}
     if method == "cat":
-        ranks = [max(t[0].shape[0] for t in a.modules.values()) for a in loaded]
         if any(len({t[0].shape[0] for t in a.modules.values()}) > 1 for a in loaded):
             raise ValueError("method cat needs one rank per adapter; use --method svd for rank_pattern adapters")
+        ranks = [next(iter(a.modules.values()))[0].shape[0] for a in loaded]
         new_rank = sum(ranks)
         for m in modules:
             out_f, in_f = next((a.modules[m][1].shape[0], a.modules[m][0].shape[1]) for a in loaded if m in a.modules)

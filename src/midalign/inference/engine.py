@@ -224,6 +224,7 @@ def generate_batch(
     eos_token_id: int | list[int] | None = None,
     prefix_cache: PrefixCache | bool = True,
     use_hf_generate: bool = True,
+    token_ids: Sequence[Sequence[int]] | None = None,
     **generate_kwargs,
 ) -> tuple[list[str], int]:
     """Greedy continuations of ``prompts`` (one batch, left padded). Returns (texts, generated token count).
@@ -234,8 +235,11 @@ def generate_batch(
             shorter than the longest prompt plus ``max_new_tokens``.
         use_hf_generate: ``model.generate`` (default); ``False`` runs :func:`greedy_decode`, where finished
             sequences leave the batch (extra ``generate_kwargs`` need ``model.generate``).
+        token_ids: the prompts already tokenized (as with ``add_special_tokens``), to skip tokenizing them again.
     """
-    ids = [tokenizer(p, add_special_tokens=add_special_tokens)["input_ids"] for p in prompts]
+    if token_ids is None:
+        token_ids = [tokenizer(p, add_special_tokens=add_special_tokens)["input_ids"] for p in prompts]
+    ids = list(token_ids)
     if eos_token_id is None:
         eos_token_id = [t for t in (tokenizer.eos_token_id,) if t is not None]
     eos = {eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id)
@@ -344,6 +348,7 @@ def run_generation(
                 model,
                 tokenizer,
                 [r["prompt"] for r in items],
+                token_ids=[token_ids[i] for i in batch],
                 max_new_tokens=max_new_tokens,
                 add_special_tokens=add_special_tokens,
                 prefix_cache=shared if shared is not None else False,
