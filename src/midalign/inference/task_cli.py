@@ -41,6 +41,7 @@ def generate_task(args: argparse.Namespace, examples: list[dict], output: str) -
     """``examples``: dicts with ``user`` and ``system`` (the prompt) plus fields copied to the output rows.
     Returns the output rows in input order (see :func:`midalign.inference.run_generation`)."""
     from ..models import load_model_with_adapters, load_tokenizer
+    from ..tasks.prompts import has_chat_template
     from .engine import run_generation
     from .templates import build_prompt
 
@@ -64,7 +65,8 @@ def generate_task(args: argparse.Namespace, examples: list[dict], output: str) -
         output,
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
-        add_special_tokens=not default,
+        # chat-template prompts carry their special tokens; plain and paper-format prompts get the tokenizer's
+        add_special_tokens=not default or not has_chat_template(tokenizer),
         prefix_cache=not args.no_prefix_cache,
     )
 
@@ -72,15 +74,18 @@ def generate_task(args: argparse.Namespace, examples: list[dict], output: str) -
 def write_training_rows(
     tokenizer, examples: Iterable[tuple[str, str | None, str]], output: str, default_template: bool = True
 ) -> int:
-    """(user, system, target) -> the paper's training rows ``{"prefix", "text": target + end-of-turn}``."""
-    from ..tasks.prompts import end_of_turn
+    """(user, system, target) -> the paper's training rows ``{"prefix", "text": target + end-of-turn}``
+    (see :mod:`midalign.tasks.prompts` for models without a chat template)."""
+    from ..tasks.prompts import render_target
     from .templates import build_prompt
 
-    eot = end_of_turn(tokenizer)
     n = 0
     with open(output, "w", encoding="utf-8") as fh:
         for user, system, target in examples:
-            row = {"prefix": build_prompt(tokenizer, user, system, default_template), "text": target + eot}
+            row = {
+                "prefix": build_prompt(tokenizer, user, system, default_template),
+                "text": render_target(tokenizer, target),
+            }
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
     print(f"wrote {n} rows to {output}")

@@ -1,6 +1,17 @@
 """Models: the embedded default checkpoint, loading helpers and tiny random models for tests."""
 
-from .default import DEFAULT_MODEL_NAME, default_cache_dir, default_model_path, prepare_default_model
+from .default import (
+    DEFAULT_MODEL_NAME,
+    EMBEDDED_MODELS,
+    GEMMA3_MODEL_NAME,
+    default_cache_dir,
+    default_model_path,
+    embedded_model,
+    model_path,
+    prepare_default_model,
+    prepare_model,
+    prepared_model_path,
+)
 from .loading import (
     DEFAULT_LORA_CONFIG,
     apply_lora,
@@ -15,6 +26,12 @@ from .tiny import TINY_CONFIGS, tiny_model
 __all__ = [
     "DEFAULT_LORA_CONFIG",
     "DEFAULT_MODEL_NAME",
+    "EMBEDDED_MODELS",
+    "GEMMA3_MODEL_NAME",
+    "embedded_model",
+    "model_path",
+    "prepare_model",
+    "prepared_model_path",
     "TINY_CONFIGS",
     "apply_lora",
     "default_cache_dir",

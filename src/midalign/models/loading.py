@@ -29,12 +29,26 @@ _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torc
 
 
 def resolve_model_path(name_or_path: str | None) -> str:
-    """``None`` -> the embedded default checkpoint (prepared on first use)."""
-    if name_or_path:
-        return name_or_path
-    from .default import prepare_default_model
+    """``None`` -> the embedded default checkpoint, which ``midalign prepare-model`` prepares (nothing is installed
+    here); a name that looks like a local path but is not a directory is an error, not a hub lookup."""
+    from .default import prepared_model_path
 
-    return prepare_default_model()
+    if not name_or_path:
+        return prepared_model_path()
+    looks_local = (
+        name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1 or os.sep + os.sep in name_or_path
+    )
+    if looks_local and not os.path.isdir(os.path.expanduser(name_or_path)):
+        raise FileNotFoundError(
+            f"model {name_or_path!r}: no such directory (a hub id has the form owner/name"
+            + (
+                "; HF_HUB_OFFLINE is set, so hub ids cannot be fetched either"
+                if os.environ.get("HF_HUB_OFFLINE") == "1"
+                else ""
+            )
+            + ")"
+        )
+    return os.path.expanduser(name_or_path)
 
 
 def load_tokenizer(name_or_path: str | None, *, revision: str = "main", trust_remote_code: bool = False, **kwargs):

@@ -21,6 +21,7 @@ TINY_CONFIGS: dict[str, dict] = {
     "qwen3": {},
     "mistral": {"sliding_window": None},
     "gemma2": {"query_pre_attn_scalar": 8, "sliding_window": 16},
+    "gemma3_text": {"query_pre_attn_scalar": 8, "sliding_window": 16, "sliding_window_pattern": 2},
 }
 
 

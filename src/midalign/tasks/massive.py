@@ -34,6 +34,7 @@ __all__ = [
     "parse_prediction",
     "prediction_bio",
     "SlotScores",
+    "bio_scores",
     "score_slots",
 ]
 
@@ -206,9 +207,25 @@ class SlotScores:
     unparseable_parts: int
     unmatched_slots: int
     per_language: dict = field(default_factory=dict)
+    intent_accuracy: float | None = None
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        if out["intent_accuracy"] is None:
+            del out["intent_accuracy"]
+        return out
+
+
+def bio_scores(y_true: list[list[str]], y_pred: list[list[str]]) -> tuple[float, float, float]:
+    """(micro F1, precision, recall) of BIO tag sequences at span level (seqeval); 0 where undefined."""
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
+    kw = dict(average="micro", zero_division=0)
+    return (
+        float(f1_score(y_true, y_pred, **kw)),
+        float(precision_score(y_true, y_pred, **kw)),
+        float(recall_score(y_true, y_pred, **kw)),
+    )
 
 
 def score_slots(golds: list[dict], predictions: list[str]) -> SlotScores:
@@ -216,10 +233,10 @@ def score_slots(golds: list[dict], predictions: list[str]) -> SlotScores:
 
     ``golds``: MASSIVE rows (``annot_utt``, ``locale``); ``predictions``: model outputs, same order.
     """
-    from seqeval.metrics import f1_score, precision_score, recall_score
-
     if len(golds) != len(predictions):
         raise ValueError(f"{len(predictions)} predictions for {len(golds)} examples")
+    if not golds:
+        raise ValueError("no examples to score (empty input): slot F1 over zero examples is undefined")
     y_true, y_pred = [], []
     exact = unparseable = bad_parts = unmatched = 0
     for row, text in zip(golds, predictions):
@@ -236,11 +253,12 @@ def score_slots(golds: list[dict], predictions: list[str]) -> SlotScores:
         pred_set = sorted((lab, " ".join(words(v, locale)).lower()) for lab, v in slots)
         exact += gold_set == pred_set and not bad
     n = len(golds)
+    f1, precision, recall = bio_scores(y_true, y_pred)
     return SlotScores(
-        slot_f1=float(f1_score(y_true, y_pred, average="micro", zero_division=0)) if n else 0.0,
-        slot_precision=float(precision_score(y_true, y_pred, average="micro", zero_division=0)) if n else 0.0,
-        slot_recall=float(recall_score(y_true, y_pred, average="micro", zero_division=0)) if n else 0.0,
-        exact_match=exact / n if n else 0.0,
+        slot_f1=f1,
+        slot_precision=precision,
+        slot_recall=recall,
+        exact_match=exact / n,
         n=n,
         unparseable_predictions=unparseable,
         unparseable_parts=bad_parts,

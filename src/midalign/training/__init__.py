@@ -2,7 +2,7 @@
 
 from .arguments import AlignmentTrainingArguments, DataArguments, ModelArguments, default_alignment_layer
 from .schedules import SCHEDULES, Objectives, Schedule, get_schedule
-from .trainer import AlignmentTrainer, causal_lm_loss
+from .trainer import AlignmentTrainer, causal_lm_loss, supervised_positions, task_loss
 
 __all__ = [
     "SCHEDULES",
@@ -13,6 +13,8 @@ __all__ = [
     "Objectives",
     "Schedule",
     "causal_lm_loss",
+    "supervised_positions",
+    "task_loss",
     "default_alignment_layer",
     "get_schedule",
 ]

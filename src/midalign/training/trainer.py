@@ -17,23 +17,70 @@ from ..alignment import alignment_loss, call_through, find_decoder, layer_output
 from ..data import IGNORE_INDEX
 from .schedules import Objectives
 
-__all__ = ["AlignmentTrainer", "causal_lm_loss", "SCHEDULE_STATE_FILE"]
+__all__ = ["AlignmentTrainer", "causal_lm_loss", "supervised_positions", "task_loss", "SCHEDULE_STATE_FILE"]
 
 SCHEDULE_STATE_FILE = "alignment_schedule.json"
 
 
-def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def supervised_positions(labels: torch.Tensor) -> torch.Tensor:
+    """Positions whose logits some loss term needs: t such that any row has ``labels[:, t + 1] != -100``.
+
+    Args:
+        labels: shape [B, T]. Returns: shape [K], int64, increasing; K <= T - 1 (the prompt and padding columns of
+        every row drop out, which for prompts of ~100 tokens and targets of ~10 leaves a tenth of the LM head's work).
+    """
+    return labels[:, 1:].ne(IGNORE_INDEX).any(dim=0).nonzero().squeeze(-1)
+
+
+def causal_lm_loss(
+    logits: torch.Tensor, labels: torch.Tensor, positions: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed next-token cross-entropy and the number of target tokens.
 
     Args:
-        logits: shape [B, T, V]. labels: shape [B, T], ``-100`` where no loss is taken (prompt, padding).
+        logits: shape [B, T, V], or [B, K, V] at ``positions`` (shape [K], as :func:`supervised_positions` gives).
+        labels: shape [B, T], ``-100`` where no loss is taken (prompt, padding).
     Returns:
         (sum of token losses, number of target tokens), both scalars; position t predicts ``labels[t + 1]``.
     """
-    shift_logits = logits[:, :-1].float().reshape(-1, logits.shape[-1])
-    shift_labels = labels[:, 1:].reshape(-1).to(shift_logits.device)
-    total = F.cross_entropy(shift_logits, shift_labels, ignore_index=IGNORE_INDEX, reduction="sum")
-    return total, shift_labels.ne(IGNORE_INDEX).sum()
+    if positions is None:
+        logits, targets = logits[:, :-1], labels[:, 1:]
+    else:
+        targets = labels[:, positions.to(labels.device) + 1]
+    flat_logits = logits.float().reshape(-1, logits.shape[-1])
+    flat_targets = targets.reshape(-1).to(flat_logits.device)
+    total = F.cross_entropy(flat_logits, flat_targets, ignore_index=IGNORE_INDEX, reduction="sum")
+    return total, flat_targets.ne(IGNORE_INDEX).sum()
+
+
+def _accepts_logits_to_keep(model: nn.Module) -> bool:
+    import inspect
+
+    from ..alignment.capture import _unwrap
+
+    return "logits_to_keep" in inspect.signature(_unwrap(model).forward).parameters
+
+
+def task_loss(
+    model: nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    supervised_only: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(summed token loss, target tokens) of a causal LM on a batch, shapes [B, T] in.
+
+    With ``supervised_only`` the LM head runs only at :func:`supervised_positions` (``logits_to_keep`` with an
+    index tensor: the model applies its own head, tied weights and final-logit soft-capping there), so prompt
+    positions never materialise [V]-sized logits. Same loss and gradients as over all positions (tested); a model
+    whose forward lacks ``logits_to_keep`` computes every position.
+    """
+    if not (supervised_only and _accepts_logits_to_keep(model)):
+        return causal_lm_loss(model(input_ids=input_ids, attention_mask=attention_mask).logits, labels)
+    positions = supervised_positions(labels)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=positions).logits
+    return causal_lm_loss(logits, labels, positions)
 
 
 def _pad_right(ids: torch.Tensor, mask: torch.Tensor, length: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,8 +156,7 @@ class AlignmentTrainer(Trainer):
 
     # ---- losses ----
     def _task_loss(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits
-        return causal_lm_loss(logits, inputs["labels"])
+        return task_loss(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
 
     def _align_forward(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
         """Pooled layer-k representations of both sides, in one forward (DDP allows one per backward)."""

@@ -1,0 +1,451 @@
+"""``midalign bench xsid``: the paper's experiment on real data, at laptop scale.
+
+Per seed, a pretrained multilingual model (default: the embedded Gemma 3 270M) is fine-tuned with LoRA on English
+slot filling (xSID ``en.valid``, 300 sentences) and evaluated zero-shot on the ``test`` files of every xSID language
+(English test = supervised):
+
+- ``baseline``: task loss only;
+- ``baseline_2x``: task loss only, with the alignment run's optimizer steps (twice the task micro-batches);
+- ``alignment``: the paper's alternate schedule, with en<->x pairs from the ``x.valid`` files of the *aligned*
+  languages at the middle layer (the alignment run gets twice the steps, so it sees as many task micro-batches as
+  the baseline). ``x.valid`` translates ``en.valid``; the test sentences translate ``en.test``, so no test content
+  leaks. The other languages are *transfer* languages: no run sees them in any form.
+
+Reported: slot F1 per language (mean ± sd over seeds) and the averages English / aligned / transfer; held-out
+retrieval accuracy (en.test <-> x.test) at the aligned layer for the base model and each fine-tuned one; over
+languages, Pearson r between the base model's retrieval accuracy and the baseline's F1 (the paper: r = 0.56).
+
+Everything goes through the library's real entry points (``run_training``, ``run_generation``, the xSID reader and
+scorer). Resumable: each (method, seed) writes ``result.json`` when done and is skipped on a rerun; generation
+outputs are resumable files per language.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["XsidBenchConfig", "METHODS", "run_benchmark", "summarize", "main"]
+
+METHODS = ("baseline", "baseline_2x", "alignment")
+ALIGNED = ("de", "zh", "ja", "ar")
+
+
+@dataclass
+class XsidBenchConfig:
+    model: str | None = None  # default: the embedded gemma-3-270m (``midalign prepare-model --model gemma-3-270m``)
+    data_dir: str | None = None
+    seeds: tuple[int, ...] = (0, 1, 2)
+    aligned: tuple[str, ...] = ALIGNED
+    languages: tuple[str, ...] | None = None  # evaluated languages; default every xSID language
+    test_size: int = 64  # first N test sentences per language (same subset for every method and seed)
+    retrieval_size: int = 200  # held-out en.test <-> x.test pairs for retrieval accuracy
+    steps: int = 64  # baseline optimizer steps; baseline_2x and alignment get twice as many
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    layer: int | None = None  # default: the library's default (L // 2)
+    pooling: str = "mean_skip_first"
+    temperature: float = 0.1
+    weight: float = 1.0
+    intent: bool = False
+    max_new_tokens: int = 48
+    eval_batch_size: int = 32
+    methods: tuple[str, ...] = METHODS
+    extra_train_args: list[str] = field(default_factory=list)
+
+    @classmethod
+    def quick(cls, **kw) -> XsidBenchConfig:
+        base = dict(
+            seeds=(0,),
+            aligned=("de", "zh"),
+            languages=("en", "de", "zh", "da", "ja"),
+            test_size=4,
+            retrieval_size=8,
+            steps=2,
+            batch_size=4,
+            max_new_tokens=8,
+            eval_batch_size=4,
+        )
+        return cls(**{**base, **kw})
+
+
+def _write_jsonl(path: str, rows) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    os.replace(tmp, path)
+
+
+def prepare_data(cfg: XsidBenchConfig, tokenizer, work_dir: str) -> dict[str, str]:
+    """Training rows (English task) and alignment pairs (en <-> aligned x), written once per work dir."""
+    from ..tasks import xsid
+    from ..tasks.prompts import render_example
+    from ..tasks.xsid_cli import write_pairs
+
+    os.makedirs(work_dir, exist_ok=True)
+    train = os.path.join(work_dir, "train_en_valid.json")
+    pairs = os.path.join(work_dir, "pairs_" + "_".join(cfg.aligned) + "_valid.json")
+    english = xsid.load_xsid("en", "valid", cfg.data_dir)
+    _write_jsonl(
+        train,
+        (render_example(tokenizer, s.text, xsid.gold_target(s, cfg.intent), xsid.SYSTEM_PROMPT) for s in english),
+    )
+    sentences = [s for lang in cfg.aligned for s in xsid.load_xsid(lang, "valid", cfg.data_dir)]
+    write_pairs(sentences, pairs)
+    return {"train": train, "pairs": pairs}
+
+
+def _train(cfg: XsidBenchConfig, method: str, seed: int, files: dict[str, str], out_dir: str):
+    from ..training.run import parse_args, run_training
+
+    steps = cfg.steps if method == "baseline" else 2 * cfg.steps
+    argv = [
+        "--model_name_or_path", cfg.model,
+        "--train_file", files["train"],
+        "--output_dir", out_dir,
+        "--overwrite_output_dir", "True",
+        "--max_steps", str(steps),
+        "--per_device_train_batch_size", str(cfg.batch_size),
+        "--learning_rate", str(cfg.learning_rate),
+        "--lr_scheduler_type", "cosine",
+        "--warmup_steps", "0.05",
+        "--weight_decay", "0",
+        "--logging_steps", str(max(steps // 8, 1)),
+        "--save_strategy", "no",
+        "--report_to", "none",
+        "--disable_tqdm", "True",
+        "--seed", str(seed),
+        "--alignment_pooling", cfg.pooling,
+        "--alignment_temperature", str(cfg.temperature),
+        "--alignment_weight", str(cfg.weight),
+        *(["--alignment_layer", str(cfg.layer)] if cfg.layer else []),
+    ]  # fmt: skip
+    if method == "alignment":
+        argv += ["--alignment_schedule", "alternate", "--alignment_file", files["pairs"]]
+    else:
+        argv += ["--alignment_schedule", "task_only"]
+    trainer = run_training(*parse_args(argv + list(cfg.extra_train_args)))
+    return trainer
+
+
+def _retrieval(model, tokenizer, cfg: XsidBenchConfig, langs, layers) -> dict[str, dict[int, float]]:
+    """Held-out retrieval accuracy@1 (mean of both directions) en.test <-> x.test, per language and layer."""
+    from ..analysis import retrieval_accuracy_at_1, sentence_embeddings
+    from ..tasks import xsid
+
+    out = {}
+    for lang in langs:
+        sents = [s for s in xsid.load_xsid(lang, "test", cfg.data_dir) if s.text_en][: cfg.retrieval_size]
+        a = sentence_embeddings(model, tokenizer, [s.text_en for s in sents], layers, pooling=cfg.pooling)
+        b = sentence_embeddings(model, tokenizer, [s.text for s in sents], layers, pooling=cfg.pooling)
+        # string keys: the same in memory as after a JSON round trip
+        out[lang] = {
+            str(k): (retrieval_accuracy_at_1(a[k], b[k]) + retrieval_accuracy_at_1(b[k], a[k])) / 2 for k in sorted(a)
+        }
+    return out
+
+
+def _evaluate(model, tokenizer, cfg: XsidBenchConfig, langs, out_dir: str) -> dict[str, dict]:
+    from ..inference import build_prompt, run_generation
+    from ..tasks import xsid
+    from ..tasks.prompts import has_chat_template
+    from ..tasks.xsid_cli import examples
+
+    scores = {}
+    for lang in langs:
+        sents = xsid.load_xsid(lang, "test", cfg.data_dir)[: cfg.test_size]
+        rows = [
+            {
+                "id": ex["id"],
+                "prompt": build_prompt(tokenizer, ex["user"], ex["system"]),
+                **{k: v for k, v in ex.items() if k not in ("id", "user", "system")},
+            }
+            for ex in examples(sents, cfg.intent)
+        ]
+        out = run_generation(
+            model,
+            tokenizer,
+            rows,
+            os.path.join(out_dir, f"pred_{lang}.json"),
+            batch_size=cfg.eval_batch_size,
+            max_new_tokens=cfg.max_new_tokens,
+            add_special_tokens=not has_chat_template(tokenizer),
+            progress=False,
+        )
+        scores[lang] = xsid.score_xsid(sents, [r["prediction"] for r in out]).to_dict()
+        scores[lang].pop("per_language")
+    return scores
+
+
+def _langs(cfg: XsidBenchConfig) -> list[str]:
+    from ..tasks.xsid import XSID_LANGUAGES
+
+    langs = list(cfg.languages or XSID_LANGUAGES)
+    unknown = [x for x in (*langs, *cfg.aligned) if x not in XSID_LANGUAGES]
+    if unknown:
+        raise ValueError(f"unknown xSID languages {unknown}; valid: {', '.join(XSID_LANGUAGES)}")
+    if "en" in cfg.aligned:
+        raise ValueError("--aligned: English is the source language; list target languages only")
+    return langs
+
+
+def run_benchmark(cfg: XsidBenchConfig, work_dir: str, fig_dir: str, name: str = "xsid") -> dict:
+    from ..alignment import num_decoder_layers
+    from ..models import GEMMA3_MODEL_NAME, load_model, load_model_with_adapters, load_tokenizer, prepared_model_path
+    from ..tasks.xsid import resolve_data_dir
+    from ..training.arguments import default_alignment_layer
+
+    cfg.data_dir = resolve_data_dir(cfg.data_dir)
+    cfg.model = cfg.model or prepared_model_path(GEMMA3_MODEL_NAME)
+    langs = _langs(cfg)
+    targets = [x for x in langs if x != "en"]
+    tokenizer = load_tokenizer(cfg.model)
+    files = prepare_data(cfg, tokenizer, work_dir)
+    t_start = time.time()
+
+    base_path = os.path.join(work_dir, "base_retrieval.json")
+    if os.path.isfile(base_path):
+        with open(base_path) as fh:
+            base = json.load(fh)
+    else:
+        model = load_model(cfg.model)
+        n_layers = num_decoder_layers(model)
+        base = {"n_layers": n_layers, "retrieval": _retrieval(model, tokenizer, cfg, targets, None)}
+        del model
+        with open(base_path, "w") as fh:
+            json.dump(base, fh, indent=1)
+    layer = cfg.layer or default_alignment_layer(base["n_layers"])
+
+    runs = []
+    for seed in cfg.seeds:
+        for method in cfg.methods:
+            out_dir = os.path.join(work_dir, f"seed{seed}", method)
+            done = os.path.join(out_dir, "result.json")
+            if os.path.isfile(done):
+                with open(done) as fh:
+                    runs.append(json.load(fh))
+                print(f"seed {seed} {method}: done earlier ({done})", flush=True)
+                continue
+            t0 = time.time()
+            trainer = _train(cfg, method, seed, files, os.path.join(out_dir, "train"))
+            train_seconds = time.time() - t0
+            logs = trainer.state.log_history
+            del trainer
+            model = load_model_with_adapters(cfg.model, [os.path.join(out_dir, "train", "adapter_model")])
+            t1 = time.time()
+            scores = _evaluate(model, tokenizer, cfg, langs, out_dir)
+            retrieval = _retrieval(model, tokenizer, cfg, targets, [layer])
+            result = {
+                "seed": seed,
+                "method": method,
+                "f1": {lang: s["slot_f1"] for lang, s in scores.items()},
+                "scores": scores,
+                "retrieval_at_layer": {lang: r[str(layer)] for lang, r in retrieval.items()},
+                "train_seconds": train_seconds,
+                "eval_seconds": time.time() - t1,
+                "final_logs": [h for h in logs if "loss/task" in h or "loss/align" in h][-2:],
+            }
+            del model
+            os.makedirs(out_dir, exist_ok=True)
+            with open(done + ".tmp", "w") as fh:
+                json.dump(result, fh, indent=1, ensure_ascii=False)
+            os.replace(done + ".tmp", done)
+            runs.append(result)
+            print(
+                f"seed {seed} {method}: train {train_seconds:.0f}s eval {result['eval_seconds']:.0f}s  F1 "
+                + " ".join(f"{k}={v:.3f}" for k, v in result["f1"].items()),
+                flush=True,
+            )
+    summary = summarize(runs, base, cfg, langs, layer)
+    summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
+    result = {"config": asdict(cfg), "layer": layer, "base": base, "runs": runs, "summary": summary}
+    os.makedirs(fig_dir, exist_ok=True)
+    with open(os.path.join(fig_dir, f"{name}.json"), "w") as fh:
+        json.dump(result, fh, indent=1, ensure_ascii=False)
+    table = markdown_table(summary, cfg, langs)
+    with open(os.path.join(fig_dir, f"{name}.md"), "w") as fh:
+        fh.write(table)
+    print(table)
+    _plot(summary, cfg, langs, os.path.join(fig_dir, f"{name}.png"))
+    return result
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def pearson(x: list[float], y: list[float]) -> float | None:
+    if len(x) < 3 or statistics.pstdev(x) == 0 or statistics.pstdev(y) == 0:
+        return None
+    return statistics.correlation(x, y)
+
+
+def summarize(runs: list[dict], base: dict, cfg: XsidBenchConfig, langs: list[str], layer: int) -> dict:
+    """Per method: F1 mean/sd per language and per group (English, aligned, transfer; the group mean is taken per
+    seed, then averaged); retrieval at the aligned layer; and Pearson r (base retrieval vs baseline F1)."""
+    groups = {
+        "english": [x for x in langs if x == "en"],
+        "aligned": [x for x in langs if x in cfg.aligned],
+        "transfer": [x for x in langs if x != "en" and x not in cfg.aligned],
+    }
+    out: dict = {"methods": {}, "groups": groups}
+    for method in cfg.methods:
+        sub = [r for r in runs if r["method"] == method]
+        if not sub:
+            continue
+        entry = {"n_seeds": len(sub), "f1": {}, "groups": {}, "retrieval": {}}
+        for lang in langs:
+            entry["f1"][lang] = _mean_sd([r["f1"][lang] for r in sub])
+        for g, members in groups.items():
+            if members:
+                entry["groups"][g] = _mean_sd([statistics.mean(r["f1"][x] for x in members) for r in sub])
+        for lang in langs:
+            if lang != "en":
+                entry["retrieval"][lang] = _mean_sd([r["retrieval_at_layer"][lang] for r in sub])
+        entry["train_seconds"] = statistics.mean(r["train_seconds"] for r in sub)
+        entry["eval_seconds"] = statistics.mean(r["eval_seconds"] for r in sub)
+        out["methods"][method] = entry
+    base_at = {lang: v[str(layer)] for lang, v in base["retrieval"].items()}
+    out["base_retrieval_at_layer"] = base_at
+    if "baseline" in out["methods"]:
+        xs = [x for x in langs if x != "en"]
+        out["pearson_base_retrieval_vs_baseline_f1"] = pearson(
+            [base_at[x] for x in xs], [out["methods"]["baseline"]["f1"][x][0] for x in xs]
+        )
+    return out
+
+
+def markdown_table(summary: dict, cfg: XsidBenchConfig, langs: list[str]) -> str:
+    def cell(v):
+        return f"{100 * v[0]:.1f} ± {100 * v[1]:.1f}"
+
+    lines = [
+        "| method | English | aligned avg | transfer avg | " + " | ".join(langs) + " |",
+        "|---|---|---|---|" + "---|" * len(langs),
+    ]
+    for method, e in summary["methods"].items():
+        g = e["groups"]
+        lines.append(
+            f"| {method} | {cell(g['english']) if 'english' in g else '-'} | "
+            f"{cell(g['aligned']) if 'aligned' in g else '-'} | {cell(g['transfer']) if 'transfer' in g else '-'} | "
+            + " | ".join(cell(e["f1"][x]) for x in langs)
+            + " |"
+        )
+    targets = [x for x in langs if x != "en"]
+    lines += [
+        "",
+        "Held-out retrieval accuracy@1 (en.test <-> x.test) at the aligned layer:",
+        "",
+        "| model | " + " | ".join(targets) + " |",
+        "|---|" + "---|" * len(targets),
+        "| base | " + " | ".join(f"{100 * summary['base_retrieval_at_layer'][x]:.1f}" for x in targets) + " |",
+    ]
+    for method, e in summary["methods"].items():
+        lines.append(f"| {method} | " + " | ".join(f"{100 * e['retrieval'][x][0]:.1f}" for x in targets) + " |")
+    r = summary.get("pearson_base_retrieval_vs_baseline_f1")
+    lines += ["", f"Pearson r (base retrieval vs baseline F1, {len(targets)} languages): "
+              + (f"{r:.2f}" if r is not None else "n/a")]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _plot(summary: dict, cfg: XsidBenchConfig, langs: list[str], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = list(summary["methods"])
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(15, 4.5), gridspec_kw={"width_ratios": [3, 1]})
+    width = 0.8 / max(len(methods), 1)
+    for j, method in enumerate(methods):
+        e = summary["methods"][method]
+        ax.bar(
+            [i + width * j for i in range(len(langs))],
+            [100 * e["f1"][x][0] for x in langs],
+            width,
+            yerr=[100 * e["f1"][x][1] for x in langs],
+            label=method,
+            capsize=2,
+        )
+    ax.set_xticks([i + width * (len(methods) - 1) / 2 for i in range(len(langs))])
+    ax.set_xticklabels([f"{x}{'*' if x in cfg.aligned else ''}" for x in langs], rotation=45)
+    ax.set_ylabel("slot F1 (mean ± sd over seeds)")
+    ax.set_title("xSID test, zero-shot from English (* = aligned language)")
+    ax.legend()
+    targets = [x for x in langs if x != "en"]
+    if "baseline" in summary["methods"]:
+        xs = [100 * summary["base_retrieval_at_layer"][x] for x in targets]
+        ys = [100 * summary["methods"]["baseline"]["f1"][x][0] for x in targets]
+        ax2.scatter(xs, ys)
+        for x, y, lang in zip(xs, ys, targets):
+            ax2.annotate(lang, (x, y), fontsize=8)
+        r = summary.get("pearson_base_retrieval_vs_baseline_f1")
+        ax2.set_title(f"base retrieval vs baseline F1 (r = {r:.2f})" if r is not None else "base retrieval vs F1")
+        ax2.set_xlabel("base model retrieval acc@1 at the aligned layer")
+        ax2.set_ylabel("baseline slot F1")
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(prog="midalign bench xsid", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="a minutes-long smoke run (1 seed, 5 languages, 2 steps)")
+    p.add_argument("--model", default=None, help="model directory (default: the embedded gemma-3-270m)")
+    p.add_argument("--data-dir", default=None, help="the xSID release folder (default $MIDALIGN_XSID_DIR)")
+    p.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2)")
+    p.add_argument("--aligned", default=None, help="comma-separated aligned languages (default de,zh,ja,ar)")
+    p.add_argument("--languages", default=None, help="comma-separated evaluated languages (default: all 15)")
+    p.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(METHODS)}")
+    for name, typ in (
+        ("test-size", int),
+        ("retrieval-size", int),
+        ("steps", int),
+        ("batch-size", int),
+        ("learning-rate", float),
+        ("layer", int),
+        ("temperature", float),
+        ("weight", float),
+        ("max-new-tokens", int),
+    ):
+        p.add_argument(
+            f"--{name}", type=typ, default=None, help=f"default: {getattr(XsidBenchConfig, name.replace('-', '_'))}"
+        )
+    p.add_argument("--pooling", default=None, choices=["mean", "mean_skip_first", "bos"])
+    p.add_argument("--intent", action="store_true", help="answers start with the intent (scored too)")
+    p.add_argument("--work-dir", default="outputs/bench_xsid")
+    p.add_argument("--fig-dir", default="fig")
+    p.add_argument("--name", default=None)
+    args = p.parse_args(argv)
+    overrides = {
+        k: v
+        for k, v in {
+            "model": args.model,
+            "data_dir": args.data_dir,
+            "test_size": args.test_size,
+            "retrieval_size": args.retrieval_size,
+            "steps": args.steps,
+            "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate,
+            "layer": args.layer,
+            "temperature": args.temperature,
+            "weight": args.weight,
+            "max_new_tokens": args.max_new_tokens,
+            "pooling": args.pooling,
+            "seeds": tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None,
+            "aligned": tuple(args.aligned.split(",")) if args.aligned else None,
+            "languages": tuple(args.languages.split(",")) if args.languages else None,
+            "methods": tuple(args.methods.split(",")) if args.methods else None,
+            "intent": args.intent or None,
+        }.items()
+        if v is not None
+    }
+    bad = [m for m in overrides.get("methods", ()) if m not in METHODS]
+    if bad:
+        p.error(f"--methods {bad}: choose from {', '.join(METHODS)}")
+    cfg = XsidBenchConfig.quick(**overrides) if args.quick else XsidBenchConfig(**overrides)
+    return run_benchmark(cfg, args.work_dir, args.fig_dir, args.name or ("xsid_quick" if args.quick else "xsid"))

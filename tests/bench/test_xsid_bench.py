@@ -1,0 +1,55 @@
+"""`midalign bench xsid --quick` end to end on a tiny model and the shared xSID files: every method trains through
+the real entry point, every language is scored, results and the table are written, and a rerun resumes."""
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_run_writes_results_and_resumes(tmp_path, tiny_model_dir, xsid_dir, capsys):
+    from midalign.bench.xsid import main
+
+    argv = ["--quick", "--model", tiny_model_dir, "--data-dir", xsid_dir, "--work-dir", str(tmp_path / "work"),
+            "--fig-dir", str(tmp_path / "fig")]  # fmt: skip
+    result = main(argv)
+    langs = ["en", "de", "zh", "da", "ja"]
+    assert [(r["seed"], r["method"]) for r in result["runs"]] == [
+        (0, "baseline"),
+        (0, "baseline_2x"),
+        (0, "alignment"),
+    ]
+    for run in result["runs"]:
+        assert set(run["f1"]) == set(langs) and all(0.0 <= v <= 1.0 for v in run["f1"].values())
+        assert set(run["retrieval_at_layer"]) == {"de", "zh", "da", "ja"}
+    align_logs = result["runs"][2]["final_logs"]
+    assert any("loss/align" in h for h in align_logs)  # the alignment run really ran the alignment loss
+    assert not any("loss/align" in h for h in result["runs"][0]["final_logs"])
+    summary = result["summary"]
+    assert summary["groups"] == {"english": ["en"], "aligned": ["de", "zh"], "transfer": ["da", "ja"]}
+    base = summary["methods"]["baseline"]
+    # group means are means of the per-language F1 (one seed)
+    assert base["groups"]["aligned"][0] == pytest.approx((base["f1"]["de"][0] + base["f1"]["zh"][0]) / 2)
+    assert (tmp_path / "fig" / "xsid_quick.png").stat().st_size > 0
+    table = (tmp_path / "fig" / "xsid_quick.md").read_text()
+    assert table.startswith("| method | English | aligned avg | transfer avg | en | de | zh | da | ja |")
+    saved = json.loads((tmp_path / "fig" / "xsid_quick.json").read_text())
+    assert saved["summary"]["methods"]["alignment"]["f1"] == summary["methods"]["alignment"]["f1"]
+    # the predictions are on disk, one file per language, 4 sentences each
+    preds = (tmp_path / "work" / "seed0" / "alignment" / "pred_zh.json").read_text(encoding="utf-8").splitlines()
+    assert len(preds) == 4
+    capsys.readouterr()
+    again = main(argv)  # nothing left to do: every (method, seed) is read back
+    assert capsys.readouterr().out.count("done earlier") == 3
+    assert again["runs"] == result["runs"]
+
+
+def test_bad_arguments_are_clear(tmp_path, xsid_dir, tiny_model_dir):
+    from midalign.bench.xsid import main
+
+    with pytest.raises(SystemExit):
+        main(["--methods", "baseline,madx"])
+    with pytest.raises(ValueError, match="unknown xSID languages"):
+        main(["--quick", "--model", tiny_model_dir, "--data-dir", xsid_dir, "--languages", "en,fr",
+              "--work-dir", str(tmp_path)])  # fmt: skip
