@@ -25,10 +25,15 @@ def test_prompt_tokens_are_masked(tokenizer):
     assert tokenizer.decode(f["labels"][n_prompt:]).endswith("<|im_end|>")
 
 
-def test_block_size_truncates(tokenizer):
-    f = tokenize_task(tokenizer, "a b c d e f", " g h i j", block_size=4)
-    assert len(f["input_ids"]) == len(f["labels"]) == 4
-    assert f["labels"] == [IGNORE_INDEX] * 4
+def test_block_size_never_cuts_a_target_silently(tokenizer):
+    # formerly cut to 4 tokens of prompt, all labels -100: trained on nothing. Now an error.
+    from midalign.data import TargetTooLongError
+
+    with pytest.raises(TargetTooLongError, match="exceed --block_size 4"):
+        tokenize_task(tokenizer, "a b c d e f", " g h i j", block_size=4)
+    fits = tokenize_task(tokenizer, "a b", " c", block_size=64)
+    assert fits == tokenize_task(tokenizer, "a b", " c", block_size=None)
+    assert fits["labels"][-1] != IGNORE_INDEX
 
 
 @pytest.mark.parametrize(

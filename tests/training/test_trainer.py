@@ -126,16 +126,26 @@ def test_lora_weights_change_and_base_weights_do_not(tmp_path, tokenizer, data_f
     assert changed > 0
 
 
-def test_resume_continues_the_schedule_in_phase(tmp_path, tokenizer, data_files):
+def _resume_matches_full_run(tmp_path, tokenizer, data_files, schedule, ga, edit_state=None):
+    """Train 4 steps with a checkpoint at step 2; resume a fresh trainer from it: same plans, batches, weights."""
     full, _, _ = make_trainer(
-        tmp_path / "a", tokenizer, data_files["both"], "alternate", ga=3, max_steps=4, lr=1e-3, save_steps=2
+        tmp_path / "a", tokenizer, data_files["both"], schedule, ga=ga, max_steps=4, lr=1e-3, save_steps=2
     )
     full.train()
     ckpt = tmp_path / "a" / "out" / "checkpoint-2"
-    assert json.loads((ckpt / "alignment_schedule.json").read_text())["micro_batches"] == 6
     assert (ckpt / "adapter_model" / "adapter_model.safetensors").is_file()
+    state_path = ckpt / "trainer_state.json"
+    state = json.loads(state_path.read_text())
+    # the clock is stored with the global step, in the one file transformers writes last
+    assert state["stateful_callbacks"]["ScheduleClock"] == {
+        "args": {"schedule": schedule},
+        "attributes": {"micro_batches": 2 * ga},
+    }
+    if edit_state:
+        edit_state(state)
+        state_path.write_text(json.dumps(state))
     resumed, _, _ = make_trainer(
-        tmp_path / "b", tokenizer, data_files["both"], "alternate", ga=3, max_steps=4, lr=1e-3, save_steps=2
+        tmp_path / "b", tokenizer, data_files["both"], schedule, ga=ga, max_steps=4, lr=1e-3, save_steps=2
     )
     resumed.train(resume_from_checkpoint=str(ckpt))
     assert [n for n, _ in resumed.model.named_parameters()] == [n for n, _ in full.model.named_parameters()]
@@ -144,6 +154,31 @@ def test_resume_continues_the_schedule_in_phase(tmp_path, tokenizer, data_files)
         assert torch.equal(b1["input_ids"], b2["input_ids"])
     for (n, p1), (_, p2) in zip(full.model.named_parameters(), resumed.model.named_parameters()):
         torch.testing.assert_close(p1, p2, msg=n)
+    return resumed
+
+
+@pytest.mark.parametrize("schedule", sorted(SCHEDULES))
+@pytest.mark.parametrize("ga", [1, 3])
+def test_resume_continues_the_schedule_in_phase(tmp_path, tokenizer, data_files, schedule, ga):
+    _resume_matches_full_run(tmp_path, tokenizer, data_files, schedule, ga)
+
+
+def test_resume_without_the_clock_derives_it_from_the_global_step(tmp_path, tokenizer, data_files, caplog):
+    # a checkpoint of an older version (no clock in trainer_state.json) must not restart the alternation task-first
+    def drop(state):
+        del state["stateful_callbacks"]["ScheduleClock"]
+
+    with caplog.at_level("WARNING", logger="midalign"):
+        _resume_matches_full_run(tmp_path, tokenizer, data_files, "alternate", 3, edit_state=drop)
+    assert "carries no schedule clock" in caplog.text
+
+
+def test_resume_under_another_schedule_is_refused(tmp_path, tokenizer, data_files):
+    first, _, _ = make_trainer(tmp_path / "a", tokenizer, data_files["both"], "alternate", max_steps=2, save_steps=2)
+    first.train()
+    other, _, _ = make_trainer(tmp_path / "b", tokenizer, data_files["both"], "joint", max_steps=3)
+    with pytest.raises(ValueError, match="trained with --alignment_schedule alternate, this run asks for joint"):
+        other.train(resume_from_checkpoint=str(tmp_path / "a" / "out" / "checkpoint-2"))
 
 
 def test_saved_adapter_reloads_with_identical_outputs(tmp_path, tokenizer, data_files):

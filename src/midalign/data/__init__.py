@@ -11,10 +11,20 @@ from .jsonl import (
     read_rows,
     split_files,
 )
-from .processing import IGNORE_INDEX, PAIR_SIDES, AlignmentCollator, tokenize_pair, tokenize_task
+from .processing import (
+    IGNORE_INDEX,
+    PAIR_SIDES,
+    AlignmentCollator,
+    TargetTooLongError,
+    check_task_lengths,
+    tokenize_pair,
+    tokenize_task,
+)
 
 __all__ = [
     "IGNORE_INDEX",
+    "TargetTooLongError",
+    "check_task_lengths",
     "PAIR_FIELDS",
     "PAIR_SIDES",
     "TASK_FIELDS",

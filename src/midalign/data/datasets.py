@@ -148,5 +148,11 @@ def build_dataset(
     rows = read_rows(files, fields)
     if max_samples:
         rows = rows[:max_samples]
+    if mode.has_task and block_size:
+        from .jsonl import json_lines, split_files
+        from .processing import check_task_lengths
+
+        located = ((where, row) for path in split_files(files) for where, row in json_lines(path))
+        check_task_lengths(itertools.islice(located, len(rows)), tokenizer, block_size)
     pair_rows = read_rows(alignment_file, PAIR_FIELDS) if alignment_file else None
     return AlignmentDataset(rows, featurize, pair_rows)

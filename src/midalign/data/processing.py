@@ -7,24 +7,64 @@ from typing import Any
 
 import torch
 
-__all__ = ["IGNORE_INDEX", "PAIR_SIDES", "tokenize_task", "tokenize_pair", "AlignmentCollator"]
+__all__ = [
+    "IGNORE_INDEX",
+    "PAIR_SIDES",
+    "TargetTooLongError",
+    "tokenize_task",
+    "check_task_lengths",
+    "tokenize_pair",
+    "AlignmentCollator",
+]
 
 IGNORE_INDEX = -100
+
+
+class TargetTooLongError(ValueError):
+    """A task example does not fit in ``--block_size``."""
+
+
 PAIR_SIDES = ("parallel_0", "parallel_1")
 
 
 def tokenize_task(tokenizer, prefix: str, text: str, block_size: int | None) -> dict[str, list[int]]:
     """Causal-LM features of ``prefix + text`` with the prompt masked.
 
-    The first ``len(tokenize(prefix))`` labels are ``IGNORE_INDEX`` (-100), as in the paper; sequences are cut at
-    ``block_size`` tokens.
+    The first ``len(tokenize(prefix))`` labels are ``IGNORE_INDEX`` (-100), as in the paper. ``block_size`` (None
+    or 0: no limit) bounds the sequence; an example whose target would be cut raises :class:`TargetTooLongError`
+    (it would train on a truncated or empty target otherwise).
     """
     ids = tokenizer(prefix + text, add_special_tokens=True)["input_ids"]
     n_prompt = len(tokenizer(prefix, add_special_tokens=True)["input_ids"]) if prefix else 0
-    if block_size:
-        ids = ids[:block_size]
+    if block_size and len(ids) > block_size:
+        raise TargetTooLongError(
+            f"prompt ({n_prompt} tokens) + target ({len(ids) - n_prompt} tokens) exceed --block_size {block_size}"
+        )
     labels = [IGNORE_INDEX] * min(n_prompt, len(ids)) + ids[n_prompt:]
     return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
+
+
+def check_task_lengths(rows, tokenizer, block_size: int | None) -> None:
+    """Raise one error naming how many ``(where, row)`` task examples do not fit in ``block_size`` and the first's
+    ``file:line``. Only rows longer than ``block_size - 2`` UTF-8 bytes are tokenized (a token spans at least one
+    byte; at most two special tokens are added), so the check is cheap for usual block sizes."""
+    if not block_size:
+        return
+    bad = []
+    for where, row in rows:
+        text = row["prefix"] + row["text"]
+        if len(text.encode("utf-8")) + 2 <= block_size:
+            continue
+        try:
+            tokenize_task(tokenizer, row["prefix"], row["text"], block_size)
+        except TargetTooLongError as err:
+            bad.append((where, str(err)))
+    if bad:
+        raise TargetTooLongError(
+            f"{len(bad)} task example(s) do not fit in --block_size {block_size}; first {bad[0][0]}: {bad[0][1]}. "
+            "Raise --block_size (0 = no limit) or shorten those examples: a cut target would be trained on as "
+            "truncated or empty"
+        )
 
 
 def tokenize_pair(tokenizer, sentence_0: str, sentence_1: str, block_size: int | None) -> dict[str, list[int]]:

@@ -94,7 +94,13 @@ class DataArguments:
             "choices": [0, 1, 2],
         },
     )
-    block_size: int | None = field(default=2048, metadata={"help": "Truncate every sequence to this many tokens."})
+    block_size: int | None = field(
+        default=2048,
+        metadata={
+            "help": "Longest sequence in tokens (0: no limit). A task example whose prompt + target exceeds it is "
+            "an error naming its file:line (never trained on with a cut target); parallel sentences are cut."
+        },
+    )
     streaming: bool = field(
         default=False, metadata={"help": "Read the data files lazily on every pass instead of loading them."}
     )
@@ -105,6 +111,10 @@ class DataArguments:
         default=None, metadata={"help": "Accepted for paper compatibility; tokenization is lazy, per batch."}
     )
     overwrite_cache: bool = field(default=False, metadata={"help": "Accepted for paper compatibility (no cache)."})
+
+    def __post_init__(self):
+        if self.block_size is not None and self.block_size < 0:
+            raise ValueError(f"--block_size {self.block_size}: give a positive number of tokens, or 0 for no limit")
 
 
 @dataclass
@@ -253,6 +263,28 @@ class AlignmentTrainingArguments(TrainingArguments):
     @property
     def schedule(self):
         return get_schedule(self.alignment_schedule)
+
+    def resolve_resume(self) -> str | None:
+        """``--resume_from_checkpoint``: ``True`` (any spelling) or the output directory itself -> its latest
+        ``checkpoint-*``; a checkpoint directory as is. A clear error when there is nothing to resume from."""
+        value = self.resume_from_checkpoint
+        if value is None or value is False or (isinstance(value, str) and value.lower() in ("", "false", "no", "0")):
+            return None
+        if value is True or (isinstance(value, str) and value.lower() in ("true", "yes", "1")):
+            value = self.output_dir
+        if not os.path.isdir(value):
+            raise FileNotFoundError(f"--resume_from_checkpoint {value}: no such directory")
+        if os.path.isfile(os.path.join(value, "trainer_state.json")):
+            return value
+        from transformers.trainer_utils import get_last_checkpoint
+
+        last = get_last_checkpoint(value)
+        if last is None:
+            raise FileNotFoundError(
+                f"--resume_from_checkpoint {self.resume_from_checkpoint}: {value} holds no checkpoint-* directory "
+                "with a trainer_state.json; start without --resume_from_checkpoint"
+            )
+        return last
 
     def check_output_dir(self) -> None:
         """Refuse to train over an earlier run's checkpoints unless asked to."""

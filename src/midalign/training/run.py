@@ -93,6 +93,7 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, training_
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     transformers.utils.logging.set_verbosity_warning()
     training_args.check_output_dir()
+    resume = training_args.resolve_resume() if training_args.do_train else None
     set_seed(training_args.seed)
 
     mode = resolve_data_mode(data_args, training_args)
@@ -180,7 +181,12 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, training_
         pad_token_id=tokenizer.pad_token_id,
     )
     if training_args.do_train:
-        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        result = trainer.train(resume_from_checkpoint=resume)
+        if trainer.skipped_alignment_batches:
+            logger.warning(
+                "%d alignment micro-batch(es) had fewer than 2 pairs (a short last batch) and were skipped",
+                trainer.skipped_alignment_batches,
+            )
         trainer.save_model()
         trainer.log_metrics("train", result.metrics)
         trainer.save_metrics("train", result.metrics)

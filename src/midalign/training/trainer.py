@@ -3,7 +3,7 @@ according to a named schedule, logs each objective under its own name, and saves
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 from collections import defaultdict, deque
 
@@ -11,15 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_callback import ExportableState
 
 from ..alignment import alignment_loss, call_through, find_decoder, layer_output, pool, retrieval_accuracy
 from ..data import IGNORE_INDEX
 from .schedules import Objectives
 
-__all__ = ["AlignmentTrainer", "causal_lm_loss", "supervised_positions", "task_loss", "SCHEDULE_STATE_FILE"]
+__all__ = ["AlignmentTrainer", "ScheduleClock", "causal_lm_loss", "supervised_positions", "task_loss"]
 
-SCHEDULE_STATE_FILE = "alignment_schedule.json"
+logger = logging.getLogger("midalign")
 
 
 def supervised_positions(labels: torch.Tensor) -> torch.Tensor:
@@ -101,6 +101,47 @@ class _EpochSetter(TrainerCallback):
             self.dataset.set_epoch(int(state.epoch or 0))
 
 
+class ScheduleClock(TrainerCallback, ExportableState):
+    """The schedule's clock: micro-batches consumed since the run began.
+
+    Saved by transformers inside each checkpoint's ``trainer_state.json`` (``stateful_callbacks``), in the same
+    write as the global step, so a checkpoint never has one without the other; restored at the start of a resumed
+    run. A checkpoint made under another schedule is refused; one without the clock (older midalign) gets
+    ``global_step x gradient_accumulation_steps`` (exact unless an epoch ended inside an accumulation window), with
+    a warning.
+    """
+
+    def __init__(self, schedule: str, micro_batches: int = 0):
+        self.schedule, self.micro_batches = schedule, int(micro_batches)
+
+    def state(self) -> dict:
+        return {"args": {"schedule": self.schedule}, "attributes": {"micro_batches": self.micro_batches}}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.global_step:
+            self.micro_batches = 0
+            return
+        saved = (state.stateful_callbacks or {}).get(type(self).__name__)
+        if isinstance(saved, list):
+            saved = saved[-1] if saved else None
+        if not saved:
+            self.micro_batches = state.global_step * args.gradient_accumulation_steps
+            state.stateful_callbacks[type(self).__name__] = self.state()  # transformers updates it at each save
+            logger.warning(
+                "the checkpoint carries no schedule clock; resuming the %s schedule at micro-batch %d "
+                "(global step x gradient accumulation)",
+                self.schedule,
+                self.micro_batches,
+            )
+            return
+        if saved["args"]["schedule"] != self.schedule:
+            raise ValueError(
+                f"the checkpoint was trained with --alignment_schedule {saved['args']['schedule']}, this run asks "
+                f"for {self.schedule}: resume with the same schedule, or start a new run (another --output_dir)"
+            )
+        self.micro_batches = int(saved["attributes"]["micro_batches"])
+
+
 class AlignmentTrainer(Trainer):
     """Trains with ``args.schedule`` (see ``midalign.training.schedules``).
 
@@ -117,7 +158,9 @@ class AlignmentTrainer(Trainer):
         self.schedule = self.args.schedule
         self.pad_token_id = pad_token_id if pad_token_id is not None else 0
         self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
-        self._micro_batches = 0  # micro-batches consumed in this run: the schedule's clock
+        self.skipped_alignment_batches = 0  # alignment micro-batches with < 2 pairs (see compute_loss)
+        self.clock = ScheduleClock(self.args.alignment_schedule)
+        self.add_callback(self.clock)
         self._plan: deque[Objectives] = deque()
         self._step_scale = {"task": 1.0, "align": 1.0, "tokens": None}
         self._objective_sum = 0.0  # combined objective since the last log, for the "loss" entry
@@ -139,8 +182,9 @@ class AlignmentTrainer(Trainer):
                 batches.append(next(epoch_iterator))
             except StopIteration:
                 break
-        plan = [self.schedule.plan(self._micro_batches + i, self.state.global_step) for i in range(len(batches))]
-        self._micro_batches += len(batches)
+        start = self.clock.micro_batches
+        plan = [self.schedule.plan(start + i, self.state.global_step) for i in range(len(batches))]
+        self.clock.micro_batches += len(batches)
         self._plan = deque(plan)
         n = max(len(batches), 1)
         n_task = sum(p.task for p in plan)
@@ -226,7 +270,16 @@ class AlignmentTrainer(Trainer):
             task = total / scale["tokens"].clamp(min=1) * scale["task"]
             loss = loss + task * world
             report += task.item() * world  # per-rank share of the global token mean; averaged over ranks at log
-        if objectives.align:
+        if objectives.align and p0.shape[0] < 2:
+            # In-batch negatives need >= 2 pairs; a short last batch of an epoch (or of a shard) has fewer. It is
+            # skipped, counted in "align/skipped", and contributes a zero that keeps every parameter in the graph.
+            self._metrics["train"]["align/skipped"].append(1.0)
+            self.skipped_alignment_batches += 1
+            loss = loss + 0.0 * (p0.sum() + p1.sum())
+            if not objectives.task:
+                loss = loss + self._zero_for_unreached(model).to(loss.device)
+        elif objectives.align:
+            self._metrics["train"]["align/skipped"].append(0.0)
             align = self._align_loss(p0, p1, "train") * scale["align"]
             loss = loss + align
             report += align.item()
@@ -304,14 +357,6 @@ class AlignmentTrainer(Trainer):
         if hasattr(unwrapped, "peft_config"):  # the paper's layout: <dir>/adapter_model/
             unwrapped.save_pretrained(os.path.join(output_dir, "adapter_model"))
 
-    def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
-        if self.args.should_save:
-            run_dir = self._get_output_dir(trial=trial)
-            folder = os.path.join(run_dir, f"checkpoint-{self.state.global_step}")
-            with open(os.path.join(folder, SCHEDULE_STATE_FILE), "w") as fh:
-                json.dump({"micro_batches": self._micro_batches, "schedule": self.args.alignment_schedule}, fh)
-
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         # transformers reads every sub-directory holding adapter weights as one more adapter; our paper-layout copy
         # (<checkpoint>/adapter_model/) is the same adapter, so load the top-level one into the active adapter.
@@ -321,13 +366,3 @@ class AlignmentTrainer(Trainer):
             model.load_adapter(resume_from_checkpoint, model.active_adapters[0], is_trainable=True)
             return
         super()._load_from_checkpoint(resume_from_checkpoint, model)
-
-    def train(self, resume_from_checkpoint=None, *args, **kwargs):
-        if resume_from_checkpoint is True:
-            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
-        if isinstance(resume_from_checkpoint, str):
-            path = os.path.join(resume_from_checkpoint, SCHEDULE_STATE_FILE)
-            if os.path.isfile(path):
-                with open(path) as fh:
-                    self._micro_batches = int(json.load(fh)["micro_batches"])
-        return super().train(resume_from_checkpoint, *args, **kwargs)
