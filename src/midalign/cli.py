@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .dispatch import dispatch
+
 __all__ = ["main"]
 
 
@@ -53,9 +55,7 @@ def _massive(argv: list[str]) -> None:
         "eval": massive_cli.evaluate,
         "export": massive_cli.export,
     }
-    if not argv or argv[0] not in commands:
-        raise SystemExit(f"usage: midalign massive {{{','.join(commands)}}} [options]")
-    commands[argv[0]](argv[1:])
+    dispatch("midalign massive", commands, argv)
 
 
 def _xsid(argv: list[str]) -> None:
@@ -110,7 +110,7 @@ def _sft(argv: list[str]) -> None:
     from .models import load_model, load_tokenizer
 
     if not argv or argv[0] not in ("diff", "apply"):
-        raise SystemExit("usage: midalign sft {diff,apply} [options]  (composable sparse fine-tuning)")
+        dispatch("midalign sft", {"diff": None, "apply": None}, argv)
     p = argparse.ArgumentParser(prog=f"midalign sft {argv[0]}")
     p.add_argument("--base", default=None, help="base model (hub id or directory); default: embedded SmolLM2")
     p.add_argument("--output", required=True)
@@ -145,11 +145,7 @@ def _sft(argv: list[str]) -> None:
 def _bench(argv: list[str]) -> None:
     from .bench import transfer, xsid
 
-    benches = {"transfer": transfer.main, "xsid": xsid.main}
-    if not argv or argv[0] not in benches:
-        print("usage: midalign bench {transfer,xsid} [--quick] [options]  (--help after a name for its options)")
-        raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
-    benches[argv[0]](argv[1:])
+    dispatch("midalign bench", {"transfer": transfer.main, "xsid": xsid.main}, argv)
 
 
 COMMANDS = {
@@ -177,7 +173,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"usage: midalign <command> [options]\n\ncommands:\n{lines}")
         raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
     fn, _ = COMMANDS[argv[0]]
-    fn(argv[1:])
+    try:
+        fn(argv[1:])
+    except FileNotFoundError as err:  # a path the user gave (or a model not prepared): one line, no traceback
+        raise SystemExit(f"midalign {argv[0]}: {err}") from None
 
 
 if __name__ == "__main__":

@@ -211,6 +211,6 @@ COMMANDS = {"retrieval": retrieval, "subspaces": subspaces, "facts": facts}
 
 
 def main(argv: list[str]):
-    if not argv or argv[0] not in COMMANDS:
-        raise SystemExit(f"usage: midalign analyze {{{','.join(COMMANDS)}}} [options]")
-    return COMMANDS[argv[0]](argv[1:])
+    from ..dispatch import dispatch
+
+    return dispatch("midalign analyze", COMMANDS, argv)

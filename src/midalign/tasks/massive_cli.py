@@ -74,8 +74,12 @@ def read_outputs(path: str) -> list[dict]:
 def extract(argv: list[str] | None = None) -> None:
     """One prediction per line. Line breaks inside a prediction become spaces, so line i is always example i."""
     argv = sys.argv[1:] if argv is None else argv
+    usage = "usage: extract_json_output.py OUTPUT.json PREDICTIONS.txt"
+    if argv and argv[0] in ("-h", "--help"):
+        print(f"{usage}\n\n{extract.__doc__}\nOUTPUT.json: inference output (JSON lines or a JSON array).")
+        raise SystemExit(0)
     if len(argv) != 2:
-        raise SystemExit("usage: extract_json_output.py OUTPUT.json PREDICTIONS.txt")
+        raise SystemExit(usage)
     rows = read_outputs(argv[0])
     with open(argv[1], "w", encoding="utf-8") as fh:
         for r in rows:

@@ -160,7 +160,8 @@ COMMANDS = {"infer": infer, "eval": evaluate, "export": export, "pairs": pairs}
 
 
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in COMMANDS:
-        print(f"usage: midalign xsid {{{','.join(COMMANDS)}}} [options]  (--help after a command for its options)")
-        raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
-    COMMANDS[argv[0]](argv[1:])
+    from ..dispatch import dispatch
+
+    dispatch(
+        "midalign xsid", COMMANDS, argv, {k: (f.__doc__ or "").strip().split("\n")[0] for k, f in COMMANDS.items()}
+    )
