@@ -20,12 +20,16 @@ block_size="${block_size:-2048}"
 deepspeed_config="${deepspeed_config:-}"            # paper: ./config/deepspeed_config.json
 bf16="${bf16:-False}"                               # paper: True
 extra_args="${extra_args:-}"                        # anything else for run_clm_lora.py, split on spaces
+overwrite_output_dir="${overwrite_output_dir:-0}"   # 1: train over OUTDIR's checkpoints (paper: always); 0 refuses
+resume="${resume:-0}"                               # 1: continue from OUTDIR's latest checkpoint
 dry_run="${dry_run:-0}"
 
 launch() {
     local optional=()
     [ -n "$model_path" ] && optional+=(--model_name_or_path "$model_path")
     [ -n "$deepspeed_config" ] && optional+=(--deepspeed "$deepspeed_config")
+    [ "$overwrite_output_dir" = 1 ] && optional+=(--overwrite_output_dir)
+    [ "$resume" = 1 ] && optional+=(--resume_from_checkpoint True)
     local extra=()
     read -r -a extra <<< "$extra_args"
     local cmd=(
@@ -64,7 +68,6 @@ launch() {
         "$@"
         --report_to none
         --disable_tqdm False
-        --overwrite_output_dir
         "${extra[@]}"
     )
     if [ "$dry_run" = 1 ]; then

@@ -404,3 +404,16 @@ def test_training_scripts_launch_the_paper_commands(tmp_path):
     assert (args.alignment_layer, args.alignment_pooling, args.max_steps) == (16, "mean", -1)
     assert args.per_device_train_batch_size == 32 and args.gradient_accumulation_steps == 4
     assert args.num_train_epochs == 10 and args.gradient_checkpointing and data_args.streaming and args.bf16
+
+
+def test_training_scripts_protect_existing_checkpoints_unless_asked(tmp_path):
+    _, _, args = parse_args(_script_argv("train_with_alignment.sh", OUTDIR=str(tmp_path)))
+    assert not args.overwrite_output_dir and args.resume_from_checkpoint is None
+    (tmp_path / "checkpoint-20").mkdir()
+    with pytest.raises(FileExistsError, match="--overwrite_output_dir"):
+        args.check_output_dir()  # what the launched run does first
+    _, _, args = parse_args(_script_argv("train_baseline.sh", OUTDIR=str(tmp_path), overwrite_output_dir="1"))
+    assert args.overwrite_output_dir
+    _, _, args = parse_args(_script_argv("train_with_alignment.sh", OUTDIR=str(tmp_path), resume="1"))
+    assert args.resume_from_checkpoint == "True" and not args.overwrite_output_dir
+    args.check_output_dir()  # resuming over existing checkpoints is allowed
