@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -116,9 +117,17 @@ def test_cli_and_errors(adapters, tmp_path):
     (bad / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "use_dora": True}))
     with pytest.raises(ValueError, match="DoRA"):
         read_adapter(str(bad))
-    pickled = tmp_path / "pickled"
-    pickled.mkdir()
-    (pickled / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
-    (pickled / "adapter_model.bin").write_bytes(b"\x80\x04not loaded")
-    with pytest.raises(FileNotFoundError, match="pickled adapter_model.bin"):
-        read_adapter(str(pickled))
+    # a .bin adapter: read as peft (and inference) reads it, with torch's restricted unpickler
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "adapter_config.json").write_text(Path(a, "adapter_config.json").read_text())
+    torch.save(load_file(str(Path(a, "adapter_model.safetensors"))), legacy / "adapter_model.bin")
+    combine_adapters([str(legacy), b], [1.0, 0.5], str(tmp_path / "e"))
+    from_bin = load_file(str(tmp_path / "e" / "adapter_model.safetensors"))
+    assert from_bin.keys() == direct.keys() and all(torch.equal(from_bin[k], direct[k]) for k in direct)
+    code = legacy / "code"
+    code.mkdir()
+    (code / "adapter_config.json").write_text(Path(a, "adapter_config.json").read_text())
+    torch.save({"x": Path("not a tensor")}, code / "adapter_model.bin")  # arbitrary objects are refused
+    with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported"):
+        read_adapter(str(code))

@@ -12,7 +12,8 @@ whose update is ``Σ_i w_i ΔW_i``:
 Uses: task arithmetic (``w = 1, 1``), forgetting / negation (``w = -1``), interpolation, and MAD-X-style
 language + task composition — a task adapter trained in one language plus a language adapter of another (for
 inference, several ``--peft-model-id`` merge in turn, which is ``cat`` with all weights 1). Adapters are read from
-safetensors only (a pickled ``adapter_model.bin`` is refused); DoRA, embedding LoRA and ``modules_to_save`` are not
+safetensors, or ``adapter_model.bin`` with ``torch.load(weights_only=True)`` (tensors only, as peft reads it for
+inference); DoRA, embedding LoRA and ``modules_to_save`` are not
 sums of low-rank updates and are refused with the reason.
 """
 
@@ -30,6 +31,7 @@ __all__ = ["LoraAdapter", "read_adapter", "combine_adapters"]
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
+LEGACY_WEIGHTS_NAME = "adapter_model.bin"  # read with torch.load(weights_only=True), as peft does
 
 
 @dataclass
@@ -79,17 +81,16 @@ def read_adapter(path: str) -> LoraAdapter:
     if config.get("modules_to_save"):
         raise ValueError(f"{cfg_path}: modules_to_save {config['modules_to_save']} are full copies, not LoRA updates")
     weights_path = os.path.join(root, WEIGHTS_NAME)
-    if not os.path.isfile(weights_path):
-        pickled = os.path.isfile(os.path.join(root, "adapter_model.bin"))
-        raise FileNotFoundError(
-            f"{path}: no {WEIGHTS_NAME}"
-            + (
-                " (only a pickled adapter_model.bin, which we do not load: re-save it with safetensors)"
-                if pickled
-                else ""
-            )
-        )
-    tensors = load_file(weights_path)
+    if os.path.isfile(weights_path):
+        tensors = load_file(weights_path)
+    elif os.path.isfile(os.path.join(root, LEGACY_WEIGHTS_NAME)):
+        # as peft (and so inference) reads it: torch's restricted unpickler, tensors and containers only
+        import torch
+
+        weights_path = os.path.join(root, LEGACY_WEIGHTS_NAME)
+        tensors = torch.load(weights_path, map_location="cpu", weights_only=True)
+    else:
+        raise FileNotFoundError(f"{path}: no {WEIGHTS_NAME} (or {LEGACY_WEIGHTS_NAME})")
     r_default, alpha_default = config.get("r", 8), config.get("lora_alpha", 8)
     modules = {}
     for key in sorted(tensors):
