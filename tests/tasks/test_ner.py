@@ -132,3 +132,17 @@ def test_ner_script_and_export_end_to_end(tmp_path, tiny_model_dir):
     )
     row = json.loads(exp.read_text().splitlines()[0])
     assert row["text"].endswith("<|im_end|>") and row["prefix"].endswith("<|im_start|>assistant\n")
+
+
+def test_parser_never_raises_and_its_work_is_bounded():
+    import time
+
+    deep = "[" * 5000 + "]" * 5000
+    assert ner.parse_entities(deep) == ([], "invalid")
+    assert ner.parse_entities('{"a": ' * 3000 + "1" + "}" * 3000) == ([], "invalid")
+    t = time.perf_counter()
+    assert ner.parse_entities("{" * 140_000) == ([], "invalid")  # quadratic before: 186 s
+    assert ner.parse_entities('x {"Results": ' + "{" * 70_000) == ([], "invalid")
+    assert time.perf_counter() - t < 10  # generous: a few hundred ms here; was minutes
+    ok = 'noise {"a": 1} then {"Results": [{"TypeName": "per", "Text": "Anna"}]} end'
+    assert ner.parse_entities(ok) == ([("PER", "Anna")], "embedded")

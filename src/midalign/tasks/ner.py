@@ -119,29 +119,36 @@ def gold_json(entities: list[tuple[str, str]]) -> str:
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 
 
-def _first_object(text: str) -> str | None:
-    """The first balanced {...} substring (string-aware), or None."""
+_DECODER = json.JSONDecoder()
+MAX_OBJECT_STARTS = 64  # '{' positions tried in text around the JSON: bounds the work on adversarial output
+
+
+def _loads(text: str):
+    """The whole of ``text`` as JSON, or None; never raises (deep nesting included)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _decode(text: str, start: int = 0):
+    """The JSON value at ``text[start:]`` (trailing text allowed) or None; never raises (deep nesting included)."""
+    try:
+        return _DECODER.raw_decode(text, start)[0]
+    except (ValueError, RecursionError):
+        return None
+
+
+def _embedded_entities(text: str) -> list[tuple[str, str]] | None:
+    """Entities of the first JSON object, among those starting at the first :data:`MAX_OBJECT_STARTS` ``{``, that
+    has the answer's shape."""
     start = text.find("{")
-    while start != -1:
-        depth, in_str, esc = 0, False, False
-        for i in range(start, len(text)):
-            c = text[i]
-            if in_str:
-                if esc:
-                    esc = False
-                elif c == "\\":
-                    esc = True
-                elif c == '"':
-                    in_str = False
-                continue
-            if c == '"':
-                in_str = True
-            elif c == "{":
-                depth += 1
-            elif c == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[start : i + 1]
+    for _ in range(MAX_OBJECT_STARTS):
+        if start == -1:
+            return None
+        ents = _entities(_decode(text, start))
+        if ents is not None:
+            return ents
         start = text.find("{", start + 1)
     return None
 
@@ -164,21 +171,16 @@ def _entities(obj) -> list[tuple[str, str]] | None:
 def parse_entities(text: str) -> tuple[list[tuple[str, str]], str]:
     """-> (entities, status); status: ``valid`` (the whole output is the JSON), ``fenced`` (inside a code fence),
     ``embedded`` (found within other text) or ``invalid`` (nothing usable; no entities)."""
-    candidates = [("valid", text.strip())]
+    ents = _entities(_loads(text.strip()))
+    if ents is not None:
+        return ents, "valid"
     fence = _FENCE.search(text)
     if fence:
-        candidates.append(("fenced", fence.group(1).strip()))
-    obj = _first_object(text)
-    if obj is not None:
-        candidates.append(("embedded", obj))
-    for status, cand in candidates:
-        try:
-            ents = _entities(json.loads(cand))
-        except (json.JSONDecodeError, ValueError):
-            continue
+        ents = _entities(_loads(fence.group(1).strip()))
         if ents is not None:
-            return ents, status
-    return [], "invalid"
+            return ents, "fenced"
+    ents = _embedded_entities(text)
+    return (ents, "embedded") if ents is not None else ([], "invalid")
 
 
 def _prf(tp: int, fp: int, fn: int) -> dict:
