@@ -380,3 +380,37 @@ def test_prefix_cache_flag_gives_the_same_output_file(tmp_path, tiny_model_dir, 
     infer([*args, "--no-prefix-cache", "--output-path", str(tmp_path / "plain.json")])
     assert len(computed) == 1
     assert (tmp_path / "cached.json").read_text() == (tmp_path / "plain.json").read_text()
+
+
+def test_rerun_into_an_existing_output_with_another_model_is_refused(tmp_path, tiny_model_dir, massive_dir):
+    from peft import LoraConfig, get_peft_model
+
+    from midalign.models import load_model
+    from midalign.tasks.massive_cli import infer
+
+    adapter = tmp_path / "adapter"
+    get_peft_model(load_model(tiny_model_dir), LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(adapter)
+    out = tmp_path / "out.json"
+    base = ["--base-model-name", tiny_model_dir, "--lang", "en", "--partition", "test", "--data-dir", massive_dir,
+            "--output-path", str(out), "--max-new-tokens", "4"]  # fmt: skip
+    infer([*base, "--limit", "2"])  # a partial base-model file
+    first = out.read_text()
+    run_json = json.loads((tmp_path / "out.json.run.json").read_text())["provenance"]
+    assert run_json["adapters"] == [] and run_json["max_new_tokens"] == 4
+    with pytest.raises(ValueError, match=r"made by another run \(adapters: \[\] -> \['sha256:"):
+        infer([*base, "--peft-model-id", str(adapter)])
+    with pytest.raises(ValueError, match="max_new_tokens: 4 -> 5"):
+        infer([*base[:-1], "5"])
+    with pytest.raises(ValueError, match="default_template: True -> False"):
+        infer([*base, "--no-default-template"])
+    assert out.read_text() == first  # nothing was mixed in
+    # a row made from another prompt (another version's template, edited data) is caught by the row itself
+    out.write_text(first.replace("<|im_start|>user", "<|im_start|>user ", 1))
+    with pytest.raises(ValueError, match="1 stored row\\(s\\) were generated from other prompts"):
+        infer(base)
+    out.write_text(first)
+    rows = infer(base)  # the same run resumes and completes
+    assert len(rows) == 4 and out.read_text().startswith(first)
+    out.unlink()
+    (tmp_path / "out.json.run.json").unlink()
+    assert len(infer([*base, "--peft-model-id", str(adapter)])) == 4  # starting over is fine

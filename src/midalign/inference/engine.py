@@ -31,6 +31,7 @@ __all__ = [
     "greedy_decode",
     "generate_batch",
     "read_done",
+    "provenance_path",
     "run_generation",
 ]
 
@@ -301,6 +302,40 @@ def read_done(path: str) -> dict[str, dict]:
     return {str(r["id"]): r for r in keep}
 
 
+def provenance_path(output_path: str) -> str:
+    return output_path + ".run.json"
+
+
+def _check_resume(output_path: str, done: dict[str, dict], rows: list[dict], provenance: dict | None) -> None:
+    """Refuse to finish a file that another run (other prompts, model, adapters or settings) started."""
+    start_over = f"remove {output_path} (and {provenance_path(output_path)}) to start over, or choose another path"
+    if done:
+        prompts = {str(r["id"]): r["prompt"] for r in rows}
+        changed = [i for i, r in done.items() if "prompt" in r and r["prompt"] != prompts[i]]
+        if changed:
+            raise ValueError(
+                f"{output_path}: {len(changed)} stored row(s) were generated from other prompts (first id "
+                f"{changed[0]}): another template, task or data; {start_over}"
+            )
+    if provenance is None:
+        return
+    meta = provenance_path(output_path)
+    stored = None
+    if os.path.isfile(meta):
+        with open(meta, encoding="utf-8") as fh:
+            stored = json.load(fh).get("provenance")
+    if done and stored != provenance:
+        if stored is None:
+            raise ValueError(f"{output_path}: holds rows of a run that recorded no provenance; {start_over}")
+        diff = sorted(k for k in set(stored) | set(provenance) if stored.get(k) != provenance.get(k))
+        detail = "; ".join(f"{k}: {stored.get(k)!r} -> {provenance.get(k)!r}" for k in diff)
+        raise ValueError(f"{output_path}: its rows were made by another run ({detail}); {start_over}")
+    tmp = meta + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump({"provenance": provenance}, fh, indent=1, ensure_ascii=False)
+    os.replace(tmp, meta)
+
+
 def run_generation(
     model,
     tokenizer,
@@ -312,11 +347,15 @@ def run_generation(
     add_special_tokens: bool = False,
     prefix_cache: bool = True,
     progress: bool = True,
+    provenance: dict | None = None,
     **generate_kwargs,
 ) -> list[dict]:
     """Generate for every ``row`` (needs ``id`` and ``prompt``; other fields are copied to the output).
 
     ``prefix_cache``: reuse the key/value states of the prompt prefix shared by the rows (see :class:`PrefixCache`).
+    ``provenance``: what produces the rows (model, adapters with content hashes, generation settings), stored
+    beside the output as ``<output_path>.run.json``. Resuming a file is refused when a stored row's prompt differs
+    from this run's, or when the stored provenance (or its absence) differs from ``provenance``.
     Returns the output rows in input order; ``output_path`` holds them in input order at the end.
     """
     rows = [dict(r, index=i) for i, r in enumerate(rows)]
@@ -331,6 +370,7 @@ def run_generation(
             f"{output_path} holds rows of another run (ids {sorted(unknown)[:5]}...); "
             "choose another --output-path or remove the file"
         )
+    _check_resume(output_path, done, rows, provenance)
     todo = [r for r in rows if str(r["id"]) not in done]
     token_ids = [tokenizer(r["prompt"], add_special_tokens=add_special_tokens)["input_ids"] for r in todo]
     batches = length_sorted_batches([len(t) for t in token_ids], batch_size)

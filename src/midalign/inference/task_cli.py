@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Iterable
 
 __all__ = ["add_model_args", "generate_task", "write_training_rows"]
@@ -40,11 +41,12 @@ def add_model_args(p: argparse.ArgumentParser, *, batch_size: int = 16, max_new_
 def generate_task(args: argparse.Namespace, examples: list[dict], output: str) -> list[dict]:
     """``examples``: dicts with ``user`` and ``system`` (the prompt) plus fields copied to the output rows.
     Returns the output rows in input order (see :func:`midalign.inference.run_generation`)."""
-    from ..models import load_model_with_adapters, load_tokenizer
+    from ..models.loading import adapter_fingerprint, load_model_with_adapters, load_tokenizer, resolve_model_path
     from ..tasks.prompts import has_chat_template
     from .engine import run_generation
     from .templates import build_prompt
 
+    base = resolve_model_path(args.base_model_name)
     tokenizer = load_tokenizer(args.base_model_name, revision=args.revision_model)
     model = load_model_with_adapters(
         args.base_model_name, args.peft_model_id, torch_dtype=args.dtype, revision=args.revision_model
@@ -68,6 +70,14 @@ def generate_task(args: argparse.Namespace, examples: list[dict], output: str) -
         # chat-template prompts carry their special tokens; plain and paper-format prompts get the tokenizer's
         add_special_tokens=not default or not has_chat_template(tokenizer),
         prefix_cache=not args.no_prefix_cache,
+        provenance={
+            "base_model": os.path.abspath(base) if os.path.isdir(base) else base,
+            "revision": args.revision_model,
+            "adapters": [adapter_fingerprint(a) for a in args.peft_model_id],  # content, wherever it lives
+            "default_template": default,
+            "max_new_tokens": args.max_new_tokens,
+            "dtype": args.dtype,
+        },
     )
 
 

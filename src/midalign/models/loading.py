@@ -9,6 +9,7 @@ import torch
 
 __all__ = [
     "DEFAULT_LORA_CONFIG",
+    "adapter_fingerprint",
     "load_model_with_adapters",
     "resolve_model_path",
     "load_tokenizer",
@@ -112,6 +113,23 @@ def apply_lora(model, lora_config: str | dict | None = None, load_from: str | No
     except TypeError as err:
         raise ValueError(f"--lora_config: {err}") from None
     return get_peft_model(model, config)
+
+
+def adapter_fingerprint(path: str) -> str:
+    """``sha256:<hex>`` of a local adapter's config and weights (what makes its outputs), or the hub id as is."""
+    import hashlib
+
+    if not os.path.isdir(path):
+        return path
+    digest = hashlib.sha256()
+    for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"):
+        file = os.path.join(path, name)
+        if os.path.isfile(file):
+            digest.update(name.encode())
+            with open(file, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
 
 
 def load_model_with_adapters(name_or_path: str | None, adapters: list[str] | None = None, **kwargs):
