@@ -414,3 +414,13 @@ def test_rerun_into_an_existing_output_with_another_model_is_refused(tmp_path, t
     out.unlink()
     (tmp_path / "out.json.run.json").unlink()
     assert len(infer([*base, "--peft-model-id", str(adapter)])) == 4  # starting over is fine
+
+
+def test_scoring_zero_examples_is_an_error(tmp_path, massive_dir):
+    with pytest.raises(ValueError, match="no examples to score"):
+        massive.score_slots([], [])
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    # de-DE has no train rows in this release: an empty input must not report F1 0.0 and exit 0
+    with pytest.raises(ValueError, match="no examples to score"):
+        evaluate(["--pred-slots-file", str(empty), "--lang", "de", "--partition", "train", "--data-dir", massive_dir])
