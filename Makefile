@@ -8,7 +8,7 @@ BIN = $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test test-fast lint format prepare-model benchmark clean
+.PHONY: install demo test test-fast lint format prepare-model prepare-gemma benchmark bench-xsid clean
 
 install: $(VENV)/.installed
 
@@ -21,7 +21,15 @@ $(VENV)/.installed: pyproject.toml setup.py
 prepare-model: install
 	$(BIN)/midalign prepare-model
 
-demo: install
+prepare-gemma: install
+	$(BIN)/midalign prepare-model --model gemma-3-270m
+
+# The real-data experiment (README: "Real data"); XSID_DIR: the xSID-0.7 release folder.
+XSID_DIR ?= ../shared/data/xsid-0.7
+bench-xsid: prepare-gemma
+	$(BIN)/midalign bench xsid --data-dir $(XSID_DIR)
+
+demo: prepare-model
 	$(BIN)/midalign demo
 
 test: install
