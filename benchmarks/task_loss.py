@@ -112,13 +112,14 @@ def main(argv: list[str] | None = None) -> None:
                 f"{statistics.median(r['seconds'] for r in rs):.3f} | "
                 f"{statistics.median(r['peak_rss_mb'] for r in rs):.0f} | {rs[0]['loss']:.4f} |"
             )
-        full, sup = results[(shape, "full")], results[(shape, "supervised")]
-        print(
-            f"| {shape} | ratio supervised / full | "
-            f"{statistics.median(r['seconds'] for r in sup) / statistics.median(r['seconds'] for r in full):.2f}x | "
-            f"{statistics.median(r['peak_rss_mb'] for r in sup) / statistics.median(r['peak_rss_mb'] for r in full):.2f}x"
-            " | |"
-        )
+        med = {
+            (v, k): statistics.median(r[k] for r in results[(shape, v)])
+            for v in ("full", "supervised")
+            for k in ("seconds", "peak_rss_mb")
+        }
+        time_ratio = med["supervised", "seconds"] / med["full", "seconds"]
+        rss_ratio = med["supervised", "peak_rss_mb"] / med["full", "peak_rss_mb"]
+        print(f"| {shape} | ratio supervised / full | {time_ratio:.2f}x | {rss_ratio:.2f}x | |")
 
 
 if __name__ == "__main__":
