@@ -25,6 +25,20 @@ def test_prompt_tokens_are_masked(tokenizer):
     assert tokenizer.decode(f["labels"][n_prompt:]).endswith("<|im_end|>")
 
 
+def test_mask_is_exact_when_the_tokenizer_merges_across_the_boundary(tokenizer):
+    # "hel" + "lo world" tokenizes as he|ll|o|...: the prompt's tokens he|l are not a prefix, so masking 2 tokens
+    # of the joint tokenization would have trained on "ll" as if it were target-only and hidden nothing wrong.
+    f = tokenize_task(tokenizer, "hel", "lo world", None)
+    prompt = tokenizer("hel")["input_ids"]
+    assert f["input_ids"][: len(prompt)] == prompt
+    assert f["labels"][: len(prompt)] == [IGNORE_INDEX] * len(prompt)
+    target = [t for t in f["labels"] if t != IGNORE_INDEX]
+    assert target == tokenizer("lo world", add_special_tokens=False)["input_ids"]
+    # no merge: the joint tokenization is kept as before
+    g = tokenize_task(tokenizer, "the qu", "ick", None)
+    assert g["input_ids"] == tokenizer("the quick")["input_ids"]
+
+
 def test_block_size_never_cuts_a_target_silently(tokenizer):
     # formerly cut to 4 tokens of prompt, all labels -100: trained on nothing. Now an error.
     from midalign.data import TargetTooLongError

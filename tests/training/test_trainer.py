@@ -15,6 +15,13 @@ from .helpers import LAYER, make_trainer
 T, A, B = Objectives(True, False), Objectives(False, True), Objectives(True, True)
 
 
+def test_declared_schedule_properties_agree_with_their_plans():
+    for schedule in SCHEDULES.values():
+        plans = [schedule.plan(i, s) for i in range(64) for s in range(8)]
+        assert schedule.uses_task == any(p.task for p in plans), schedule.name
+        assert schedule.uses_align == any(p.align for p in plans), schedule.name
+
+
 def test_schedule_plans():
     plan = lambda name, n, step=0: [SCHEDULES[name].plan(i, step) for i in range(n)]  # noqa: E731
     assert plan("alternate", 5) == [T, A, T, A, T]

@@ -30,12 +30,20 @@ PAIR_SIDES = ("parallel_0", "parallel_1")
 def tokenize_task(tokenizer, prefix: str, text: str, block_size: int | None) -> dict[str, list[int]]:
     """Causal-LM features of ``prefix + text`` with the prompt masked.
 
-    The first ``len(tokenize(prefix))`` labels are ``IGNORE_INDEX`` (-100), as in the paper. ``block_size`` (None
+    The first ``len(tokenize(prefix))`` labels are ``IGNORE_INDEX`` (-100), as in the paper. When the tokenizer
+    merges tokens across the prompt/target boundary (the prompt's tokens are then not a prefix of the joint
+    tokenization), the sequence is the prompt's tokens followed by the target tokenized on its own, so the mask
+    covers exactly the prompt (trl checks the same). ``block_size`` (None
     or 0: no limit) bounds the sequence; an example whose target would be cut raises :class:`TargetTooLongError`
     (it would train on a truncated or empty target otherwise).
     """
     ids = tokenizer(prefix + text, add_special_tokens=True)["input_ids"]
-    n_prompt = len(tokenizer(prefix, add_special_tokens=True)["input_ids"]) if prefix else 0
+    prompt = tokenizer(prefix, add_special_tokens=True)["input_ids"] if prefix else []
+    n_prompt = len(prompt)
+    if ids[:n_prompt] != prompt:
+        # The tokenizer merged tokens across the prompt/target boundary, so masking the first len(prompt) tokens of
+        # the joint tokenization would shift the mask. Keep the prompt's own tokens and tokenize the target alone.
+        ids = prompt + tokenizer(text, add_special_tokens=False)["input_ids"]
     if block_size and len(ids) > block_size:
         raise TargetTooLongError(
             f"prompt ({n_prompt} tokens) + target ({len(ids) - n_prompt} tokens) exceed --block_size {block_size}"
