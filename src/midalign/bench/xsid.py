@@ -276,8 +276,8 @@ def run_benchmark(cfg: XsidBenchConfig, work_dir: str, fig_dir: str, name: str =
     return result
 
 
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+def _mean_sd(values: list[float]) -> list[float]:
+    return [statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0]  # a list, as in JSON
 
 
 def pearson(x: list[float], y: list[float]) -> float | None:
