@@ -152,22 +152,15 @@ def _retrieval(model, tokenizer, cfg: XsidBenchConfig, langs, layers) -> dict[st
 
 
 def _evaluate(model, tokenizer, cfg: XsidBenchConfig, langs, out_dir: str) -> dict[str, dict]:
-    from ..inference import build_prompt, run_generation
+    from ..inference import run_generation
+    from ..inference.task_cli import prompt_rows
     from ..tasks import xsid
-    from ..tasks.prompts import has_chat_template
     from ..tasks.xsid_cli import examples
 
     scores = {}
     for lang in langs:
         sents = xsid.load_xsid(lang, "test", cfg.data_dir)[: cfg.test_size]
-        rows = [
-            {
-                "id": ex["id"],
-                "prompt": build_prompt(tokenizer, ex["user"], ex["system"]),
-                **{k: v for k, v in ex.items() if k not in ("id", "user", "system")},
-            }
-            for ex in examples(sents, cfg.intent)
-        ]
+        rows, add_special_tokens = prompt_rows(tokenizer, examples(sents, cfg.intent))
         out = run_generation(
             model,
             tokenizer,
@@ -175,7 +168,7 @@ def _evaluate(model, tokenizer, cfg: XsidBenchConfig, langs, out_dir: str) -> di
             os.path.join(out_dir, f"pred_{lang}.json"),
             batch_size=cfg.eval_batch_size,
             max_new_tokens=cfg.max_new_tokens,
-            add_special_tokens=not has_chat_template(tokenizer),
+            add_special_tokens=add_special_tokens,
             progress=False,
         )
         scores[lang] = xsid.score_xsid(sents, [r["prediction"] for r in out]).to_dict()

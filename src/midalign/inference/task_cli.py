@@ -8,7 +8,7 @@ import json
 import os
 from collections.abc import Iterable
 
-__all__ = ["add_model_args", "generate_task", "write_training_rows"]
+__all__ = ["add_model_args", "generate_task", "prompt_rows", "write_training_rows"]
 
 
 def add_model_args(p: argparse.ArgumentParser, *, batch_size: int = 16, max_new_tokens: int = 128) -> None:
@@ -38,13 +38,29 @@ def add_model_args(p: argparse.ArgumentParser, *, batch_size: int = 16, max_new_
     p.add_argument("--limit", type=int, default=None, help="only the first N examples")
 
 
+def prompt_rows(tokenizer, examples: list[dict], default_template: bool = True) -> tuple[list[dict], bool]:
+    """Examples (``user``, ``system`` and fields to copy) -> generation rows ``{"id", "prompt", ...}``, and whether
+    the prompts are to be tokenized with the tokenizer's special tokens (chat-template prompts carry theirs; plain
+    and paper-format prompts get the tokenizer's)."""
+    from ..tasks.prompts import has_chat_template
+    from .templates import build_prompt
+
+    rows = [
+        {
+            "id": ex.get("id", i),
+            "prompt": build_prompt(tokenizer, ex["user"], ex["system"], default_template),
+            **{k: v for k, v in ex.items() if k not in ("id", "user", "system")},
+        }
+        for i, ex in enumerate(examples)
+    ]
+    return rows, not default_template or not has_chat_template(tokenizer)
+
+
 def generate_task(args: argparse.Namespace, examples: list[dict], output: str) -> list[dict]:
     """``examples``: dicts with ``user`` and ``system`` (the prompt) plus fields copied to the output rows.
     Returns the output rows in input order (see :func:`midalign.inference.run_generation`)."""
     from ..models.loading import adapter_fingerprint, load_model_with_adapters, load_tokenizer, resolve_model_path
-    from ..tasks.prompts import has_chat_template
     from .engine import run_generation
-    from .templates import build_prompt
 
     base = resolve_model_path(args.base_model_name)
     tokenizer = load_tokenizer(args.base_model_name, revision=args.revision_model)
@@ -52,14 +68,7 @@ def generate_task(args: argparse.Namespace, examples: list[dict], output: str) -
         args.base_model_name, args.peft_model_id, torch_dtype=args.dtype, revision=args.revision_model
     )
     default = not args.no_default_template
-    items = [
-        {
-            "id": ex.get("id", i),
-            "prompt": build_prompt(tokenizer, ex["user"], ex["system"], default),
-            **{k: v for k, v in ex.items() if k not in ("id", "user", "system")},
-        }
-        for i, ex in enumerate(examples)
-    ]
+    items, add_special_tokens = prompt_rows(tokenizer, examples, default)
     return run_generation(
         model,
         tokenizer,
@@ -67,8 +76,7 @@ def generate_task(args: argparse.Namespace, examples: list[dict], output: str) -
         output,
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
-        # chat-template prompts carry their special tokens; plain and paper-format prompts get the tokenizer's
-        add_special_tokens=not default or not has_chat_template(tokenizer),
+        add_special_tokens=add_special_tokens,
         prefix_cache=not args.no_prefix_cache,
         provenance={
             "base_model": os.path.abspath(base) if os.path.isdir(base) else base,

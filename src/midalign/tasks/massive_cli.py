@@ -14,7 +14,7 @@ import sys
 
 from . import massive
 
-__all__ = ["infer", "extract", "evaluate", "export", "read_outputs"]
+__all__ = ["infer", "extract", "evaluate", "export", "read_outputs", "read_predictions"]
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -71,6 +71,13 @@ def read_outputs(path: str) -> list[dict]:
     return rows
 
 
+def read_predictions(path: str) -> list[str]:
+    """One prediction per line (the file ``extract_json_output.py`` writes)."""
+    with open(path, encoding="utf-8") as fh:
+        preds = fh.read().split("\n")
+    return preds[:-1] if preds and preds[-1] == "" else preds
+
+
 def extract(argv: list[str] | None = None) -> None:
     """One prediction per line. Line breaks inside a prediction become spaces, so line i is always example i."""
     argv = sys.argv[1:] if argv is None else argv
@@ -104,10 +111,7 @@ def evaluate(argv: list[str] | None = None) -> dict:
     per_lang, all_gold, all_pred = {}, [], []
     for lang, path in zip(langs, files):
         gold = massive.load_massive(lang, args.partition, args.data_dir, args.revision)
-        with open(path, encoding="utf-8") as fh:
-            preds = fh.read().split("\n")
-        if preds and preds[-1] == "":
-            preds = preds[:-1]
+        preds = read_predictions(path)
         if len(preds) != len(gold):
             raise SystemExit(
                 f"{path}: {len(preds)} lines, but {massive.resolve_locale(lang)} {args.partition} has "

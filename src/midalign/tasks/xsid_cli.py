@@ -69,14 +69,9 @@ def infer(argv: list[str] | None = None) -> list[dict]:
     return out
 
 
-def read_predictions(path: str) -> list[str]:
-    """One prediction per line (the file ``extract_json_output.py`` writes)."""
-    with open(path, encoding="utf-8") as fh:
-        preds = fh.read().split("\n")
-    return preds[:-1] if preds and preds[-1] == "" else preds
-
-
 def evaluate(argv: list[str] | None = None) -> dict:
+    from .massive_cli import read_predictions
+
     p = argparse.ArgumentParser(prog="eval_xsid", description="Slot F1 / exact match (and intent accuracy) on xSID.")
     p.add_argument("--pred-slots-file", required=True, help="one prediction per line; comma-separated, one per --lang")
     _data_args(p, several=True)
