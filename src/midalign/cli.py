@@ -143,15 +143,16 @@ def _sft(argv: list[str]) -> None:
 
 
 def _bench(argv: list[str]) -> None:
-    from .bench import transfer, xsid
+    from .bench import methods, transfer, xsid
 
-    dispatch("midalign bench", {"transfer": transfer.main, "xsid": xsid.main}, argv)
+    dispatch("midalign bench", {"transfer": transfer.main, "xsid": xsid.main, "methods": methods.main}, argv)
 
 
 COMMANDS = {
     "bench": (
         _bench,
-        "`bench transfer`: synthetic transfer benchmark; `bench xsid`: Gemma 3 270M on xSID, baseline vs alignment",
+        "`bench transfer`: synthetic transfer benchmark; `bench xsid`: Gemma 3 270M on xSID, baseline vs alignment; "
+        "`bench methods`: the survey's transfer methods side by side on xSID",
     ),
     "wmt": (_wmt, "WMT23 translation inference + BLEU/chrF (flags of scripts/run_inference_eval_wmt23.py)"),
     "ner": (_ner, "Universal NER as JSON: `ner eval ...` (inference + F1) or `ner export ...` (training data)"),

@@ -101,18 +101,26 @@ def prepare_data(cfg: XsidBenchConfig, tokenizer, work_dir: str) -> dict[str, st
     return {"train": train, "pairs": pairs}
 
 
-def _train(cfg: XsidBenchConfig, method: str, seed: int, files: dict[str, str], out_dir: str):
-    from ..training.run import parse_args, run_training
-
-    steps = cfg.steps if method == "baseline" else 2 * cfg.steps
+def train_argv(
+    cfg: XsidBenchConfig,
+    *,
+    seed: int,
+    train_file: str,
+    out_dir: str,
+    steps: int,
+    schedule: str = "task_only",
+    pairs: str | None = None,
+    learning_rate: float | None = None,
+) -> list[str]:
+    """The ``run_training`` flags of one bench run (LoRA by default; callers add e.g. ``--use_lora False``)."""
     argv = [
         "--model_name_or_path", cfg.model,
-        "--train_file", files["train"],
+        "--train_file", train_file,
         "--output_dir", out_dir,
         "--overwrite_output_dir", "True",
         "--max_steps", str(steps),
         "--per_device_train_batch_size", str(cfg.batch_size),
-        "--learning_rate", str(cfg.learning_rate),
+        "--learning_rate", str(learning_rate or cfg.learning_rate),
         "--lr_scheduler_type", "cosine",
         "--warmup_steps", "0.05",
         "--weight_decay", "0",
@@ -124,14 +132,28 @@ def _train(cfg: XsidBenchConfig, method: str, seed: int, files: dict[str, str], 
         "--alignment_pooling", cfg.pooling,
         "--alignment_temperature", str(cfg.temperature),
         "--alignment_weight", str(cfg.weight),
+        "--alignment_schedule", schedule,
         *(["--alignment_layer", str(cfg.layer)] if cfg.layer else []),
+        *(["--alignment_file", pairs] if pairs else []),
     ]  # fmt: skip
+    return argv + list(cfg.extra_train_args)
+
+
+def train(argv: list[str]):
+    """Run ``run_training`` on ``argv``; returns the trainer."""
+    from ..training.run import parse_args, run_training
+
+    return run_training(*parse_args(argv))
+
+
+def _train(cfg: XsidBenchConfig, method: str, seed: int, files: dict[str, str], out_dir: str):
+    steps = cfg.steps if method == "baseline" else 2 * cfg.steps
     if method == "alignment":
-        argv += ["--alignment_schedule", "alternate", "--alignment_file", files["pairs"]]
+        argv = train_argv(cfg, seed=seed, train_file=files["train"], out_dir=out_dir, steps=steps,
+                          schedule="alternate", pairs=files["pairs"])  # fmt: skip
     else:
-        argv += ["--alignment_schedule", "task_only"]
-    trainer = run_training(*parse_args(argv + list(cfg.extra_train_args)))
-    return trainer
+        argv = train_argv(cfg, seed=seed, train_file=files["train"], out_dir=out_dir, steps=steps)
+    return train(argv)
 
 
 def _retrieval(model, tokenizer, cfg: XsidBenchConfig, langs, layers) -> dict[str, dict[int, float]]:
@@ -151,29 +173,61 @@ def _retrieval(model, tokenizer, cfg: XsidBenchConfig, langs, layers) -> dict[st
     return out
 
 
-def _evaluate(model, tokenizer, cfg: XsidBenchConfig, langs, out_dir: str) -> dict[str, dict]:
+def evaluate_sentences(
+    model,
+    tokenizer,
+    sentences: dict[str, list],
+    out_dir: str,
+    *,
+    intent: bool,
+    batch_size: int,
+    max_new_tokens: int,
+    name: str = "pred",
+    prefix_cache: bool = True,
+) -> dict[str, dict]:
+    """Generate for ``{lang: [XsidSentence]}`` (resumable files ``<out_dir>/<name>_<lang>.json``) and score each
+    language; returns ``{lang: scores dict}``."""
     from ..inference import run_generation
     from ..inference.task_cli import prompt_rows
     from ..tasks import xsid
     from ..tasks.xsid_cli import examples
 
     scores = {}
-    for lang in langs:
-        sents = xsid.load_xsid(lang, "test", cfg.data_dir)[: cfg.test_size]
-        rows, add_special_tokens = prompt_rows(tokenizer, examples(sents, cfg.intent))
+    for lang, sents in sentences.items():
+        rows, add_special_tokens = prompt_rows(tokenizer, examples(sents, intent))
         out = run_generation(
             model,
             tokenizer,
             rows,
-            os.path.join(out_dir, f"pred_{lang}.json"),
-            batch_size=cfg.eval_batch_size,
-            max_new_tokens=cfg.max_new_tokens,
+            os.path.join(out_dir, f"{name}_{lang}.json"),
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
             add_special_tokens=add_special_tokens,
+            prefix_cache=prefix_cache,
             progress=False,
         )
         scores[lang] = xsid.score_xsid(sents, [r["prediction"] for r in out]).to_dict()
         scores[lang].pop("per_language")
     return scores
+
+
+def test_sentences(cfg: XsidBenchConfig, langs) -> dict[str, list]:
+    """The first ``cfg.test_size`` test sentences of each language (the same subset for every method and seed)."""
+    from ..tasks import xsid
+
+    return {lang: xsid.load_xsid(lang, "test", cfg.data_dir)[: cfg.test_size] for lang in langs}
+
+
+def _evaluate(model, tokenizer, cfg: XsidBenchConfig, langs, out_dir: str) -> dict[str, dict]:
+    return evaluate_sentences(
+        model,
+        tokenizer,
+        test_sentences(cfg, langs),
+        out_dir,
+        intent=cfg.intent,
+        batch_size=cfg.eval_batch_size,
+        max_new_tokens=cfg.max_new_tokens,
+    )
 
 
 def _langs(cfg: XsidBenchConfig) -> list[str]:

@@ -68,6 +68,21 @@ class ModelArguments:
             "(`midalign sft diff` output); needs --use_lora False and --weight_decay 0."
         },
     )
+    frozen_deltas: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Differences added to the base weights before training and kept frozen, in order: LoRA adapter "
+            "directories (merged) or sparse differences (`midalign sft diff` files). E.g. MAD-X's / LT-SFT's "
+            "source-language component under a task being trained."
+        },
+    )
+    freeze_embeddings: bool = field(
+        default=False,
+        metadata={
+            "help": "Full or sparse fine-tuning (--use_lora False): keep the input embeddings and the LM head "
+            "frozen (with a 262k vocabulary they are most of a small model's weights)."
+        },
+    )
 
 
 @dataclass

@@ -112,6 +112,10 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, training_
         attn_implementation=model_args.attn_implementation,
         cache_dir=model_args.cache_dir,
     )
+    if model_args.frozen_deltas:
+        from ..compose import add_deltas
+
+        model = add_deltas(model, model_args.frozen_deltas)
     n_layers = num_decoder_layers(model)
     if training_args.alignment_layer is None:
         training_args.alignment_layer = default_alignment_layer(n_layers)
@@ -136,6 +140,12 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, training_
         if training_args.gradient_checkpointing:
             model.enable_input_require_grads()
         model.print_trainable_parameters()
+    if model_args.freeze_embeddings:
+        if model_args.use_lora or model_args.load_lora_from:
+            raise ValueError("--freeze_embeddings is for full or sparse fine-tuning: add --use_lora False")
+        from ..compose import freeze_embeddings
+
+        freeze_embeddings(model)
 
     common = dict(alignment_file=None, streaming=data_args.streaming, seed=training_args.seed)
     train_dataset = eval_dataset = None
