@@ -8,7 +8,7 @@ BIN = $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test test-fast lint format prepare-model prepare-gemma benchmark bench-xsid clean
+.PHONY: install demo test test-fast lint format prepare-model prepare-gemma benchmark bench-xsid bench-methods clean
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,9 @@ prepare-gemma: install
 XSID_DIR ?= ../shared/data/xsid-0.7
 bench-xsid: prepare-gemma
 	$(BIN)/midalign bench xsid --data-dir $(XSID_DIR)
+
+bench-methods: prepare-gemma
+	$(BIN)/midalign bench methods --data-dir $(XSID_DIR)
 
 demo: prepare-model
 	$(BIN)/midalign demo

@@ -9,7 +9,7 @@ from midalign.cli import COMMANDS, main
 from tests.conftest import ROOT
 
 SUBCOMMANDS = {
-    "bench": ["transfer", "xsid"],
+    "bench": ["transfer", "xsid", "methods"],
     "massive": ["infer", "extract", "eval", "export"],
     "analyze": ["retrieval", "subspaces", "facts"],
     "sft": ["diff", "apply"],
