@@ -10,6 +10,7 @@ from transformers import TrainerCallback
 from midalign.data import AlignmentCollator, ContrastiveDataMode, build_dataset
 from midalign.models import DEFAULT_LORA_CONFIG, apply_lora, tiny_model
 from midalign.training import AlignmentTrainer, AlignmentTrainingArguments
+from midalign.training.trainer import PLAN_KEY
 
 LAYER = 2
 
@@ -23,7 +24,10 @@ class RecordingTrainer(AlignmentTrainer):
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):
         batches, n = super().get_batch_samples(epoch_iterator, num_batches, device)
-        self.record += [(self.state.global_step, p, b) for p, b in zip(list(self._plan), batches)]
+        self.record += [
+            (self.state.global_step, b[PLAN_KEY].objectives, {k: v for k, v in b.items() if k != PLAN_KEY})
+            for b in batches
+        ]
         return batches, n
 
 

@@ -200,3 +200,24 @@ def test_saved_adapter_reloads_with_identical_outputs(tmp_path, tokenizer, data_
         with torch.no_grad():
             torch.testing.assert_close(reloaded(input_ids=ids).logits, trainer.model.eval()(input_ids=ids).logits)
     assert os.path.isfile(out / "adapter_model" / "adapter_config.json")
+
+
+def test_compute_loss_refuses_a_batch_without_its_plan(tmp_path, tokenizer, data_files):
+    """The plan travels with each micro-batch: a batch that did not come through get_batch_samples is an error, not
+    a silently re-planned (and mis-weighted) step; a batch that did carries its objectives and weights."""
+    from midalign.training.trainer import PLAN_KEY, MicroBatchPlan
+
+    trainer, _, _ = make_trainer(tmp_path, tokenizer, data_files["both"], "alternate", ga=3)
+    batches, tokens = trainer.get_batch_samples(iter(trainer.get_train_dataloader()), 3, "cpu")
+    plans = [b[PLAN_KEY] for b in batches]
+    assert [p.objectives for p in plans] == [(True, False), (False, True), (True, False)]
+    assert all(isinstance(p, MicroBatchPlan) and p.task_scale == 2 / 3 and p.align_scale == 1 / 3 for p in plans)
+    assert int(tokens) == sum(int(b["labels"][:, 1:].ne(-100).sum()) for b in (batches[0], batches[2]))
+    trainer.model.train()
+    loss = trainer.compute_loss(trainer.model, dict(batches[0]), num_items_in_batch=tokens)
+    assert loss.requires_grad and loss.item() > 0
+    bare = {k: v for k, v in batches[0].items() if k != PLAN_KEY}
+    with pytest.raises(RuntimeError, match="without its schedule plan"):
+        trainer.compute_loss(trainer.model, bare, num_items_in_batch=tokens)
+    with pytest.raises(RuntimeError, match="num_items_in_batch"):
+        trainer.compute_loss(trainer.model, dict(batches[0]))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import defaultdict, deque
+from collections import defaultdict
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +18,15 @@ from ..alignment import alignment_loss, call_through, find_decoder, layer_output
 from ..data import IGNORE_INDEX
 from .schedules import Objectives
 
-__all__ = ["AlignmentTrainer", "ScheduleClock", "causal_lm_loss", "supervised_positions", "task_loss"]
+__all__ = [
+    "AlignmentTrainer",
+    "MicroBatchPlan",
+    "PLAN_KEY",
+    "ScheduleClock",
+    "causal_lm_loss",
+    "supervised_positions",
+    "task_loss",
+]
 
 logger = logging.getLogger("midalign")
 
@@ -142,6 +151,22 @@ class ScheduleClock(TrainerCallback, ExportableState):
         self.micro_batches = int(saved["attributes"]["micro_batches"])
 
 
+PLAN_KEY = "midalign_plan"
+
+
+@dataclass(frozen=True)
+class MicroBatchPlan:
+    """What one training micro-batch runs and with which weights, attached to the batch (under :data:`PLAN_KEY`) by
+    :meth:`AlignmentTrainer.get_batch_samples` and read by :meth:`AlignmentTrainer.compute_loss`, so the two cannot
+    disagree about which micro-batch is which. ``task_scale`` = G_t / G, ``align_scale`` = 1 / G for an optimizer
+    step of G micro-batches of which G_t run the task; the step's task-token count travels as transformers'
+    ``num_items_in_batch``."""
+
+    objectives: Objectives
+    task_scale: float
+    align_scale: float
+
+
 class AlignmentTrainer(Trainer):
     """Trains with ``args.schedule`` (see ``midalign.training.schedules``).
 
@@ -161,8 +186,6 @@ class AlignmentTrainer(Trainer):
         self.skipped_alignment_batches = 0  # alignment micro-batches with < 2 pairs (see compute_loss)
         self.clock = ScheduleClock(self.args.alignment_schedule)
         self.add_callback(self.clock)
-        self._plan: deque[Objectives] = deque()
-        self._step_scale = {"task": 1.0, "align": 1.0, "tokens": None}
         self._objective_sum = 0.0  # combined objective since the last log, for the "loss" entry
         self._steps_since_log = 0
         self._unreached: dict[int, list[nn.Parameter]] = {}
@@ -176,6 +199,11 @@ class AlignmentTrainer(Trainer):
         return int(self.args.alignment_layer)
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):
+        """The optimizer step's micro-batches, each carrying its :class:`MicroBatchPlan`, and the step's number of
+        task target tokens (all processes), which transformers passes to ``compute_loss`` as
+        ``num_items_in_batch``. Counted here rather than by transformers because only the micro-batches that run
+        the task count (alignment micro-batches may carry labels too), and transformers counts only for models
+        whose forward takes loss kwargs."""
         batches = []
         for _ in range(num_batches):
             try:
@@ -185,16 +213,16 @@ class AlignmentTrainer(Trainer):
         start = self.clock.micro_batches
         plan = [self.schedule.plan(start + i, self.state.global_step) for i in range(len(batches))]
         self.clock.micro_batches += len(batches)
-        self._plan = deque(plan)
         n = max(len(batches), 1)
         n_task = sum(p.task for p in plan)
+        for batch, objectives in zip(batches, plan):
+            batch[PLAN_KEY] = MicroBatchPlan(objectives, n_task / n, 1.0 / n)
         tokens = None
         if n_task:
             tokens = sum(b["labels"][:, 1:].ne(IGNORE_INDEX).sum() for b, p in zip(batches, plan) if p.task)
             tokens = torch.as_tensor(tokens, device=device)
             if self.args.average_tokens_across_devices and self.args.world_size > 1:
                 tokens = self.accelerator.gather(tokens.reshape(1)).sum()
-        self._step_scale = {"task": n_task / n, "align": 1.0 / n, "tokens": tokens}
         self._steps_since_log += 1
         return batches, tokens
 
@@ -253,8 +281,16 @@ class AlignmentTrainer(Trainer):
         if not model.training:
             loss = self._eval_loss(model, inputs)
             return (loss, None) if return_outputs else loss
-        objectives = self._plan.popleft() if self._plan else self.schedule.plan(0, 0)
-        scale = self._step_scale
+        step = inputs.pop(PLAN_KEY, None)
+        if not isinstance(step, MicroBatchPlan):
+            raise RuntimeError(
+                "AlignmentTrainer.compute_loss got a training micro-batch without its schedule plan: batches must come "
+                "from AlignmentTrainer.get_batch_samples (a custom training loop has to call it, and pass its token "
+                "count as num_items_in_batch)"
+            )
+        objectives = step.objectives
+        if objectives.task and num_items_in_batch is None:
+            raise RuntimeError("a task micro-batch needs the step's task-token count (num_items_in_batch)")
         world = self.args.world_size if self.args.average_tokens_across_devices and self.args.world_size > 1 else 1
         loss = torch.zeros((), device=self.args.device)
         report = 0.0
@@ -267,7 +303,8 @@ class AlignmentTrainer(Trainer):
                 p0, p1 = self._align_forward(model, inputs)
         if objectives.task:
             self._metrics["train"]["loss/task"].append((total / n_tok.clamp(min=1)).item())
-            task = total / scale["tokens"].clamp(min=1) * scale["task"]
+            tokens = torch.as_tensor(num_items_in_batch, device=total.device)
+            task = total / tokens.clamp(min=1) * step.task_scale
             loss = loss + task * world
             report += task.item() * world  # per-rank share of the global token mean; averaged over ranks at log
         if objectives.align and p0.shape[0] < 2:
@@ -280,7 +317,7 @@ class AlignmentTrainer(Trainer):
                 loss = loss + self._zero_for_unreached(model).to(loss.device)
         elif objectives.align:
             self._metrics["train"]["align/skipped"].append(0.0)
-            align = self._align_loss(p0, p1, "train") * scale["align"]
+            align = self._align_loss(p0, p1, "train") * step.align_scale
             loss = loss + align
             report += align.item()
             if not objectives.task:
