@@ -131,3 +131,28 @@ def test_cli_and_errors(adapters, tmp_path):
     torch.save({"x": Path("not a tensor")}, code / "adapter_model.bin")  # arbitrary objects are refused
     with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported"):
         read_adapter(str(code))
+
+
+@pytest.mark.parametrize("method", ["cat", "svd"])
+def test_matches_peft_add_weighted_adapter(tiny_model_dir, tmp_path, method):
+    """peft's own combination (on a loaded model) and ours (from the files, no base model) give the same model; ours
+    is kept because it writes a regular adapter without loading the base weights."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    cfg = dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])
+    a = _adapter(tiny_model_dir, tmp_path / "a", 11, **cfg)
+    b = _adapter(tiny_model_dir, tmp_path / "b", 12, **cfg)
+    weights = [0.7, -0.4]
+    peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), a, adapter_name="a")
+    peft_model.load_adapter(b, adapter_name="b")
+    kw = {"svd_rank": 4} if method == "svd" else {}
+    peft_model.add_weighted_adapter(["a", "b"], weights, "mix", combination_type=method, **kw)
+    peft_model.set_adapter("mix")
+    combine_adapters([a, b], weights, str(tmp_path / "ours"), method=method, rank=4 if method == "svd" else None)
+    ours = load_model_with_adapters(tiny_model_dir, [str(tmp_path / "ours")])
+    with torch.no_grad():
+        base = load_model_with_adapters(tiny_model_dir)(_ids()).logits
+        expected = peft_model.eval()(_ids()).logits
+        assert not torch.allclose(base, expected, atol=1e-3)
+        torch.testing.assert_close(ours(_ids()).logits, expected, rtol=1e-4, atol=1e-4)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from dataclasses import dataclass
 
 import torch
@@ -57,11 +56,13 @@ def _resolve(path: str) -> str:
 
 
 def _pattern_value(module: str, patterns: dict, default):
-    """peft's rule: a pattern key matches a module name that ends with it (as a regex, at a dot boundary)."""
-    for key, value in (patterns or {}).items():
-        if re.match(rf"(.*\.)?({key})$", module):
-            return value
-    return default
+    """The value of the ``rank_pattern`` / ``alpha_pattern`` key that matches ``module`` (peft's own matcher)."""
+    from peft.utils.other import get_pattern_key
+
+    if not patterns:
+        return default
+    key = get_pattern_key(list(patterns), module)
+    return patterns.get(key, default)
 
 
 def read_adapter(path: str) -> LoraAdapter:

@@ -94,22 +94,10 @@ def load_uner(lang: str, split: str, data_dir: str | None = None, revision: str 
 
 
 def entities_from_bio(tokens: list[str], tags: list[str], joiner: str = " ") -> list[tuple[str, str]]:
-    """[(type, text)] in order; an I- tag without a matching open entity starts a new one."""
-    out, cur_type, cur = [], None, []
-    for tok, tag in zip(tokens, tags):
-        if tag.startswith("B-") or (tag.startswith("I-") and tag[2:] != cur_type):
-            if cur:
-                out.append((cur_type, joiner.join(cur)))
-            cur_type, cur = tag[2:], [tok]
-        elif tag.startswith("I-"):
-            cur.append(tok)
-        else:
-            if cur:
-                out.append((cur_type, joiner.join(cur)))
-            cur_type, cur = None, []
-    if cur:
-        out.append((cur_type, joiner.join(cur)))
-    return out
+    """[(type, text)] in order (seqeval's chunking: an I- tag without a matching open entity starts a new one)."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    return [(kind, joiner.join(tokens[start : end + 1])) for kind, start, end in get_entities(list(tags))]
 
 
 def gold_json(entities: list[tuple[str, str]]) -> str:
