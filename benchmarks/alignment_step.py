@@ -22,22 +22,9 @@ import time
 
 
 def _model():
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from midalign.models import apply_lora, random_model
 
-    from midalign.models import apply_lora
-
-    cfg = LlamaConfig(
-        vocab_size=49152,
-        hidden_size=576,
-        intermediate_size=1536,
-        num_hidden_layers=30,
-        num_attention_heads=9,
-        num_key_value_heads=3,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    model = apply_lora(LlamaForCausalLM(cfg), {"lora_dropout": 0.0})
+    model = apply_lora(random_model("smollm2"), {"lora_dropout": 0.0})
     model.train()
     return model
 

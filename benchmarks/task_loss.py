@@ -19,50 +19,22 @@ import subprocess
 import sys
 import time
 
-SHAPES = {
-    "smollm2": dict(
-        model_type="llama",
-        vocab_size=49152,
-        hidden_size=576,
-        intermediate_size=1536,
-        num_hidden_layers=30,
-        num_attention_heads=9,
-        num_key_value_heads=3,
-        tie_word_embeddings=True,
-    ),
-    "gemma3": dict(
-        model_type="gemma3_text",
-        vocab_size=262144,
-        hidden_size=640,
-        intermediate_size=2048,
-        num_hidden_layers=18,
-        num_attention_heads=4,
-        num_key_value_heads=1,
-        head_dim=256,
-        query_pre_attn_scalar=256,
-        sliding_window=512,
-        tie_word_embeddings=True,
-    ),
-}
+SHAPES = ("smollm2", "gemma3")  # midalign.models.REAL_SHAPES
 
 
 def _child(shape: str, supervised_only: bool, repeats: int) -> dict:
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
 
-    from midalign.models import apply_lora
+    from midalign.models import apply_lora, random_model
     from midalign.training import task_loss
 
     torch.set_num_threads(2)
-    spec = dict(SHAPES[shape])
-    config = AutoConfig.for_model(spec.pop("model_type"), **spec)
-    torch.manual_seed(0)
-    model = apply_lora(AutoModelForCausalLM.from_config(config), {"lora_dropout": 0.0}).train()
+    model = apply_lora(random_model(shape), {"lora_dropout": 0.0}).train()
     g = torch.Generator().manual_seed(0)
     prompts = torch.randint(96, 125, (8,), generator=g).tolist()
     targets = torch.randint(8, 17, (8,), generator=g).tolist()
     length = max(p + t for p, t in zip(prompts, targets))
-    ids = torch.randint(3, config.vocab_size, (8, length), generator=g)
+    ids = torch.randint(3, model.config.vocab_size, (8, length), generator=g)
     mask = torch.zeros_like(ids)
     labels = torch.full_like(ids, -100)
     for i, (p, t) in enumerate(zip(prompts, targets)):

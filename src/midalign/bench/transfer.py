@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ..training.arguments import default_alignment_layer
 from .world import World, make_world
 
 __all__ = ["TransferConfig", "build_tokenizer", "pair_f1", "pretraining_rows", "run_seed", "run_benchmark", "main"]
@@ -36,7 +37,7 @@ class TransferConfig:
     targets: tuple[str, ...] = ("sov", "cyr")
     layers: int = 4
     hidden: int = 128
-    align_layer: int | None = None  # default: layers // 2
+    align_layer: int | None = None  # default: the library's default_alignment_layer (L // 2)
     temperature: float = 0.1
     pooling: str = "mean"
     schedule: str = "alternate"
@@ -122,24 +123,25 @@ def pair_f1(golds: list[str], predictions: list[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _model(cfg: TransferConfig, vocab_size: int, seed: int):
-    from transformers import LlamaConfig, LlamaForCausalLM
+def _model(cfg: TransferConfig, tokenizer, seed: int):
+    from ..models import tiny_model
 
-    torch.manual_seed(seed)
-    conf = LlamaConfig(
-        vocab_size=vocab_size,
+    return tiny_model(
+        "llama",
+        vocab_size=len(tokenizer),
+        num_layers=cfg.layers,
+        seed=seed,
         hidden_size=cfg.hidden,
         intermediate_size=cfg.hidden * 2,
-        num_hidden_layers=cfg.layers,
         num_attention_heads=4,
         num_key_value_heads=4,
+        head_dim=cfg.hidden // 4,
         max_position_embeddings=128,
-        pad_token_id=0,
-        bos_token_id=2,
-        eos_token_id=3,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=True,
     )
-    return LlamaForCausalLM(conf)
 
 
 def _train(model, tokenizer, rows, out_dir, *, schedule, steps, lr, cfg, seed, pairs_file=None):
@@ -164,7 +166,7 @@ def _train(model, tokenizer, rows, out_dir, *, schedule, steps, lr, cfg, seed, p
         disable_tqdm=True,
         seed=seed,
         alignment_schedule=schedule,
-        alignment_layer=cfg.align_layer or cfg.layers // 2,
+        alignment_layer=cfg.align_layer or default_alignment_layer(cfg.layers),
         alignment_temperature=cfg.temperature,
         alignment_pooling=cfg.pooling,
         dataloader_num_workers=0,
@@ -175,7 +177,7 @@ def _train(model, tokenizer, rows, out_dir, *, schedule, steps, lr, cfg, seed, p
         args=args,
         train_dataset=ds,
         data_collator=AlignmentCollator(tokenizer.pad_token_id),
-        pad_token_id=0,
+        pad_token_id=tokenizer.pad_token_id,
     )
     trainer.train()
     return trainer
@@ -241,7 +243,7 @@ def run_seed(cfg: TransferConfig, seed: int, work_dir: str) -> list[dict]:
     langs = (cfg.source, *cfg.targets)
     # (a) pretraining on monolingual text only
     mono = pretraining_rows(world, cfg, seed)
-    base = _model(cfg, len(tok), seed)
+    base = _model(cfg, tok, seed)
     _train(
         base,
         tok,
@@ -364,7 +366,7 @@ def _plot(rows, summary, cfg: TransferConfig, path: str) -> None:
             curves = [r["retrieval_by_layer"][t] for r in sub]
             mean = [sum(c[k] for c in curves) / len(curves) for k in range(len(curves[0]))]
             ax2.plot(range(len(mean)), mean, style, marker="o", label=f"{method} {cfg.source}<->{t}")
-    ax2.axvline(cfg.align_layer or cfg.layers // 2, color="gray", lw=0.8)
+    ax2.axvline(cfg.align_layer or default_alignment_layer(cfg.layers), color="gray", lw=0.8)
     ax2.set_xlabel("layer (gray: aligned layer)")
     ax2.set_ylabel("held-out retrieval accuracy@1")
     ax2.set_ylim(0, 1)

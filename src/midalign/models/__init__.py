@@ -21,7 +21,7 @@ from .loading import (
     load_tokenizer,
     resolve_model_path,
 )
-from .tiny import TINY_CONFIGS, tiny_model
+from .tiny import REAL_SHAPES, TINY_CONFIGS, random_model, tiny_model
 
 __all__ = [
     "DEFAULT_LORA_CONFIG",
@@ -32,6 +32,7 @@ __all__ = [
     "model_path",
     "prepare_model",
     "prepared_model_path",
+    "REAL_SHAPES",
     "TINY_CONFIGS",
     "apply_lora",
     "default_cache_dir",
@@ -42,5 +43,6 @@ __all__ = [
     "load_tokenizer",
     "prepare_default_model",
     "resolve_model_path",
+    "random_model",
     "tiny_model",
 ]
