@@ -20,6 +20,9 @@ def test_declared_schedule_properties_agree_with_their_plans():
         plans = [schedule.plan(i, s) for i in range(64) for s in range(8)]
         assert schedule.uses_task == any(p.task for p in plans), schedule.name
         assert schedule.uses_align == any(p.align for p in plans), schedule.name
+        # shares: the fraction of micro-batches (over steps) that run each objective, or 1 for both when joint
+        assert schedule.task_share == pytest.approx(sum(p.task for p in plans) / len(plans)), schedule.name
+        assert schedule.align_share == pytest.approx(sum(p.align for p in plans) / len(plans)), schedule.name
 
 
 def test_schedule_plans():
@@ -221,3 +224,15 @@ def test_compute_loss_refuses_a_batch_without_its_plan(tmp_path, tokenizer, data
         trainer.compute_loss(trainer.model, bare, num_items_in_batch=tokens)
     with pytest.raises(RuntimeError, match="num_items_in_batch"):
         trainer.compute_loss(trainer.model, dict(batches[0]))
+
+
+@pytest.mark.parametrize("schedule", ["alternate", "joint", "task_only"])
+def test_eval_loss_mixes_objectives_like_the_training_loss(tmp_path, tokenizer, data_files, schedule):
+    from midalign.training.schedules import get_schedule
+
+    trainer, _, _ = make_trainer(tmp_path, tokenizer, data_files["both"], schedule)
+    trainer.eval_dataset = trainer.train_dataset
+    m = trainer.evaluate()
+    s = get_schedule(schedule)
+    expected = s.task_share * m["eval_loss/task"] + s.align_share * m.get("eval_loss/align", 0.0)
+    assert m["eval_loss"] == pytest.approx(expected, rel=1e-4)

@@ -27,15 +27,25 @@ class Schedule:
     help: str
     uses_task: bool  # declared, not guessed by sampling the plan (a long period would fool a sample)
     uses_align: bool
+    # each objective's weight in the logged training ``loss`` over a run (share of micro-batches or steps that run
+    # it); the evaluation loss mixes its terms with the same weights, so ``eval_loss`` and ``loss`` compare
+    task_share: float
+    align_share: float
 
 
 SCHEDULES: dict[str, Schedule] = {
     s.name: s
     for s in [
         Schedule(
-            "task_only", lambda i, s: TASK, "task loss only: the baseline (--only_train_language_modeling)", True, False
+            "task_only",
+            lambda i, s: TASK,
+            "task loss only: the baseline (--only_train_language_modeling)",
+            True,
+            False,
+            1,
+            0,
         ),
-        Schedule("align_only", lambda i, s: ALIGN, "alignment loss only (--only_train_contrastive)", False, True),
+        Schedule("align_only", lambda i, s: ALIGN, "alignment loss only (--only_train_contrastive)", False, True, 0, 1),
         Schedule(
             "alternate",
             lambda i, s: TASK if i % 2 == 0 else ALIGN,
@@ -43,6 +53,8 @@ SCHEDULES: dict[str, Schedule] = {
             "optimizer update (--alternate_training)",
             True,
             True,
+            0.5,
+            0.5,
         ),
         Schedule(
             "alternate_steps",
@@ -50,8 +62,10 @@ SCHEDULES: dict[str, Schedule] = {
             "whole optimizer steps alternate: task steps, then alignment steps, task first",
             True,
             True,
+            0.5,
+            0.5,
         ),
-        Schedule("joint", lambda i, s: BOTH, "task + weight * alignment on every micro-batch", True, True),
+        Schedule("joint", lambda i, s: BOTH, "task + weight * alignment on every micro-batch", True, True, 1, 1),
     ]
 }
 

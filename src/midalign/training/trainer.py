@@ -334,18 +334,19 @@ class AlignmentTrainer(Trainer):
         return call_through(model, both, input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
 
     def _eval_loss(self, model, inputs) -> torch.Tensor:
-        """Evaluation: every objective the schedule trains and the batch has data for; eval_loss is their sum
-        (task mean + weighted alignment loss)."""
+        """Evaluation: every objective the schedule trains and the batch has data for, mixed with the schedule's
+        shares (``task_share`` · task mean + ``align_share`` · weighted alignment loss), which is what the logged
+        training ``loss`` averages to over a run: ``eval_loss`` and ``loss`` are the same quantity."""
         loss = torch.zeros((), device=self.args.device)
         if self.schedule.uses_task and "labels" in inputs:
             total, n_tok = self._task_loss(model, inputs)
             task = total / n_tok.clamp(min=1)
             self._metrics["eval"]["loss/task"].append(task.item())
-            loss = loss + task
+            loss = loss + self.schedule.task_share * task
         if self.schedule.uses_align and "input_ids_parallel_0" in inputs:
             p0, p1 = self._align_forward(model, inputs)
             if p0.shape[0] >= 2:
-                loss = loss + self._align_loss(p0, p1, "eval")
+                loss = loss + self.schedule.align_share * self._align_loss(p0, p1, "eval")
         return loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
