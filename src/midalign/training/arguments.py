@@ -196,7 +196,9 @@ class AlignmentTrainingArguments(TrainingArguments):
         metadata={
             "aliases": ["--contrastive_pooling_type"],
             "choices": sorted(POOLING),
-            "help": "mean over real tokens, or bos (first real token).",
+            "help": "mean over real tokens (the paper's, so paper flags reproduce the paper), mean_skip_first "
+            "(without the first real token: an attention sink in SmolLM2 and Gemma 3; the default of our shell "
+            "script, recipes, demo and benchmarks, measured better: README Pooling), or bos (first real token).",
         },
     )
     # ---- run control ----
