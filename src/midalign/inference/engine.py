@@ -336,6 +336,57 @@ def _check_resume(output_path: str, done: dict[str, dict], rows: list[dict], pro
     os.replace(tmp, meta)
 
 
+def init_distributed_from_env() -> tuple[int, int]:
+    """Join the process group a launcher (``torchrun``, ``accelerate launch``) describes in the environment, when it
+    describes more than one process; returns (rank, world size). gloo on CPU, nccl on GPUs."""
+    import datetime
+
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        # ranks meet only at the start and the end: allow a long generation in between
+        dist.init_process_group(backend, timeout=datetime.timedelta(hours=24))
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return (dist.get_rank(), dist.get_world_size()) if world > 1 else (0, 1)
+
+
+def _distributed():
+    """(process group module, rank, world size) when running under torch.distributed with > 1 process."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return dist, dist.get_rank(), dist.get_world_size()
+    return None, 0, 1
+
+
+def part_path(output_path: str, rank: int, world_size: int) -> str:
+    """Where rank ``rank`` of a ``world_size``-process run writes its share (folded into the output at the end)."""
+    return f"{output_path}.part-{rank}-of-{world_size}"
+
+
+def _fold_parts(output_path: str) -> None:
+    """Append the complete rows of every part file a multi-process run left (a killed one included, any number of
+    processes) to ``output_path``, then remove the parts."""
+    import glob
+
+    parts = sorted(glob.glob(glob.escape(output_path) + ".part-*-of-*"))
+    if not parts:
+        return
+    read_done(output_path)  # repair a torn last line before appending
+    with open(output_path, "a", encoding="utf-8") as fh:
+        for part in parts:
+            for row in read_done(part).values():
+                row = {k: v for k, v in row.items() if k not in ("_batch", "_batch_len")}  # complete rows
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    for part in parts:
+        os.remove(part)
+
+
 def run_generation(
     model,
     tokenizer,
@@ -357,32 +408,54 @@ def run_generation(
     beside the output as ``<output_path>.run.json``. Resuming a file is refused when a stored row's prompt differs
     from this run's, or when the stored provenance (or its absence) differs from ``provenance``.
     Returns the output rows in input order; ``output_path`` holds them in input order at the end.
+
+    Under ``torch.distributed`` with N > 1 processes (e.g. ``torchrun --nproc_per_node N``), the length-sorted
+    batches are dealt round-robin (batch i to rank i mod N: every batch holds the rows it would hold in a
+    single-process run, so the outputs are the same); each rank appends its rows to its own resumable
+    ``<output_path>.part-<rank>-of-<N>``; rank 0 merges them into ``output_path`` in input order. Parts left by a
+    killed run (with any N) are folded into the output at the next start.
     """
     rows = [dict(r, index=i) for i, r in enumerate(rows)]
     ids = [str(r["id"]) for r in rows]
     if len(set(ids)) != len(ids):
         raise ValueError("row ids must be unique")
     os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
-    done = read_done(output_path)
-    unknown = set(done) - set(ids)
-    if unknown:
-        raise ValueError(
-            f"{output_path} holds rows of another run (ids {sorted(unknown)[:5]}...); "
-            "choose another --output-path or remove the file"
-        )
-    _check_resume(output_path, done, rows, provenance)
+    dist, rank, world = _distributed()
+    error = None
+    if rank == 0:  # the only writer of output_path and its provenance
+        try:
+            _fold_parts(output_path)
+            done = read_done(output_path)
+            unknown = set(done) - set(ids)
+            if unknown:
+                raise ValueError(
+                    f"{output_path} holds rows of another run (ids {sorted(unknown)[:5]}...); "
+                    "choose another --output-path or remove the file"
+                )
+            _check_resume(output_path, done, rows, provenance)
+        except ValueError as err:
+            error = str(err)
+    if dist is not None:  # every rank raises the same error, none waits forever at a barrier
+        shared_error = [error]
+        dist.broadcast_object_list(shared_error, src=0)
+        error = shared_error[0]
+    if error:
+        raise ValueError(error)
+    done = read_done(output_path) if rank else done
     todo = [r for r in rows if str(r["id"]) not in done]
     token_ids = [tokenizer(r["prompt"], add_special_tokens=add_special_tokens)["input_ids"] for r in todo]
     batches = length_sorted_batches([len(t) for t in token_ids], batch_size)
     shared = PrefixCache(model) if prefix_cache else None
     if shared is not None and todo:
-        shared.prime(token_ids)
-    next_batch = max((r.get("_batch", -1) for r in done.values()), default=-1) + 1
+        shared.prime(token_ids)  # every rank primes with all prompts: the same prefix as a single process
+    target = output_path if dist is None else part_path(output_path, rank, world)
+    next_batch = max((r.get("_batch", -1) for r in done.values()), default=-1) + 1 if dist is None else 0
+    mine = [(b, batch) for b, batch in enumerate(batches, start=next_batch) if (b - next_batch) % world == rank]
     with (
-        open(output_path, "a", encoding="utf-8") as fh,
-        tqdm(total=len(rows), initial=len(rows) - len(todo), desc="generating", disable=not progress) as bar,
+        open(target, "a", encoding="utf-8") as fh,
+        tqdm(total=len(rows), initial=len(rows) - len(todo), desc="generating", disable=not progress or rank) as bar,
     ):
-        for b, batch in enumerate(batches, start=next_batch):
+        for b, batch in mine:
             items = [todo[i] for i in batch]
             texts, _ = generate_batch(
                 model,
@@ -402,10 +475,21 @@ def run_generation(
             fh.write("".join(lines))
             fh.flush()
             os.fsync(fh.fileno())
-            bar.update(len(items))
-    ordered = [{k: v for k, v in done[i].items() if k not in ("_batch", "_batch_len")} for i in ids]
-    tmp = output_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered)
-    os.replace(tmp, output_path)
+            bar.update(len(items) * world)
+    if dist is not None:
+        dist.barrier()
+        if rank == 0:
+            _fold_parts(output_path)
+            done = read_done(output_path)
+    if rank == 0:
+        ordered = [{k: v for k, v in done[i].items() if k not in ("_batch", "_batch_len")} for i in ids]
+        tmp = output_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered)
+        os.replace(tmp, output_path)
+    if dist is not None:
+        dist.barrier()
+        if rank:
+            done = read_done(output_path)
+            ordered = [done[i] for i in ids]
     return ordered

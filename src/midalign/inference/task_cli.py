@@ -60,13 +60,18 @@ def generate_task(args: argparse.Namespace, examples: list[dict], output: str) -
     """``examples``: dicts with ``user`` and ``system`` (the prompt) plus fields copied to the output rows.
     Returns the output rows in input order (see :func:`midalign.inference.run_generation`)."""
     from ..models.loading import adapter_fingerprint, load_model_with_adapters, load_tokenizer, resolve_model_path
-    from .engine import run_generation
+    from .engine import init_distributed_from_env, run_generation
 
+    init_distributed_from_env()  # under torchrun --nproc_per_node N: each process generates a share
     base = resolve_model_path(args.base_model_name)
     tokenizer = load_tokenizer(args.base_model_name, revision=args.revision_model)
     model = load_model_with_adapters(
         args.base_model_name, args.peft_model_id, torch_dtype=args.dtype, revision=args.revision_model
     )
+    import torch
+
+    if torch.cuda.is_available() and torch.distributed.is_initialized():
+        model.to(f"cuda:{torch.cuda.current_device()}")
     default = not args.no_default_template
     items, add_special_tokens = prompt_rows(tokenizer, examples, default)
     return run_generation(
