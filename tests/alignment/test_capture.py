@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from midalign import layer_output
-from midalign.alignment import DECODER_LAYOUTS, find_decoder
+from midalign.alignment import DECODER_LAYOUTS, find_decoder, truncated
 from midalign.models import TINY_CONFIGS, tiny_model
 
 ARCHS = sorted(TINY_CONFIGS)
@@ -147,3 +147,35 @@ def test_all_layer_outputs_equal_layer_output(arch):
         assert len(hs) == model.config.num_hidden_layers + 1
         for k in range(1, len(hs)):
             torch.testing.assert_close(hs[k], layer_output(model, ids, mask, k), rtol=1e-5, atol=1e-5)
+
+
+def test_unsupported_wrappers_fail_loudly():
+    """Wrappers that trace, shard or replicate the module would silently ignore the swapped layers: refused by name."""
+    model = tiny_model("llama")
+    ids = torch.tensor([[5, 6, 7]])
+    with pytest.raises(NotImplementedError, match="OptimizedModule.*torch.compile"):
+        layer_output(torch.compile(model), ids, None, 2)
+    with pytest.raises(NotImplementedError, match="DataParallel.*torchrun"):
+        layer_output(torch.nn.DataParallel(model), ids, None, 2)
+
+    class FSDPModule:  # what torch's fully_shard mixes into the wrapped module's class
+        pass
+
+    sharded = type("FSDPLlamaForCausalLM", (FSDPModule, type(model)), {})
+    model.__class__ = sharded
+    try:
+        with pytest.raises(NotImplementedError, match="FSDP shards"):
+            layer_output(model, ids, None, 2)
+    finally:
+        model.__class__ = sharded.__mro__[2]
+
+
+def test_truncation_is_not_reentrant_and_restores_the_model():
+    model = tiny_model("llama")
+    with truncated(model, 2):
+        with pytest.raises(RuntimeError, match="already active"):
+            with truncated(model, 1):
+                pass
+    assert len(model.model.layers) == 4  # restored after the refused nested call
+    with truncated(model, 1) as decoder:  # usable again
+        assert len(decoder.layers) == 1

@@ -53,9 +53,31 @@ DECODER_LAYOUTS: dict[str, DecoderLayout] = {
 }
 
 
+def _refuse_unsupported(model: nn.Module) -> None:
+    """Layer capture swaps sub-modules of the decoder (:func:`truncated`) and the wrapped module's ``forward``
+    (:func:`call_through`) for one call. That is correct for a plain HF model and under the wrappers that call the
+    module's own ``forward`` — peft, DDP, DeepSpeed — and silently wrong under wrappers that trace or shard the module
+    (torch.compile, FSDP) or replicate it (DataParallel): those are refused here."""
+    reason = None
+    if isinstance(model, nn.DataParallel):
+        reason = "nn.DataParallel replicates the module per device; launch with torchrun (DDP) instead"
+    elif hasattr(model, "_orig_mod") and type(model).__name__ == "OptimizedModule":
+        reason = "torch.compile traces the module once, so swapped layers would not be seen; compile after capture"
+    elif type(model).__name__ in ("FullyShardedDataParallel",) or any(
+        cls.__name__ == "FSDPModule" for cls in type(model).__mro__
+    ):
+        reason = "FSDP shards parameters across the layers that capture truncates; use DDP or DeepSpeed ZeRO-2"
+    if reason:
+        raise NotImplementedError(
+            f"middle-layer capture does not support a {type(model).__name__}: {reason}. Supported: plain "
+            "transformers causal LMs, peft models, DDP and DeepSpeed engines."
+        )
+
+
 def _unwrap(model: nn.Module) -> nn.Module:
     """Strip DDP / DeepSpeed (``.module``) and peft (``get_base_model``) wrappers down to the ``*ForCausalLM``."""
     while True:
+        _refuse_unsupported(model)
         if hasattr(model, "get_base_model") and callable(model.get_base_model):  # peft.PeftModel
             inner = model.get_base_model()
         elif isinstance(getattr(model, "module", None), nn.Module):  # DDP, DeepSpeedEngine
@@ -104,13 +126,19 @@ def truncated(model: nn.Module, layer: int) -> Iterator[nn.Module]:
 
     The model's own forward still runs (masks, rotary embeddings, embedding scaling stay exactly the
     architecture's own); the layers above ``layer``, the final norm and the LM head never run. Parameters are not
-    touched, so optimizers, DDP and DeepSpeed keep their references. Yields the decoder stack.
+    touched, so optimizers, DDP and DeepSpeed keep their references. Yields the decoder stack. Not re-entrant and
+    not for concurrent use from several threads on one model (both are refused); torch.compile, FSDP and
+    DataParallel are refused too (see :func:`_refuse_unsupported`).
     """
     decoder, layout = find_decoder(model)
+    if getattr(decoder, "_midalign_truncated", False):
+        # a nested call would restore the wrong stack, and another thread would see a truncated model
+        raise RuntimeError("truncated() is already active on this model (nested, or from another thread)")
     layers = getattr(decoder, layout.layers)
     _check_layer(layer, len(layers))
     norm = getattr(decoder, layout.norm)
     # Assigning Modules directly would register them; _modules keeps the original objects in place.
+    decoder.__dict__["_midalign_truncated"] = True
     decoder._modules[layout.layers] = nn.ModuleList(list(layers)[:layer])
     decoder._modules[layout.norm] = nn.Identity()
     try:
@@ -118,6 +146,7 @@ def truncated(model: nn.Module, layer: int) -> Iterator[nn.Module]:
     finally:
         decoder._modules[layout.layers] = layers
         decoder._modules[layout.norm] = norm
+        decoder.__dict__.pop("_midalign_truncated", None)
 
 
 def call_through(model: nn.Module, fn: Callable[[nn.Module], T], **inputs: torch.Tensor) -> T:
@@ -127,6 +156,7 @@ def call_through(model: nn.Module, fn: Callable[[nn.Module], T], **inputs: torch
     DDP accepts one forward per backward: several computations of one micro-batch must share one call.
     ``inputs`` are passed to the wrapper (it moves / inspects them) and otherwise ignored.
     """
+    _refuse_unsupported(model)
     inner = getattr(model, "module", None)
     if not isinstance(inner, nn.Module):
         return fn(model)
