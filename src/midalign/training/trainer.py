@@ -92,13 +92,6 @@ def task_loss(
     return causal_lm_loss(logits, labels, positions)
 
 
-def _pad_right(ids: torch.Tensor, mask: torch.Tensor, length: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    extra = length - ids.shape[1]
-    if extra <= 0:
-        return ids, mask
-    return F.pad(ids, (0, extra), value=pad_id), F.pad(mask, (0, extra), value=0)
-
-
 class _EpochSetter(TrainerCallback):
     """Tells datasets with ``set_epoch`` (pair cycling, streaming shuffle) which epoch starts."""
 
@@ -231,16 +224,18 @@ class AlignmentTrainer(Trainer):
         return task_loss(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
 
     def _align_forward(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pooled layer-k representations of both sides, in one forward (DDP allows one per backward)."""
+        """Pooled layer-k representations of both sides: each side padded to its own length (no positions spent on
+        the other side's padding), both computed inside one call of the (possibly DDP-wrapped) model, since DDP
+        allows one forward per backward."""
         ids0, m0 = inputs["input_ids_parallel_0"], inputs["attention_mask_parallel_0"]
         ids1, m1 = inputs["input_ids_parallel_1"], inputs["attention_mask_parallel_1"]
-        length = max(ids0.shape[1], ids1.shape[1])
-        ids0, m0 = _pad_right(ids0, m0, length, self.pad_token_id)
-        ids1, m1 = _pad_right(ids1, m1, length, self.pad_token_id)
-        mask = torch.cat([m0, m1])
-        hidden = layer_output(model, torch.cat([ids0, ids1]), mask, self._alignment_layer())
-        pooled = pool(hidden, mask, self.args.alignment_pooling)
-        return pooled[: ids0.shape[0]], pooled[ids0.shape[0] :]
+        layer = self._alignment_layer()
+
+        def both(inner):
+            return layer_output(inner, ids0, m0, layer), layer_output(inner, ids1, m1, layer)
+
+        h0, h1 = call_through(model, both, input_ids=ids0, attention_mask=m0)
+        return pool(h0, m0, self.args.alignment_pooling), pool(h1, m1, self.args.alignment_pooling)
 
     def _align_loss(self, p0, p1, mode: str) -> torch.Tensor:
         a = self.args
@@ -253,8 +248,10 @@ class AlignmentTrainer(Trainer):
             detach_target=a.alignment_detach_target,
             weight=a.alignment_weight,
         )
-        self._metrics[mode]["loss/align"].append(loss.item())
-        self._metrics[mode]["align/acc"].append(retrieval_accuracy(p0, p1, distance=a.alignment_distance).item())
+        # kept as tensors: read (one device sync) when logging, not on every micro-batch
+        self._metrics[mode]["loss/align"].append(loss.detach())
+        with torch.no_grad():
+            self._metrics[mode]["align/acc"].append(retrieval_accuracy(p0, p1, distance=a.alignment_distance))
         return loss
 
     def _zero_for_unreached(self, model) -> torch.Tensor:
@@ -302,11 +299,11 @@ class AlignmentTrainer(Trainer):
             if objectives.align:
                 p0, p1 = self._align_forward(model, inputs)
         if objectives.task:
-            self._metrics["train"]["loss/task"].append((total / n_tok.clamp(min=1)).item())
+            self._metrics["train"]["loss/task"].append((total / n_tok.clamp(min=1)).detach())
             tokens = torch.as_tensor(num_items_in_batch, device=total.device)
             task = total / tokens.clamp(min=1) * step.task_scale
             loss = loss + task * world
-            report += task.item() * world  # per-rank share of the global token mean; averaged over ranks at log
+            report = report + task.detach() * world  # per-rank share of the global token mean; averaged at log
         if objectives.align and p0.shape[0] < 2:
             # In-batch negatives need >= 2 pairs; a short last batch of an epoch (or of a shard) has fewer. It is
             # skipped, counted in "align/skipped", and contributes a zero that keeps every parameter in the graph.
@@ -319,7 +316,7 @@ class AlignmentTrainer(Trainer):
             self._metrics["train"]["align/skipped"].append(0.0)
             align = self._align_loss(p0, p1, "train") * step.align_scale
             loss = loss + align
-            report += align.item()
+            report = report + align.detach()
             if not objectives.task:
                 loss = loss + self._zero_for_unreached(model).to(loss.device)
         self._objective_sum += report
@@ -341,7 +338,7 @@ class AlignmentTrainer(Trainer):
         if self.schedule.uses_task and "labels" in inputs:
             total, n_tok = self._task_loss(model, inputs)
             task = total / n_tok.clamp(min=1)
-            self._metrics["eval"]["loss/task"].append(task.item())
+            self._metrics["eval"]["loss/task"].append(task.detach())
             loss = loss + self.schedule.task_share * task
         if self.schedule.uses_align and "input_ids_parallel_0" in inputs:
             p0, p1 = self._align_forward(model, inputs)
@@ -362,7 +359,7 @@ class AlignmentTrainer(Trainer):
         if not keys:
             return {}
         stats = torch.tensor(
-            [[sum(self._metrics[mode][k]), len(self._metrics[mode][k])] for k in keys],
+            [[float(sum(self._metrics[mode][k])), len(self._metrics[mode][k])] for k in keys],
             dtype=torch.float64,
             device=self.args.device,
         )
@@ -373,7 +370,7 @@ class AlignmentTrainer(Trainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._steps_since_log:
-            combined = torch.tensor(self._objective_sum, dtype=torch.float64, device=self.args.device)
+            combined = torch.as_tensor(self._objective_sum).to(self.args.device, torch.float64)
             if self.args.world_size > 1:
                 combined = self.accelerator.reduce(combined, reduction="mean")
             logs["loss"] = combined.item() / self._steps_since_log
