@@ -423,7 +423,11 @@ def _run_incline(ctx: _Context, seed: int, out_dir: str):
     else:
         maps = {
             x: fit_incline(
-                model, ctx.tokenizer, [s.text for s in ctx.resource[x]], [s.text_en for s in ctx.resource[x]]
+                model,
+                ctx.tokenizer,
+                [s.text for s in ctx.resource[x]],
+                [s.text_en for s in ctx.resource[x]],
+                pooling=ctx.cfg.pooling,
             )
             for x in ctx.cfg.aligned
         }

@@ -1,6 +1,6 @@
 """Training-free cross-lingual intervention at inference (INCLINE; Wang, Wu, Haddow & Birch, ACL 2025).
 
-Per decoder layer ``l``, a linear map ``W_l`` is fit by least squares so that the sentence-mean MLP output of a
+Per decoder layer ``l``, a linear map ``W_l`` is fit by least squares so that the pooled MLP output of a
 target-language sentence, times ``W_l``, approximates the one of its English translation (parallel sentences, no
 labels, no training). At test time the MLP output ``m`` of every layer at the prompt's last position becomes
 ``m + σ · m W_l`` during the prefill (the formula of the authors' released code; generated tokens are not touched).
@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import torch
 
-from ..alignment import find_decoder
+from ..alignment import find_decoder, pool
 
 __all__ = ["mlp_modules", "pooled_mlp_outputs", "fit_incline", "incline"]
 
@@ -31,8 +31,14 @@ def mlp_modules(model) -> list[torch.nn.Module]:
 
 
 @torch.no_grad()
-def pooled_mlp_outputs(model, tokenizer, sentences: Sequence[str], batch_size: int = 32) -> torch.Tensor:
-    """``[L, N, H]`` float64: per layer, each sentence's MLP outputs averaged over its tokens (padding excluded)."""
+def pooled_mlp_outputs(
+    model, tokenizer, sentences: Sequence[str], batch_size: int = 32, pooling: str = "mean_skip_first"
+) -> torch.Tensor:
+    """``[L, N, H]`` float64: per layer, each sentence's MLP outputs pooled over its tokens (padding excluded).
+
+    ``mean_skip_first`` (default) leaves out the first real token: in SmolLM2 and Gemma 3 it is an attention sink
+    whose huge activations would dominate a plain mean (README: Pooling), and the maps are applied at a prompt's
+    last position, never at the first. ``mean`` is the released INCLINE code's choice (on models without a sink)."""
     modules = mlp_modules(model)
     device = next(model.parameters()).device
     captured: list[torch.Tensor] = []
@@ -45,8 +51,8 @@ def pooled_mlp_outputs(model, tokenizer, sentences: Sequence[str], batch_size: i
             enc = tokenizer(list(sentences[start : start + batch_size]), return_tensors="pt", padding=True).to(device)
             captured.clear()
             model(**enc)
-            mask = enc["attention_mask"].unsqueeze(-1).double()
-            chunks.append(torch.stack([(h.double() * mask).sum(1) / mask.sum(1) for h in captured]).cpu())
+            mask = enc["attention_mask"]
+            chunks.append(torch.stack([pool(h.double(), mask, pooling) for h in captured]).cpu())
     finally:
         for h in handles:
             h.remove()
@@ -54,12 +60,19 @@ def pooled_mlp_outputs(model, tokenizer, sentences: Sequence[str], batch_size: i
     return torch.cat(chunks, 1)
 
 
-def fit_incline(model, tokenizer, sentences: Sequence[str], english: Sequence[str], batch_size: int = 32):
+def fit_incline(
+    model,
+    tokenizer,
+    sentences: Sequence[str],
+    english: Sequence[str],
+    batch_size: int = 32,
+    pooling: str = "mean_skip_first",
+):
     """``[L, H, H]`` maps, per layer the least-squares ``W`` with ``pooled(sentences) @ W ≈ pooled(english)``."""
     if len(sentences) != len(english) or not sentences:
         raise ValueError(f"need parallel sentences: {len(sentences)} vs {len(english)}")
-    x = pooled_mlp_outputs(model, tokenizer, sentences, batch_size)
-    y = pooled_mlp_outputs(model, tokenizer, english, batch_size)
+    x = pooled_mlp_outputs(model, tokenizer, sentences, batch_size, pooling)
+    y = pooled_mlp_outputs(model, tokenizer, english, batch_size, pooling)
     return torch.stack([torch.linalg.lstsq(x[i], y[i], driver="gelsd").solution for i in range(x.shape[0])]).float()
 
 
