@@ -14,7 +14,7 @@ import sys
 
 from . import massive
 
-__all__ = ["infer", "extract", "evaluate", "export", "read_outputs", "read_predictions"]
+__all__ = ["infer", "extract", "evaluate", "export", "read_outputs", "read_predictions", "cli"]
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -152,3 +152,10 @@ def export(argv: list[str] | None = None) -> int:
         for r in massive.load_massive(lang, args.partition, args.data_dir, args.revision)
     )
     return write_training_rows(load_tokenizer(args.model), examples, args.output, not args.no_default_template)
+
+
+def cli(argv: list[str]) -> None:
+    """``midalign massive {infer,extract,eval,export}``."""
+    from ..dispatch import dispatch
+
+    dispatch("midalign massive", {"infer": infer, "extract": extract, "eval": evaluate, "export": export}, argv)

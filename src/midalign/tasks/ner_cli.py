@@ -12,7 +12,7 @@ import os
 
 from . import ner
 
-__all__ = ["main", "export"]
+__all__ = ["main", "export", "cli"]
 
 
 def _data_args(p):
@@ -85,3 +85,11 @@ def export(argv: list[str] | None = None) -> int:
         for s in ner.load_uner(lang, _split(args.split, args.data_dir is not None), args.data_dir)
     )
     return write_training_rows(load_tokenizer(args.model), examples, args.output, not args.no_default_template)
+
+
+def cli(argv: list[str]) -> None:
+    """``midalign ner [eval] ...`` (inference + F1; the word ``eval`` is optional) or ``midalign ner export ...``."""
+    if argv and argv[0] == "export":
+        export(argv[1:])
+    else:
+        main(argv[1:] if argv and argv[0] == "eval" else argv)
