@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 from tqdm.auto import tqdm
 
 from ..alignment import all_layer_outputs, layer_output, num_decoder_layers, pool
+from ..inference.engine import encode_batches
 
-__all__ = ["encode_batches", "sentence_embeddings"]
-
-
-def encode_batches(tokenizer, sentences: Sequence[str], batch_size: int, max_length: int, device) -> Iterator:
-    """Consecutive padded batches of raw sentences (the tokenizer's own special tokens), on ``device``."""
-    for i in range(0, len(sentences), batch_size):
-        yield tokenizer(
-            list(sentences[i : i + batch_size]),
-            return_tensors="pt",
-            padding=True,
-            truncation=True,
-            max_length=max_length,
-        ).to(device)
+__all__ = ["sentence_embeddings"]
 
 
 @torch.no_grad()
@@ -53,13 +42,10 @@ def sentence_embeddings(
     was_training = model.training
     model.eval()
     out: dict[int, list[torch.Tensor]] = {k: [] for k in layers}
-    # Longest first, so that a batch holds sentences of similar length (less padding); order restored at the end.
-    order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for idx in tqdm(batches, desc="embedding", disable=not progress):
-        enc = tokenizer(
-            [sentences[i] for i in idx], return_tensors="pt", padding=True, truncation=True, max_length=max_length
-        ).to(device)
+    order: list[int] = []
+    batches = list(encode_batches(tokenizer, sentences, batch_size, max_length, device))
+    for idx, enc in tqdm(batches, desc="embedding", disable=not progress):
+        order += idx
         mask = enc["attention_mask"]
         if len(layers) == 1 and layers[0] >= 1:
             states = {layers[0]: layer_output(model, enc["input_ids"], mask, layers[0])}

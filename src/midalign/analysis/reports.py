@@ -9,7 +9,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..alignment import all_layer_outputs, num_decoder_layers
-from .embeddings import encode_batches, sentence_embeddings
+from ..inference.engine import encode_batches
+from .embeddings import sentence_embeddings
 from .retrieval import mexa_alignment_score, retrieval_accuracy_at_1
 from .subspaces import RunningMoments, fit_subspace, perplexity, project, replace_layer_output
 
@@ -63,7 +64,7 @@ def collect_token_moments(
     device = next(model.parameters()).device
     dim = model.config.hidden_size
     moments = {k: RunningMoments(dim) for k in layers}
-    for enc in encode_batches(tokenizer, sentences, batch_size, max_length, device):
+    for _, enc in encode_batches(tokenizer, sentences, batch_size, max_length, device):
         mask = enc["attention_mask"].bool()
         if skip_first:
             first = mask.long().argmax(1)

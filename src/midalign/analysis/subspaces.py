@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from ..alignment import find_decoder
-from .embeddings import encode_batches
+from ..inference.engine import encode_batches
 
 __all__ = ["RunningMoments", "Subspace", "fit_subspace", "project", "replace_layer_output", "perplexity"]
 
@@ -116,7 +116,7 @@ def perplexity(model, tokenizer, sentences: Sequence[str], batch_size: int = 16,
     """Token-level perplexity of the model on raw sentences (tokenizer's special tokens included)."""
     total, count = 0.0, 0
     device = next(model.parameters()).device
-    for enc in encode_batches(tokenizer, sentences, batch_size, max_length, device):
+    for _, enc in encode_batches(tokenizer, sentences, batch_size, max_length, device):
         logits = model(**enc).logits[:, :-1].float()
         labels = enc["input_ids"][:, 1:].masked_fill(enc["attention_mask"][:, 1:] == 0, -100)
         loss = torch.nn.functional.cross_entropy(

@@ -19,7 +19,7 @@ import copy
 import inspect
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -40,6 +40,17 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
     """Indices grouped into batches of similar length (longest first; ties keep input order)."""
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def encode_batches(tokenizer, sentences: Sequence[str], batch_size: int, max_length: int, device) -> Iterator:
+    """``(indices, batch)``: padded batches of raw sentences (the tokenizer's own special tokens) on ``device``,
+    grouped by length (longest first, :func:`midalign.inference.length_sorted_batches`) so that little padding is
+    computed; ``indices`` are the batch's positions in ``sentences``."""
+    for idx in length_sorted_batches([len(s) for s in sentences], batch_size):
+        enc = tokenizer(
+            [sentences[i] for i in idx], return_tensors="pt", padding=True, truncation=True, max_length=max_length
+        )
+        yield idx, enc.to(device)
 
 
 def common_prefix_length(seqs: Sequence[Sequence[int]]) -> int:

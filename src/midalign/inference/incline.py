@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import torch
 
 from ..alignment import find_decoder, pool
+from .engine import encode_batches
 
 __all__ = ["mlp_modules", "pooled_mlp_outputs", "fit_incline", "incline"]
 
@@ -32,7 +33,12 @@ def mlp_modules(model) -> list[torch.nn.Module]:
 
 @torch.no_grad()
 def pooled_mlp_outputs(
-    model, tokenizer, sentences: Sequence[str], batch_size: int = 32, pooling: str = "mean_skip_first"
+    model,
+    tokenizer,
+    sentences: Sequence[str],
+    batch_size: int = 32,
+    pooling: str = "mean_skip_first",
+    max_length: int = 256,
 ) -> torch.Tensor:
     """``[L, N, H]`` float64: per layer, each sentence's MLP outputs pooled over its tokens (padding excluded).
 
@@ -45,19 +51,21 @@ def pooled_mlp_outputs(
     handles = [m.register_forward_hook(lambda mod, inp, out: captured.append(out)) for m in modules]
     was_training = model.training
     model.eval()
-    chunks = []
+    chunks, order = [], []
     try:
-        for start in range(0, len(sentences), batch_size):
-            enc = tokenizer(list(sentences[start : start + batch_size]), return_tensors="pt", padding=True).to(device)
+        for idx, enc in encode_batches(tokenizer, sentences, batch_size, max_length, device):
             captured.clear()
             model(**enc)
             mask = enc["attention_mask"]
             chunks.append(torch.stack([pool(h.double(), mask, pooling) for h in captured]).cpu())
+            order += idx
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
-    return torch.cat(chunks, 1)
+    out = torch.empty_like(torch.cat(chunks, 1))
+    out[:, torch.tensor(order)] = torch.cat(chunks, 1)
+    return out
 
 
 def fit_incline(
