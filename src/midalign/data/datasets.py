@@ -77,6 +77,7 @@ class StreamingAlignmentDataset(IterableDataset):
         self.files, self.fields, self.featurize, self.pair_files = files, fields, featurize, pair_files
         self.shuffle_buffer, self.seed, self.epoch = shuffle_buffer, seed, 0
         self._len = count_rows(files)
+        self._pair_len = count_rows(pair_files) if pair_files else 0  # counted once, not re-parsed every epoch
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -102,14 +103,13 @@ class StreamingAlignmentDataset(IterableDataset):
             for row in self._rows():
                 yield self.featurize(row)
             return
-        pairs = _cycle(lambda: iter_rows(self.pair_files, PAIR_FIELDS), skip=self.epoch * self._len)
+        pairs = _cycle(lambda: iter_rows(self.pair_files, PAIR_FIELDS), self._pair_len, skip=self.epoch * self._len)
         for row in self._rows():
             yield self.featurize(row, next(pairs))
 
 
-def _cycle(make, skip: int = 0) -> Iterator[dict]:
-    """Endless iteration over a re-openable stream of rows, starting ``skip`` rows in (modulo its length)."""
-    n = sum(1 for _ in make())
+def _cycle(make, n: int, skip: int = 0) -> Iterator[dict]:
+    """Endless iteration over a re-openable stream of ``n`` rows, starting ``skip`` rows in (modulo ``n``)."""
     if n == 0:
         raise ValueError("alignment file has no rows")
     it = itertools.islice(make(), skip % n, None)
