@@ -151,9 +151,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="tokenizer whose chat template renders the prompts")
     args = ap.parse_args()
+    from midalign.inference.prompts import render_example
     from midalign.models import load_tokenizer
     from midalign.tasks.massive import SYSTEM_PROMPT, gold_target, slot_prompt
-    from midalign.tasks.prompts import render_example
 
     tok = load_tokenizer(args.model)
     massive = massive_rows()

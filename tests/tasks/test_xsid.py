@@ -181,8 +181,8 @@ def test_three_paper_commands_end_to_end(tmp_path, xsid_dir, tiny_model_dir, pla
 
 def test_plain_format_training_rows_mask_the_prompt_exactly(plain_model_dir, xsid_dir):
     from midalign.data import IGNORE_INDEX, tokenize_task
+    from midalign.inference.prompts import render_example
     from midalign.models import load_tokenizer
-    from midalign.tasks.prompts import render_example
 
     tok = load_tokenizer(plain_model_dir)
     sent = xsid.load_xsid("en", "valid", xsid_dir)[0]

@@ -89,8 +89,8 @@ class _Context:
     """Data, paths and shared (seed-independent) components of one benchmark run."""
 
     def __init__(self, cfg: MethodsBenchConfig, tokenizer, work_dir: str):
+        from ..inference.prompts import render_example
         from ..tasks import xsid
-        from ..tasks.prompts import render_example
         from ..tasks.xsid_cli import write_pairs
 
         self.cfg, self.tokenizer, self.work_dir = cfg, tokenizer, work_dir

@@ -84,8 +84,8 @@ def _write_jsonl(path: str, rows) -> None:
 
 def prepare_data(cfg: XsidBenchConfig, tokenizer, work_dir: str) -> dict[str, str]:
     """Training rows (English task) and alignment pairs (en <-> aligned x), written once per work dir."""
+    from ..inference.prompts import render_example
     from ..tasks import xsid
-    from ..tasks.prompts import render_example
     from ..tasks.xsid_cli import write_pairs
 
     os.makedirs(work_dir, exist_ok=True)

@@ -8,7 +8,14 @@ import json
 import os
 from collections.abc import Iterable
 
-__all__ = ["add_model_args", "generate_task", "prompt_rows", "write_training_rows"]
+__all__ = [
+    "add_model_args",
+    "generate_task",
+    "prompt_rows",
+    "read_outputs",
+    "read_predictions",
+    "write_training_rows",
+]
 
 
 def add_model_args(p: argparse.ArgumentParser, *, batch_size: int = 16, max_new_tokens: int = 128) -> None:
@@ -42,7 +49,7 @@ def prompt_rows(tokenizer, examples: list[dict], default_template: bool = True) 
     """Examples (``user``, ``system`` and fields to copy) -> generation rows ``{"id", "prompt", ...}``, and whether
     the prompts are to be tokenized with the tokenizer's special tokens (chat-template prompts carry theirs; plain
     and paper-format prompts get the tokenizer's)."""
-    from ..tasks.prompts import has_chat_template
+    from .prompts import has_chat_template
     from .templates import build_prompt
 
     rows = [
@@ -98,8 +105,8 @@ def write_training_rows(
     tokenizer, examples: Iterable[tuple[str, str | None, str]], output: str, default_template: bool = True
 ) -> int:
     """(user, system, target) -> the paper's training rows ``{"prefix", "text": target + end-of-turn}``
-    (see :mod:`midalign.tasks.prompts` for models without a chat template)."""
-    from ..tasks.prompts import render_target
+    (see :mod:`midalign.inference.prompts` for models without a chat template)."""
+    from .prompts import render_target
     from .templates import build_prompt
 
     n = 0
@@ -113,3 +120,29 @@ def write_training_rows(
             n += 1
     print(f"wrote {n} rows to {output}")
     return n
+
+
+def read_outputs(path: str) -> list[dict]:
+    """Inference outputs: JSON lines (ours, the paper's) or one JSON array; ordered by ``index`` when present."""
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        rows = json.loads(stripped)
+    else:
+        from ..data.jsonl import json_lines
+
+        rows = [row for _, row in json_lines(path, text.splitlines())]
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict) or "prediction" not in r:
+            raise ValueError(f"{path}: row {i + 1} has no 'prediction' field")
+    if all("index" in r for r in rows):
+        rows.sort(key=lambda r: r["index"])
+    return rows
+
+
+def read_predictions(path: str) -> list[str]:
+    """One prediction per line (the file ``extract_json_output.py`` writes)."""
+    with open(path, encoding="utf-8") as fh:
+        preds = fh.read().split("\n")
+    return preds[:-1] if preds and preds[-1] == "" else preds

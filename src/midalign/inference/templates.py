@@ -10,7 +10,7 @@ without adding any.
 
 from __future__ import annotations
 
-from ..tasks.prompts import end_of_turn, render_prefix
+from .prompts import end_of_turn, render_prefix
 
 __all__ = ["build_prompt", "paper_format"]
 

@@ -12,9 +12,10 @@ import argparse
 import json
 import sys
 
+from ..inference.task_cli import read_outputs, read_predictions
 from . import massive
 
-__all__ = ["infer", "extract", "evaluate", "export", "read_outputs", "read_predictions", "cli"]
+__all__ = ["infer", "extract", "evaluate", "export", "cli"]
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -50,32 +51,6 @@ def infer(argv: list[str] | None = None) -> list[dict]:
     out = generate_task(args, examples, args.output_path)
     print(f"wrote {len(out)} predictions to {args.output_path}")
     return out
-
-
-def read_outputs(path: str) -> list[dict]:
-    """Inference outputs: JSON lines (ours, the paper's) or one JSON array; ordered by ``index`` when present."""
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        rows = json.loads(stripped)
-    else:
-        from ..data.jsonl import json_lines
-
-        rows = [row for _, row in json_lines(path, text.splitlines())]
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict) or "prediction" not in r:
-            raise ValueError(f"{path}: row {i + 1} has no 'prediction' field")
-    if all("index" in r for r in rows):
-        rows.sort(key=lambda r: r["index"])
-    return rows
-
-
-def read_predictions(path: str) -> list[str]:
-    """One prediction per line (the file ``extract_json_output.py`` writes)."""
-    with open(path, encoding="utf-8") as fh:
-        preds = fh.read().split("\n")
-    return preds[:-1] if preds and preds[-1] == "" else preds
 
 
 def extract(argv: list[str] | None = None) -> None:

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     golds = [ner.entities_from_bio(s["tokens"], s["tags"], joiner) for s in sents]
     output = args.output_path or f"{args.lang}_ner.json"
     if args.evaluation_only:
-        from .massive_cli import read_outputs
+        from ..inference.task_cli import read_outputs
 
         rows = read_outputs(output)
     else:

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     sources, references = sources[: args.limit], references[: args.limit]
     print(f"data: {note} ({len(sources)} sentences)")
     if args.evaluation_only:
-        from .massive_cli import read_outputs
+        from ..inference.task_cli import read_outputs
 
         rows = read_outputs(output)
     else:

@@ -70,7 +70,7 @@ def infer(argv: list[str] | None = None) -> list[dict]:
 
 
 def evaluate(argv: list[str] | None = None) -> dict:
-    from .massive_cli import read_predictions
+    from ..inference.task_cli import read_predictions
 
     p = argparse.ArgumentParser(prog="eval_xsid", description="Slot F1 / exact match (and intent accuracy) on xSID.")
     p.add_argument("--pred-slots-file", required=True, help="one prediction per line; comma-separated, one per --lang")
