@@ -145,8 +145,8 @@ def _model(cfg: TransferConfig, tokenizer, seed: int):
 
 
 def _train(model, tokenizer, rows, out_dir, *, schedule, steps, lr, cfg, seed, pairs_file=None):
-    from ..data import AlignmentCollator, ContrastiveDataMode, build_dataset
-    from ..training import AlignmentTrainer, AlignmentTrainingArguments
+    from ..training import AlignmentTrainingArguments, DataArguments
+    from ..training.run import build_trainer
 
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "train.json")
@@ -171,14 +171,8 @@ def _train(model, tokenizer, rows, out_dir, *, schedule, steps, lr, cfg, seed, p
         alignment_pooling=cfg.pooling,
         dataloader_num_workers=0,
     )
-    ds = build_dataset(path, tokenizer, ContrastiveDataMode.TASK, 64, alignment_file=pairs_file)
-    trainer = AlignmentTrainer(
-        model=model,
-        args=args,
-        train_dataset=ds,
-        data_collator=AlignmentCollator(tokenizer.pad_token_id),
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    data = DataArguments(train_file=path, alignment_file=pairs_file, block_size=64, contrastive_data_mode=0)
+    trainer = build_trainer(model, tokenizer, data, args)
     trainer.train()
     return trainer
 

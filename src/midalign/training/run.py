@@ -15,7 +15,7 @@ from ..models import apply_lora, load_model, load_tokenizer
 from .arguments import AlignmentTrainingArguments, DataArguments, ModelArguments, default_alignment_layer
 from .trainer import AlignmentTrainer
 
-__all__ = ["parse_args", "example_data_dir", "resolve_data_mode", "run_training", "main"]
+__all__ = ["parse_args", "example_data_dir", "resolve_data_mode", "build_trainer", "run_training", "main"]
 
 logger = logging.getLogger("midalign")
 
@@ -88,6 +88,62 @@ def _default_files(data_args: DataArguments, mode: ContrastiveDataMode) -> None:
         logger.info("no --train_file: using %s", data_args.train_file)
 
 
+def build_trainer(
+    model, tokenizer, data_args: DataArguments, training_args: AlignmentTrainingArguments, mode=None
+) -> AlignmentTrainer:
+    """The datasets (training and, with ``--validation_file``, evaluation) and the :class:`AlignmentTrainer` for a
+    ready model: the one way a training run is assembled (``run_training``, hence the CLI, the paper script, the demo
+    and ``bench xsid|methods``; ``bench transfer`` with its in-memory model)."""
+    mode = resolve_data_mode(data_args, training_args) if mode is None else mode
+    n_layers = num_decoder_layers(model)
+    if training_args.alignment_layer is None:
+        training_args.alignment_layer = default_alignment_layer(n_layers)
+    common = dict(alignment_file=None, streaming=data_args.streaming, seed=training_args.seed)
+    train_dataset = eval_dataset = None
+    if training_args.do_train:
+        train_dataset = build_dataset(
+            data_args.train_file,
+            tokenizer,
+            mode,
+            data_args.block_size,
+            **{**common, "alignment_file": data_args.alignment_file},
+            shuffle_buffer=data_args.shuffle_buffer,
+            max_samples=data_args.max_train_samples,
+        )
+    if data_args.validation_file:
+        eval_dataset = build_dataset(
+            data_args.validation_file,
+            tokenizer,
+            mode,
+            data_args.block_size,
+            **{**common, "alignment_file": data_args.validation_alignment_file or data_args.alignment_file},
+            max_samples=data_args.max_eval_samples,
+        )
+    elif training_args.do_eval or training_args.eval_strategy != "no":
+        raise ValueError("evaluation was requested (--do_eval or --eval_strategy) but no --validation_file was given")
+
+    logger.info(
+        "schedule=%s layer=%d/%d pooling=%s distance=%s temperature=%g data_mode=%d",
+        training_args.alignment_schedule,
+        training_args.alignment_layer,
+        n_layers,
+        training_args.alignment_pooling,
+        training_args.alignment_distance,
+        training_args.alignment_temperature,
+        int(mode),
+    )
+    trainer = AlignmentTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=AlignmentCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return trainer
+
+
 def run_training(model_args: ModelArguments, data_args: DataArguments, training_args: AlignmentTrainingArguments):
     """Train (and/or evaluate) as the arguments say. Returns the trainer."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
@@ -147,49 +203,7 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, training_
 
         freeze_embeddings(model)
 
-    common = dict(alignment_file=None, streaming=data_args.streaming, seed=training_args.seed)
-    train_dataset = eval_dataset = None
-    if training_args.do_train:
-        train_dataset = build_dataset(
-            data_args.train_file,
-            tokenizer,
-            mode,
-            data_args.block_size,
-            **{**common, "alignment_file": data_args.alignment_file},
-            shuffle_buffer=data_args.shuffle_buffer,
-            max_samples=data_args.max_train_samples,
-        )
-    if data_args.validation_file:
-        eval_dataset = build_dataset(
-            data_args.validation_file,
-            tokenizer,
-            mode,
-            data_args.block_size,
-            **{**common, "alignment_file": data_args.validation_alignment_file or data_args.alignment_file},
-            max_samples=data_args.max_eval_samples,
-        )
-    elif training_args.do_eval or training_args.eval_strategy != "no":
-        raise ValueError("evaluation was requested (--do_eval or --eval_strategy) but no --validation_file was given")
-
-    logger.info(
-        "schedule=%s layer=%d/%d pooling=%s distance=%s temperature=%g data_mode=%d",
-        training_args.alignment_schedule,
-        training_args.alignment_layer,
-        n_layers,
-        training_args.alignment_pooling,
-        training_args.alignment_distance,
-        training_args.alignment_temperature,
-        int(mode),
-    )
-    trainer = AlignmentTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        data_collator=AlignmentCollator(tokenizer.pad_token_id),
-        processing_class=tokenizer,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    trainer = build_trainer(model, tokenizer, data_args, training_args, mode)
     if training_args.do_train:
         result = trainer.train(resume_from_checkpoint=resume)
         if trainer.skipped_alignment_batches:
@@ -201,7 +215,7 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, training_
         trainer.log_metrics("train", result.metrics)
         trainer.save_metrics("train", result.metrics)
         trainer.save_state()
-    if training_args.do_eval and eval_dataset is not None:
+    if training_args.do_eval and trainer.eval_dataset is not None:
         metrics = trainer.evaluate()
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
