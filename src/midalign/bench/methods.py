@@ -28,7 +28,6 @@ components and generation outputs are reused.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -41,6 +40,7 @@ from .xsid import (
     _langs,
     _mean_sd,
     _write_jsonl,
+    bench_cli,
     evaluate_sentences,
     test_sentences,
     train,
@@ -136,6 +136,16 @@ class _Context:
             name=name,
             prefix_cache=prefix_cache,
         )
+
+    def evaluate_by_source(self, model_for, out_dir: str) -> dict[str, dict]:
+        """Test scores, each language on ``model_for(its language component)`` (one model per component)."""
+        scores = {}
+        for source in dict.fromkeys(self.source_of(x) for x in self.langs):
+            model = model_for(source)
+            scores.update(self.evaluate(model, {x: self.test[x] for x in self.langs if self.source_of(x) == source},
+                                        out_dir))  # fmt: skip
+            del model
+        return scores
 
     def dev_f1(self, scores: dict[str, dict]) -> float:
         return statistics.mean(scores[x]["slot_f1"] for x in self.cfg.aligned)
@@ -363,13 +373,13 @@ def _run_madx(ctx: _Context, seed: int, out_dir: str):
     task, seconds = ctx.train_lora(
         os.path.join(out_dir, "train"), seed=seed, steps=ctx.cfg.steps, extra=["--frozen_deltas", languages["en"][0]]
     )
-    scores = {}
-    for source in dict.fromkeys(ctx.source_of(x) for x in ctx.langs):
+
+    def model_for(source):  # the task LoRA composed with the language's, one exact adapter (cat)
         composed = os.path.join(out_dir, f"composed_{source}")
         combine_adapters([languages[source][0], task], [1.0, 1.0], composed, method="cat")
-        model = load_model_with_adapters(ctx.cfg.model, [composed])
-        scores.update(ctx.evaluate(model, {x: ctx.test[x] for x in ctx.langs if ctx.source_of(x) == source}, out_dir))
-        del model
+        return load_model_with_adapters(ctx.cfg.model, [composed])
+
+    scores = ctx.evaluate_by_source(model_for, out_dir)
     return scores, {
         "train_seconds": seconds,
         "shared_seconds": sum(s for _, s in languages.values()),
@@ -391,14 +401,12 @@ def _run_lt_sft(ctx: _Context, seed: int, out_dir: str):
         train_file=ctx.train_file,
         under=[languages["en"][0]],
     )
-    scores = {}
-    for source in dict.fromkeys(ctx.source_of(x) for x in ctx.langs):
-        model = apply_sparse_diffs(
-            load_model(ctx.cfg.model), [SparseDiff.load(languages[source][0]), SparseDiff.load(task)]
-        )
-        model.eval()
-        scores.update(ctx.evaluate(model, {x: ctx.test[x] for x in ctx.langs if ctx.source_of(x) == source}, out_dir))
-        del model
+
+    def model_for(source):  # base + the language's difference + the task's
+        diffs = [SparseDiff.load(languages[source][0]), SparseDiff.load(task)]
+        return apply_sparse_diffs(load_model(ctx.cfg.model), diffs).eval()
+
+    scores = ctx.evaluate_by_source(model_for, out_dir)
     return scores, {
         "train_seconds": seconds,
         "shared_seconds": sum(s for _, s in languages.values()),
@@ -645,48 +653,27 @@ def _plot(summary: dict, cfg: MethodsBenchConfig, langs: list[str], path: str) -
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(prog="midalign bench methods", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="a minutes-long smoke run (1 seed, 4 languages, 2 steps)")
-    p.add_argument("--model", default=None, help="model directory (default: the embedded gemma-3-270m)")
-    p.add_argument("--data-dir", default=None, help="the xSID release folder (default $MIDALIGN_XSID_DIR)")
-    p.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2)")
-    p.add_argument("--aligned", default=None, help="comma-separated aligned languages (default de,zh,ja,ar)")
-    p.add_argument(
-        "--languages",
-        default=None,
-        help="comma-separated evaluated languages (default en,the aligned ones, da,it,sr,kk)",
+    cfg, args = bench_cli(
+        argv,
+        prog="midalign bench methods",
+        description=__doc__.split("\n\n")[0],
+        cfg_cls=MethodsBenchConfig,
+        methods=METHODS,
+        numeric=(
+            ("test-size", int),
+            ("dev-size", int),
+            ("steps", int),
+            ("language-steps", int),
+            ("batch-size", int),
+            ("learning-rate", float),
+            ("sft-learning-rate", float),
+            ("layer", int),
+            ("temperature", float),
+            ("weight", float),
+            ("max-new-tokens", int),
+        ),  # fmt: skip
+        languages_help="comma-separated evaluated languages (default en, the aligned ones, da,it,sr,kk)",
+        quick_help="a minutes-long smoke run (1 seed, 4 languages, 2 steps)",
+        work_dir="outputs/bench_methods",
     )
-    p.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(METHODS)}")
-    for flag, typ in (
-        ("test-size", int),
-        ("dev-size", int),
-        ("steps", int),
-        ("language-steps", int),
-        ("batch-size", int),
-        ("learning-rate", float),
-        ("sft-learning-rate", float),
-        ("layer", int),
-        ("temperature", float),
-        ("weight", float),
-        ("max-new-tokens", int),
-    ):
-        field = flag.replace("-", "_")
-        p.add_argument(f"--{flag}", type=typ, default=None, help=f"default: {getattr(MethodsBenchConfig, field)}")
-    p.add_argument("--pooling", default=None, choices=["mean", "mean_skip_first", "bos"])
-    p.add_argument("--work-dir", default="outputs/bench_methods")
-    p.add_argument("--fig-dir", default="fig")
-    p.add_argument("--name", default=None)
-    args = p.parse_args(argv)
-    overrides = {
-        k: v for k, v in vars(args).items() if v is not None and k not in ("quick", "work_dir", "fig_dir", "name")
-    }
-    for key in ("aligned", "languages", "methods"):
-        if key in overrides:
-            overrides[key] = tuple(overrides[key].split(","))
-    if "seeds" in overrides:
-        overrides["seeds"] = tuple(int(s) for s in overrides["seeds"].split(","))
-    bad = [m for m in overrides.get("methods", ()) if m not in METHODS]
-    if bad:
-        p.error(f"--methods {bad}: choose from {', '.join(METHODS)}")
-    cfg = MethodsBenchConfig.quick(**overrides) if args.quick else MethodsBenchConfig(**overrides)
     return run_benchmark(cfg, args.work_dir, args.fig_dir, args.name or ("methods_quick" if args.quick else "methods"))

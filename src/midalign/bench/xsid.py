@@ -441,60 +441,76 @@ def _plot(summary: dict, cfg: XsidBenchConfig, langs: list[str], path: str) -> N
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(prog="midalign bench xsid", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="a minutes-long smoke run (1 seed, 5 languages, 2 steps)")
+def bench_cli(
+    argv: list[str] | None,
+    *,
+    prog: str,
+    description: str,
+    cfg_cls,
+    methods: tuple[str, ...],
+    numeric: tuple[tuple[str, type], ...],
+    languages_help: str,
+    quick_help: str,
+    work_dir: str,
+    flags: tuple[str, ...] = (),
+):
+    """Parse a bench command's flags into ``(config, args)``: the shared data/seed/language/method flags, the
+    config's numeric fields ``numeric`` (flag, type) and boolean ``flags``; ``--quick`` starts from
+    ``cfg_cls.quick``."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--quick", action="store_true", help=quick_help)
     p.add_argument("--model", default=None, help="model directory (default: the embedded gemma-3-270m)")
     p.add_argument("--data-dir", default=None, help="the xSID release folder (default $MIDALIGN_XSID_DIR)")
     p.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2)")
     p.add_argument("--aligned", default=None, help="comma-separated aligned languages (default de,zh,ja,ar)")
-    p.add_argument("--languages", default=None, help="comma-separated evaluated languages (default: all 15)")
-    p.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(METHODS)}")
-    for name, typ in (
-        ("test-size", int),
-        ("retrieval-size", int),
-        ("steps", int),
-        ("batch-size", int),
-        ("learning-rate", float),
-        ("layer", int),
-        ("temperature", float),
-        ("weight", float),
-        ("max-new-tokens", int),
-    ):
-        p.add_argument(
-            f"--{name}", type=typ, default=None, help=f"default: {getattr(XsidBenchConfig, name.replace('-', '_'))}"
-        )
+    p.add_argument("--languages", default=None, help=languages_help)
+    p.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(methods)}")
+    for flag, typ in numeric:
+        p.add_argument(f"--{flag}", type=typ, default=None, help=f"default: {getattr(cfg_cls, flag.replace('-', '_'))}")
     p.add_argument("--pooling", default=None, choices=["mean", "mean_skip_first", "bos"])
-    p.add_argument("--intent", action="store_true", help="answers start with the intent (scored too)")
-    p.add_argument("--work-dir", default="outputs/bench_xsid")
+    if "intent" in flags:
+        p.add_argument("--intent", action="store_true", help="answers start with the intent (scored too)")
+    p.add_argument("--work-dir", default=work_dir)
     p.add_argument("--fig-dir", default="fig")
     p.add_argument("--name", default=None)
     args = p.parse_args(argv)
     overrides = {
         k: v
-        for k, v in {
-            "model": args.model,
-            "data_dir": args.data_dir,
-            "test_size": args.test_size,
-            "retrieval_size": args.retrieval_size,
-            "steps": args.steps,
-            "batch_size": args.batch_size,
-            "learning_rate": args.learning_rate,
-            "layer": args.layer,
-            "temperature": args.temperature,
-            "weight": args.weight,
-            "max_new_tokens": args.max_new_tokens,
-            "pooling": args.pooling,
-            "seeds": tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None,
-            "aligned": tuple(args.aligned.split(",")) if args.aligned else None,
-            "languages": tuple(args.languages.split(",")) if args.languages else None,
-            "methods": tuple(args.methods.split(",")) if args.methods else None,
-            "intent": args.intent or None,
-        }.items()
-        if v is not None
+        for k, v in vars(args).items()
+        if v is not None and v is not False and k not in ("quick", "work_dir", "fig_dir", "name")
     }
-    bad = [m for m in overrides.get("methods", ()) if m not in METHODS]
+    for key in ("aligned", "languages", "methods"):
+        if key in overrides:
+            overrides[key] = tuple(overrides[key].split(","))
+    if "seeds" in overrides:
+        overrides["seeds"] = tuple(int(s) for s in overrides["seeds"].split(","))
+    bad = [m for m in overrides.get("methods", ()) if m not in methods]
     if bad:
-        p.error(f"--methods {bad}: choose from {', '.join(METHODS)}")
-    cfg = XsidBenchConfig.quick(**overrides) if args.quick else XsidBenchConfig(**overrides)
+        p.error(f"--methods {bad}: choose from {', '.join(methods)}")
+    return (cfg_cls.quick(**overrides) if args.quick else cfg_cls(**overrides)), args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg, args = bench_cli(
+        argv,
+        prog="midalign bench xsid",
+        description=__doc__.split("\n\n")[0],
+        cfg_cls=XsidBenchConfig,
+        methods=METHODS,
+        numeric=(
+            ("test-size", int),
+            ("retrieval-size", int),
+            ("steps", int),
+            ("batch-size", int),
+            ("learning-rate", float),
+            ("layer", int),
+            ("temperature", float),
+            ("weight", float),
+            ("max-new-tokens", int),
+        ),  # fmt: skip
+        languages_help="comma-separated evaluated languages (default: all 15)",
+        quick_help="a minutes-long smoke run (1 seed, 5 languages, 2 steps)",
+        work_dir="outputs/bench_xsid",
+        flags=("intent",),
+    )
     return run_benchmark(cfg, args.work_dir, args.fig_dir, args.name or ("xsid_quick" if args.quick else "xsid"))
