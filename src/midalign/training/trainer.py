@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 from transformers.trainer_callback import ExportableState
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..alignment import alignment_loss, call_through, find_decoder, layer_output, pool, retrieval_accuracy
 from ..data import IGNORE_INDEX
@@ -22,6 +23,7 @@ __all__ = [
     "AlignmentTrainer",
     "MicroBatchPlan",
     "PLAN_KEY",
+    "PaperAdapterLayout",
     "ScheduleClock",
     "causal_lm_loss",
     "supervised_positions",
@@ -160,6 +162,23 @@ class MicroBatchPlan:
     align_scale: float
 
 
+class PaperAdapterLayout(TrainerCallback):
+    """Also writes the adapter at the paper's paths: ``checkpoint-N/adapter_model/`` at every save and
+    ``output_dir/adapter_model/`` when training ends (process 0 only; models without a peft adapter are skipped)."""
+
+    def _write(self, model, directory: str) -> None:
+        if model is not None and hasattr(model, "peft_config"):
+            model.save_pretrained(os.path.join(directory, "adapter_model"))
+
+    def on_save(self, args, state, control, model=None, **kwargs):
+        if state.is_world_process_zero:
+            self._write(model, os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"))
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        if state.is_world_process_zero:
+            self._write(model, args.output_dir)
+
+
 class AlignmentTrainer(Trainer):
     """Trains with ``args.schedule`` (see ``midalign.training.schedules``).
 
@@ -179,6 +198,7 @@ class AlignmentTrainer(Trainer):
         self.skipped_alignment_batches = 0  # alignment micro-batches with < 2 pairs (see compute_loss)
         self.clock = ScheduleClock(self.args.alignment_schedule)
         self.add_callback(self.clock)
+        self.add_callback(PaperAdapterLayout())
         self._objective_sum = 0.0  # combined objective since the last log, for the "loss" entry
         self._steps_since_log = 0
         self._unreached: dict[int, list[nn.Parameter]] = {}
@@ -385,13 +405,6 @@ class AlignmentTrainer(Trainer):
         return output
 
     # ---- checkpoints ----
-    def _save(self, output_dir: str | None = None, state_dict=None):
-        super()._save(output_dir, state_dict)
-        output_dir = output_dir or self.args.output_dir
-        unwrapped = self.accelerator.unwrap_model(self.model)
-        if hasattr(unwrapped, "peft_config"):  # the paper's layout: <dir>/adapter_model/
-            unwrapped.save_pretrained(os.path.join(output_dir, "adapter_model"))
-
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         # transformers reads every sub-directory holding adapter weights as one more adapter; our paper-layout copy
         # (<checkpoint>/adapter_model/) is the same adapter, so load the top-level one into the active adapter.
