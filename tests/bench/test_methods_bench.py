@@ -182,3 +182,15 @@ def test_bad_method_is_refused(tmp_path):
 
     with pytest.raises(SystemExit):
         main(["--methods", "baseline,adapterfusion", "--work-dir", str(tmp_path)])
+
+
+def test_report_only_runs_nothing_and_reports_what_is_done(quick, tmp_path):
+    from midalign.bench.methods import main
+
+    i = quick["argv"].index("--fig-dir")
+    argv = quick["argv"][:i] + quick["argv"][i + 2 :] + ["--report-only", "--fig-dir", str(tmp_path)]
+    argv = [*argv, "--seeds", "0,1"]  # seed 1 was never run: reported as missing, not trained
+    out = main(argv)
+    assert [(r["seed"], r["method"]) for r in out["runs"]] == [(0, m) for m in METHODS]
+    assert not (quick["work"] / "seed1").exists()
+    assert (tmp_path / "methods_quick.md").read_text().count("| baseline |") == 2  # main table + transfer table

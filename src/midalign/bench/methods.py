@@ -495,7 +495,11 @@ RUNNERS = {
 }
 
 
-def run_benchmark(cfg: MethodsBenchConfig, work_dir: str, fig_dir: str, name: str = "methods") -> dict:
+def run_benchmark(
+    cfg: MethodsBenchConfig, work_dir: str, fig_dir: str, name: str = "methods", report_only: bool = False
+) -> dict:
+    """Run every (seed, method) not done yet, then write the table, JSON and figure. ``report_only``: run nothing;
+    report the (seed, method) results already in ``work_dir`` (e.g. while a long run is still going)."""
     from ..models import GEMMA3_MODEL_NAME, load_tokenizer, prepared_model_path
     from ..tasks.xsid import resolve_data_dir
 
@@ -516,6 +520,8 @@ def run_benchmark(cfg: MethodsBenchConfig, work_dir: str, fig_dir: str, name: st
                 with open(done) as fh:
                     runs.append(json.load(fh))
                 print(f"seed {seed} {method}: done earlier ({done})", flush=True)
+                continue
+            if report_only:
                 continue
             t0 = time.time()
             scores, extra = RUNNERS[method](ctx, seed, out_dir)
@@ -686,5 +692,9 @@ def main(argv: list[str] | None = None) -> dict:
         languages_help="comma-separated evaluated languages (default en, the aligned ones, da,it,sr,kk)",
         quick_help="a minutes-long smoke run (1 seed, 4 languages, 2 steps)",
         work_dir="outputs/bench_methods",
+        switches={
+            "report-only": "run nothing: write the table, JSON and figure from the results already in --work-dir"
+        },
     )
-    return run_benchmark(cfg, args.work_dir, args.fig_dir, args.name or ("methods_quick" if args.quick else "methods"))
+    name = args.name or ("methods_quick" if args.quick else "methods")
+    return run_benchmark(cfg, args.work_dir, args.fig_dir, name, report_only=args.report_only)

@@ -453,6 +453,7 @@ def bench_cli(
     quick_help: str,
     work_dir: str,
     flags: tuple[str, ...] = (),
+    switches: dict[str, str] | None = None,
 ):
     """Parse a bench command's flags into ``(config, args)``: the shared data/seed/language/method flags, the
     config's numeric fields ``numeric`` (flag, type) and boolean ``flags``; ``--quick`` starts from
@@ -470,6 +471,8 @@ def bench_cli(
     p.add_argument("--pooling", default=None, choices=["mean", "mean_skip_first", "bos"])
     if "intent" in flags:
         p.add_argument("--intent", action="store_true", help="answers start with the intent (scored too)")
+    for switch, help_ in (switches or {}).items():  # run options, not config fields: read from the returned args
+        p.add_argument(f"--{switch}", action="store_true", help=help_)
     p.add_argument("--work-dir", default=work_dir)
     p.add_argument("--fig-dir", default="fig")
     p.add_argument("--name", default=None)
@@ -477,7 +480,9 @@ def bench_cli(
     overrides = {
         k: v
         for k, v in vars(args).items()
-        if v is not None and v is not False and k not in ("quick", "work_dir", "fig_dir", "name")
+        if v is not None
+        and v is not False
+        and k not in ("quick", "work_dir", "fig_dir", "name", *(w.replace("-", "_") for w in switches or {}))
     }
     for key in ("aligned", "languages", "methods"):
         if key in overrides:
