@@ -46,6 +46,7 @@ def pooled_mlp_outputs(
     whose huge activations would dominate a plain mean (README: Pooling), and the maps are applied at a prompt's
     last position, never at the first. ``mean`` is the released INCLINE code's choice (on models without a sink)."""
     modules = mlp_modules(model)
+    decoder, _ = find_decoder(model)
     device = next(model.parameters()).device
     captured: list[torch.Tensor] = []
     handles = [m.register_forward_hook(lambda mod, inp, out: captured.append(out)) for m in modules]
@@ -55,7 +56,7 @@ def pooled_mlp_outputs(
     try:
         for idx, enc in encode_batches(tokenizer, sentences, batch_size, max_length, device):
             captured.clear()
-            model(**enc)
+            decoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], use_cache=False)  # no LM head
             mask = enc["attention_mask"]
             chunks.append(torch.stack([pool(h.double(), mask, pooling) for h in captured]).cpu())
             order += idx
