@@ -597,10 +597,15 @@ def markdown_table(summary: dict, cfg: MethodsBenchConfig, langs: list[str]) -> 
         "shared s (once) | trainable params | stored per language |",
         "|---|---|" + "---|" * len(aligned) + "---|---|---|---|---|---|",
     ]
+    full = max((e["n_seeds"] for e in summary["methods"].values()), default=0)
+
+    def label(method: str, e: dict) -> str:  # a method with fewer seeds than the others says so
+        return method if e["n_seeds"] == full else f"{method} (n={e['n_seeds']})"
+
     for method, e in summary["methods"].items():
         g = e["groups"]
         lines.append(
-            f"| {method} | {cell(g['english']) if 'english' in g else '-'} | "
+            f"| {label(method, e)} | {cell(g['english']) if 'english' in g else '-'} | "
             + "".join(f"{cell(e['f1'][x])} | " for x in aligned)
             + f"{cell(g['aligned']) if 'aligned' in g else '-'} | {cell(g['transfer']) if 'transfer' in g else '-'} | "
             f"{e.get('train_seconds', float('nan')):.0f} | "
@@ -617,7 +622,7 @@ def markdown_table(summary: dict, cfg: MethodsBenchConfig, langs: list[str]) -> 
             "|---|" + "---|" * len(transfer),
         ]
         for method, e in summary["methods"].items():
-            lines.append(f"| {method} | " + " | ".join(cell(e["f1"][x]) for x in transfer) + " |")
+            lines.append(f"| {label(method, e)} | " + " | ".join(cell(e["f1"][x]) for x in transfer) + " |")
     chosen = {m: e["chosen"] for m, e in summary["methods"].items() if "chosen" in e}
     if chosen:
         lines += [
