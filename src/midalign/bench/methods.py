@@ -315,10 +315,11 @@ def _diff_entries(path: str) -> int:
 # ---- the methods: each returns (scores per test language, extra result fields) ----
 
 
-def _run_baseline(ctx: _Context, seed: int, out_dir: str):
+def _one_adapter(ctx: _Context, seed: int, out_dir: str, **train):
+    """Train one LoRA (``train``: steps, schedule, pairs) and evaluate it on every test language."""
     from ..models import load_model_with_adapters
 
-    adapter, seconds = ctx.train_lora(os.path.join(out_dir, "train"), seed=seed, steps=ctx.cfg.steps)
+    adapter, seconds = ctx.train_lora(os.path.join(out_dir, "train"), seed=seed, **train)
     model = load_model_with_adapters(ctx.cfg.model, [adapter])
     scores = ctx.evaluate(model, ctx.test, out_dir)
     return scores, {
@@ -327,22 +328,14 @@ def _run_baseline(ctx: _Context, seed: int, out_dir: str):
         "stored_bytes_per_language": 0,
         "task_bytes": _file_bytes(adapter),
     }
+
+
+def _run_baseline(ctx: _Context, seed: int, out_dir: str):
+    return _one_adapter(ctx, seed, out_dir, steps=ctx.cfg.steps)
 
 
 def _run_alignment(ctx: _Context, seed: int, out_dir: str):
-    from ..models import load_model_with_adapters
-
-    adapter, seconds = ctx.train_lora(
-        os.path.join(out_dir, "train"), seed=seed, steps=2 * ctx.cfg.steps, schedule="alternate", pairs=ctx.pairs_file
-    )
-    model = load_model_with_adapters(ctx.cfg.model, [adapter])
-    scores = ctx.evaluate(model, ctx.test, out_dir)
-    return scores, {
-        "train_seconds": seconds,
-        "trainable_params": _adapter_params(adapter),
-        "stored_bytes_per_language": 0,
-        "task_bytes": _file_bytes(adapter),
-    }
+    return _one_adapter(ctx, seed, out_dir, steps=2 * ctx.cfg.steps, schedule="alternate", pairs=ctx.pairs_file)
 
 
 def _run_merging(ctx: _Context, seed: int, out_dir: str):
