@@ -34,23 +34,78 @@ def test_supervised_positions_is_the_union_of_shifted_targets():
     assert supervised_positions(torch.full((2, 8), IGNORE_INDEX)).numel() == 0
 
 
+def _loss_and_grads(model, batch, **kwargs):
+    model.zero_grad()
+    total, n = task_loss(model, *batch, **kwargs)
+    (total / n).backward()
+    return total.detach(), int(n), {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("chunk", [None, 97 * 4], ids=["one-piece", "chunks-of-4"])
 @pytest.mark.parametrize("arch,extra", CASES, ids=[f"{a}{'-' + next(iter(e)) if e else ''}" for a, e in CASES])
-def test_supervised_only_equals_full_loss_and_gradients(arch, extra):
+def test_supervised_only_equals_full_loss_and_gradients(arch, extra, chunk):
+    """Per-row target positions only (15 targets of 3 x 20 positions), in one piece and in chunks of 4 rows
+    (4+4+4+3, each recomputed in the backward): the same loss and gradients as logits at every position."""
     model = tiny_model(arch, vocab_size=97, num_layers=2, **extra).train()
     assert _accepts_logits_to_keep(model)  # the fast path is the one under test
     torch.manual_seed(0)
-    ids, mask, labels = _batch(97)
-    results = []
-    for supervised_only in (False, True):
-        model.zero_grad()
-        total, n = task_loss(model, ids, mask, labels, supervised_only=supervised_only)
-        (total / n).backward()
-        results.append((total.detach(), n, {k: p.grad.clone() for k, p in model.named_parameters()}))
-    (full, n_full, g_full), (part, n_part, g_part) = results
-    assert n_full == n_part == int(labels[:, 1:].ne(IGNORE_INDEX).sum())
+    batch = _batch(97)
+    labels = batch[2]
+    head_rows = []
+    hook = model.get_output_embeddings().register_forward_hook(lambda m, a, out: head_rows.append(a[0].shape[:-1]))
+    full, n_full, g_full = _loss_and_grads(model, batch, supervised_only=False)
+    head_rows.clear()
+    part, n_part, g_part = _loss_and_grads(model, batch, chunk_logits=chunk)
+    hook.remove()
+    assert n_full == n_part == int(labels[:, 1:].ne(IGNORE_INDEX).sum()) == 15
+    # the head ran on each row's own targets only: [15] at once, or [4] in the forward + 4, 4, 3 (and their
+    # recomputation in the backward) for the later chunks
+    expected = [(15,)] if chunk is None else [(4,), (4,), (4,), (4,), (3,), (4,), (4,), (3,)]
+    assert sorted(head_rows) == sorted(expected)
+    torch.testing.assert_close(part, full, rtol=1e-5, atol=1e-5)
+    assert g_part.keys() == g_full.keys()
+    for name in g_full:
+        torch.testing.assert_close(g_part[name], g_full[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_chunks_under_lora_reach_the_adapter_on_the_head():
+    """A LoRA on the LM head itself (peft wraps the head module): chunked = full, the adapter's gradients too."""
+    from midalign.models import apply_lora
+
+    model = apply_lora(
+        tiny_model("llama", vocab_size=97, num_layers=2),
+        {"lora_dropout": 0.0, "target_modules": ["q_proj", "lm_head"], "init_lora_weights": False},
+    ).train()
+    batch = _batch(97)
+    full, _, g_full = _loss_and_grads(model, batch, supervised_only=False)
+    part, _, g_part = _loss_and_grads(model, batch, chunk_logits=97 * 4)
+    assert any("lm_head.lora_B" in name for name in g_full)
     torch.testing.assert_close(part, full, rtol=1e-5, atol=1e-5)
     for name in g_full:
         torch.testing.assert_close(g_part[name], g_full[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_unknown_logit_transform_is_refused_when_chunked():
+    """A model that changes its logits after the head in a way the chunked path does not know gets a clear error
+    naming the way out, not a silently different loss; in one piece its own transform is used, so it is exact."""
+    import functools
+
+    model = tiny_model("llama", vocab_size=97, num_layers=2)
+    forward = model.forward
+
+    @functools.wraps(forward)
+    def doubled(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        out.logits = out.logits * 2.0
+        return out
+
+    model.forward = doubled
+    batch = _batch(97)
+    with pytest.raises(NotImplementedError, match="--lm_head_chunk 0"):
+        task_loss(model, *batch, chunk_logits=97 * 4)
+    full, _ = task_loss(model, *batch, supervised_only=False)
+    part, _ = task_loss(model, *batch, chunk_logits=0)
+    torch.testing.assert_close(part, full, rtol=1e-5, atol=1e-5)
 
 
 def test_loss_at_positions_matches_hand_computation():

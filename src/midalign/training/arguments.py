@@ -201,6 +201,15 @@ class AlignmentTrainingArguments(TrainingArguments):
             "script, recipes, demo and benchmarks, measured better: README Pooling), or bos (first real token).",
         },
     )
+    # ---- task loss ----
+    lm_head_chunk: int = field(
+        default=2**26,
+        metadata={
+            "help": "The task loss applies the LM head only at target tokens; when targets x vocabulary exceed "
+            "this many logits it runs the head and cross-entropy in chunks of that size, recomputed in the backward "
+            "pass, so memory stays flat (same loss and gradients). 0: one piece."
+        },
+    )
     # ---- run control ----
     patience: int | None = field(
         default=None,
@@ -266,6 +275,8 @@ class AlignmentTrainingArguments(TrainingArguments):
         get_schedule(self.alignment_schedule)
         if self.alignment_temperature <= 0:
             raise ValueError(f"--alignment_temperature must be > 0, got {self.alignment_temperature}")
+        if self.lm_head_chunk < 0:
+            raise ValueError(f"--lm_head_chunk must be >= 0 (0: no chunking), got {self.lm_head_chunk}")
         if self.alignment_layer is not None and self.alignment_layer < 1:
             raise ValueError(f"--alignment_layer is 1-based and must be >= 1, got {self.alignment_layer}")
         if self.patience is not None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
@@ -25,6 +26,7 @@ __all__ = [
     "PLAN_KEY",
     "PaperAdapterLayout",
     "ScheduleClock",
+    "CHUNK_LOGITS",
     "causal_lm_loss",
     "supervised_positions",
     "task_loss",
@@ -72,6 +74,42 @@ def _accepts_logits_to_keep(model: nn.Module) -> bool:
     return "logits_to_keep" in inspect.signature(_unwrap(model).forward).parameters
 
 
+# Logits per chunk of the LM head (float32: 256 MiB): at Gemma 3's vocabulary (262,144) that is 256 target tokens,
+# more than a MASSIVE or xSID micro-batch of 8 has, so those run in one piece; whole-text causal-LM batches chunk.
+CHUNK_LOGITS = 2**26
+
+# Element-wise transformations HF causal LMs apply to the LM head's output, as (attribute of the model or its
+# config, function). The chunked path applies them itself and checks the result against the model's own logits
+# on the first chunk; a model doing anything else is computed in one piece.
+_LOGIT_TRANSFORMS = (
+    ("final_logit_softcapping", lambda x, cap: torch.tanh(x / cap) * cap),  # Gemma 2 / 3
+    ("logit_scale", lambda x, scale: x * scale),  # Cohere
+    ("logits_scaling", lambda x, scale: x / scale),  # Granite
+)
+
+
+def _logit_transform(causal_lm: nn.Module):
+    steps = []
+    for name, fn in _LOGIT_TRANSFORMS:
+        value = getattr(causal_lm, name, None)
+        if value is None:
+            value = getattr(getattr(causal_lm, "config", None), name, None)
+        if value is not None:
+            steps.append((fn, value))
+
+    def transform(logits: torch.Tensor) -> torch.Tensor:
+        for fn, value in steps:
+            logits = fn(logits, value)
+        return logits
+
+    return transform
+
+
+def _chunk_loss(head: nn.Module, transform, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    logits = transform(head(hidden)).float()
+    return F.cross_entropy(logits, targets, reduction="sum")
+
+
 def task_loss(
     model: nn.Module,
     input_ids: torch.Tensor,
@@ -79,19 +117,76 @@ def task_loss(
     labels: torch.Tensor,
     *,
     supervised_only: bool = True,
+    chunk_logits: int | None = CHUNK_LOGITS,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(summed token loss, target tokens) of a causal LM on a batch, shapes [B, T] in.
 
-    With ``supervised_only`` the LM head runs only at :func:`supervised_positions` (``logits_to_keep`` with an
-    index tensor: the model applies its own head, tied weights and final-logit soft-capping there), so prompt
-    positions never materialise [V]-sized logits. Same loss and gradients as over all positions (tested); a model
-    whose forward lacks ``logits_to_keep`` computes every position.
+    With ``supervised_only`` the LM head runs only where a loss is taken: the decoder keeps the columns of
+    :func:`supervised_positions` (``logits_to_keep`` with an index tensor), and a pre-hook on the LM head gathers
+    each row's own target positions from them, so the head sees [N, H] for the batch's N target tokens and prompt or
+    padding positions never materialise [V]-sized logits. The model still applies its own head, tied weights and
+    final-logit soft-capping. When N x V exceeds ``chunk_logits`` the head and cross-entropy run in chunks of rows,
+    each recomputed in the backward pass (activation checkpointing), so peak memory stays flat in N and the
+    vocabulary (``chunk_logits`` 0 or None: one piece). Same loss and gradients as over all positions (tested on
+    every tiny architecture, chunked and not); a model whose forward lacks ``logits_to_keep`` or has no output
+    embeddings computes every position.
     """
-    if not (supervised_only and _accepts_logits_to_keep(model)):
+    from ..alignment.capture import _unwrap
+
+    causal_lm = _unwrap(model)
+    head = causal_lm.get_output_embeddings() if hasattr(causal_lm, "get_output_embeddings") else None
+    if not (supervised_only and head is not None and _accepts_logits_to_keep(model)):
         return causal_lm_loss(model(input_ids=input_ids, attention_mask=attention_mask).logits, labels)
     positions = supervised_positions(labels)
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=positions).logits
-    return causal_lm_loss(logits, labels, positions)
+    targets = labels[:, positions + 1]
+    keep = targets.ne(IGNORE_INDEX)
+    flat_targets = targets[keep]
+    n = flat_targets.numel()
+    vocab = getattr(head, "out_features", None) or head.weight.shape[0]
+    rows = max(chunk_logits // max(vocab, 1), 1) if chunk_logits else max(n, 1)
+    chunked = n > rows
+    stash: dict[str, torch.Tensor] = {}
+
+    def gather(module, args):
+        hidden = args[0][keep.to(args[0].device)]  # [B, K, H] -> [N, H], each row's own targets
+        if chunked:
+            stash["hidden"] = hidden
+            hidden = hidden[:rows]  # the model's own head (and logit transform) runs on the first chunk
+        return (hidden, *args[1:])
+
+    handle = head.register_forward_pre_hook(gather)
+    try:
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=positions).logits
+    finally:
+        handle.remove()
+    expected = rows if chunked else n
+    if logits.dim() != 2 or logits.shape[0] != expected:
+        raise RuntimeError(
+            f"{type(causal_lm).__name__} reshaped its LM head's output ({tuple(logits.shape)}, expected "
+            f"[{expected}, V]); call task_loss(..., supervised_only=False) for this model"
+        )
+    flat_targets = flat_targets.to(logits.device)
+    total = F.cross_entropy(logits.float(), flat_targets[:expected], reduction="sum")
+    if chunked:
+        hidden, transform = stash.pop("hidden"), _logit_transform(causal_lm)
+        with torch.no_grad():
+            ours = transform(head(hidden[:rows])).float()
+        if not torch.allclose(ours, logits.float(), rtol=1e-4, atol=1e-4):
+            raise NotImplementedError(
+                f"{type(causal_lm).__name__} transforms its LM head's output in a way the chunked task loss does not "
+                f"know (known: {', '.join(name for name, _ in _LOGIT_TRANSFORMS)}); train with --lm_head_chunk 0 "
+                "(logits in one piece) or add the transform to midalign.training.trainer._LOGIT_TRANSFORMS"
+            )
+        for start in range(rows, n, rows):
+            total = total + checkpoint(
+                _chunk_loss,
+                head,
+                transform,
+                hidden[start : start + rows],
+                flat_targets[start : start + rows],
+                use_reentrant=False,
+            )
+    return total, torch.as_tensor(n, device=total.device)
 
 
 class _EpochSetter(TrainerCallback):
@@ -241,7 +336,13 @@ class AlignmentTrainer(Trainer):
 
     # ---- losses ----
     def _task_loss(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
-        return task_loss(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
+        return task_loss(
+            model,
+            inputs["input_ids"],
+            inputs["attention_mask"],
+            inputs["labels"],
+            chunk_logits=self.args.lm_head_chunk,
+        )
 
     def _align_forward(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
         """Pooled layer-k representations of both sides: each side padded to its own length (no positions spent on
