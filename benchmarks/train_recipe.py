@@ -17,7 +17,10 @@ ratios to ``plain_hf``. ``--profile`` adds one alternate run under ``torch.profi
 micro-batch's time: the two truncated forwards (``layer_output``), the backward, and what is left (loss,
 retrieval accuracy, zero-gradient term, input preparation).
 
-    python benchmarks/train_recipe.py [--steps 20] [--rounds 3] [--threads 2] [--profile]
+This machine's speed drifts by tens of percent over minutes, so the order of the variants rotates each round and the
+time ratios are taken within a round (their median is the headline), beside the ratio of the medians.
+
+    python benchmarks/train_recipe.py [--steps 10] [--rounds 4] [--threads 2] [--profile] [--json FILE]
 """
 
 from __future__ import annotations
@@ -255,8 +258,8 @@ def _account(result: dict) -> list[tuple[str, float]]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="default: the embedded SmolLM2-135M-Instruct (prepared cache)")
-    ap.add_argument("--steps", type=int, default=20, help="optimizer steps per run (each = 2 micro-batches)")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=10, help="optimizer steps per run (each = 2 micro-batches)")
+    ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--profile", action="store_true", help="also profile one alternate run (torch.profiler)")
@@ -268,7 +271,8 @@ def main(argv: list[str] | None = None) -> None:
     variants = [v for v in args.variants.split(",") if v]
     runs: dict[str, list[dict]] = {v: [] for v in variants}
     for r in range(args.rounds):
-        for variant in variants:
+        # the machine's speed drifts over minutes: rotate the order each round, and compare within rounds
+        for variant in variants[r % len(variants) :] + variants[: r % len(variants)]:
             runs[variant].append(summarize(_run(variant, args)))
             s = runs[variant][-1]
             print(f"round {r} {variant:9s}: {s['train_runtime']:.1f} s, peak RSS {s['peak_rss_mb']:.0f} MB", flush=True)
@@ -283,11 +287,15 @@ def main(argv: list[str] | None = None) -> None:
     for v in variants:
         print(f"| {v} | " + " | ".join("-" if med[v][c] is None else f"{med[v][c]:.3g}" for c in cols) + " |")
     if "plain_hf" in med:
-        base = med["plain_hf"]
         for v in variants:
-            if v != "plain_hf":
-                print(f"{v} / plain_hf: time {med[v]['train_runtime'] / base['train_runtime']:.2f}x, "
-                      f"peak RSS {med[v]['peak_rss_mb'] / base['peak_rss_mb']:.2f}x")  # fmt: skip
+            if v == "plain_hf":
+                continue
+            ratios = [a["train_runtime"] / b["train_runtime"] for a, b in zip(runs[v], runs["plain_hf"])]
+            rss = med[v]["peak_rss_mb"] / med["plain_hf"]["peak_rss_mb"]
+            of_medians = med[v]["train_runtime"] / med["plain_hf"]["train_runtime"]
+            print(f"{v} / plain_hf: time per round {', '.join(f'{x:.2f}' for x in ratios)} -> median "
+                  f"{statistics.median(ratios):.2f}x (ratio of medians "
+                  f"{of_medians:.2f}x); peak RSS {rss:.2f}x")  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": runs, "medians": med}, indent=1))
     if args.profile:

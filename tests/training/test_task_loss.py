@@ -16,7 +16,7 @@ CASES = [(arch, {}) for arch in sorted(TINY_CONFIGS)] + [
 
 def _batch(vocab: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(3, vocab, (3, 20), generator=g)
+    ids = torch.randint(3, vocab, (3, 24), generator=g)  # columns 20-23: padding in every row
     mask = torch.ones_like(ids)
     labels = ids.clone()
     for row, (prompt, length) in enumerate([(12, 20), (5, 9), (15, 18)]):  # right padding after `length`
@@ -51,12 +51,15 @@ def test_supervised_only_equals_full_loss_and_gradients(arch, extra, chunk):
     torch.manual_seed(0)
     batch = _batch(97)
     labels = batch[2]
-    head_rows = []
+    head_rows, widths = [], []
     hook = model.get_output_embeddings().register_forward_hook(lambda m, a, out: head_rows.append(a[0].shape[:-1]))
+    width = model.get_input_embeddings().register_forward_hook(lambda m, a, out: widths.append(a[0].shape[1]))
     full, n_full, g_full = _loss_and_grads(model, batch, supervised_only=False)
     head_rows.clear()
     part, n_part, g_part = _loss_and_grads(model, batch, chunk_logits=chunk)
-    hook.remove()
+    hook.remove(), width.remove()
+    # the decoder ran up to the last position whose logits are needed (18: it predicts row 0's last token, 19)
+    assert widths == [24, 19]
     assert n_full == n_part == int(labels[:, 1:].ne(IGNORE_INDEX).sum()) == 15
     # the head ran on each row's own targets only: [15] at once, or [4] in the forward + 4, 4, 3 (and their
     # recomputation in the backward) for the later chunks

@@ -124,7 +124,8 @@ def task_loss(
     With ``supervised_only`` the LM head runs only where a loss is taken: the decoder keeps the columns of
     :func:`supervised_positions` (``logits_to_keep`` with an index tensor), and a pre-hook on the LM head gathers
     each row's own target positions from them, so the head sees [N, H] for the batch's N target tokens and prompt or
-    padding positions never materialise [V]-sized logits. The model still applies its own head, tied weights and
+    padding positions never materialise [V]-sized logits; columns after the last such position are not run at all
+    (causal attention: they cannot change the loss). The model still applies its own head, tied weights and
     final-logit soft-capping. When N x V exceeds ``chunk_logits`` the head and cross-entropy run in chunks of rows,
     each recomputed in the backward pass (activation checkpointing), so peak memory stays flat in N and the
     vocabulary (``chunk_logits`` 0 or None: one piece). Same loss and gradients as over all positions (tested on
@@ -138,6 +139,10 @@ def task_loss(
     if not (supervised_only and head is not None and _accepts_logits_to_keep(model)):
         return causal_lm_loss(model(input_ids=input_ids, attention_mask=attention_mask).logits, labels)
     positions = supervised_positions(labels)
+    # Causal attention: no position after the last one whose logits are needed can change the loss, so the batch is
+    # cut there (the last target token itself, e.g. EOS, and the padding after it are never run).
+    end = int(positions[-1]) + 1 if positions.numel() else 1
+    input_ids, attention_mask = input_ids[:, :end], attention_mask[:, :end]
     targets = labels[:, positions + 1]
     keep = targets.ne(IGNORE_INDEX)
     flat_targets = targets[keep]
