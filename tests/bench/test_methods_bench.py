@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 pytestmark = pytest.mark.slow
 
 LANGS = ["en", "de", "zh", "da"]
-METHODS = ["baseline", "alignment", "merging", "madx", "lt_sft", "incline"]
+METHODS = ["baseline", "baseline_2x", "alignment", "merging", "madx", "lt_sft", "incline"]
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +79,10 @@ def test_every_method_runs_and_is_summarized(quick):
     assert by["incline"]["chosen"]["sigma"] in (0.1, 0.5)
     # costs: LoRA r=8 on the tiny model; MAD-X counts the language and the task LoRA; LT-SFT the same entry budget
     assert by["madx"]["trainable_params"] == 2 * by["baseline"]["trainable_params"]
+    assert by["baseline_2x"]["trainable_params"] == by["baseline"]["trainable_params"]
+    steps = {m: json.loads((quick["work"] / "seed0" / m / "train" / "trainer_state.json").read_text())["global_step"]
+             for m in ("baseline", "baseline_2x")}  # fmt: skip
+    assert steps["baseline_2x"] == 2 * steps["baseline"]
     assert by["lt_sft"]["trainable_params"] == by["madx"]["trainable_params"]
     assert by["incline"]["trainable_params"] == 0 and by["incline"]["stored_bytes_per_language"] > 0
     summary = result["summary"]
@@ -107,7 +111,7 @@ def test_merging_is_task_plus_weighted_alignment_adapter(quick, tokenizer):
     from midalign.models import load_model_with_adapters
 
     seed = quick["work"] / "seed0"
-    w = quick["result"]["runs"][2]["chosen"]["weight"]
+    w = next(r for r in quick["result"]["runs"] if r["method"] == "merging")["chosen"]["weight"]
     composed = load_model_with_adapters(quick["model"], [str(seed / "merging" / f"composed_w{w:g}")])
     by_hand = _add_lora_by_hand(_base(quick["model"]), seed / "baseline" / "train" / "adapter_model")
     by_hand = _add_lora_by_hand(by_hand, seed / "merging" / "align" / "adapter_model", w)

@@ -6,6 +6,8 @@ Every method gets the same English task data (xSID ``en.valid``), the same targe
 text, paired with their English originals for methods that want parallel text), the same test subsets and seeds:
 
 - ``baseline``: task LoRA (``steps`` optimizer steps);
+- ``baseline_2x``: the same with twice the steps: the control for methods that see the task data twice
+  (``alignment`` runs twice the micro-batches, ``lt_sft`` two task phases);
 - ``alignment``: the paper's alternate schedule (task + alignment micro-batches, twice the steps);
 - ``merging``: the paper's merging variant: an alignment-only LoRA (``steps`` alignment steps) added to the
   baseline's task LoRA with ``midalign compose`` (exact ``cat``), its weight chosen on the dev split;
@@ -49,7 +51,7 @@ from .xsid import (
 
 __all__ = ["METHODS", "MethodsBenchConfig", "run_benchmark", "summarize", "markdown_table", "main"]
 
-METHODS = ("baseline", "alignment", "merging", "madx", "lt_sft", "incline")
+METHODS = ("baseline", "baseline_2x", "alignment", "merging", "madx", "lt_sft", "incline")
 ADAPTER = "adapter_model"
 
 
@@ -334,6 +336,10 @@ def _run_baseline(ctx: _Context, seed: int, out_dir: str):
     return _one_adapter(ctx, seed, out_dir, steps=ctx.cfg.steps)
 
 
+def _run_baseline_2x(ctx: _Context, seed: int, out_dir: str):
+    return _one_adapter(ctx, seed, out_dir, steps=2 * ctx.cfg.steps)
+
+
 def _run_alignment(ctx: _Context, seed: int, out_dir: str):
     return _one_adapter(ctx, seed, out_dir, steps=2 * ctx.cfg.steps, schedule="alternate", pairs=ctx.pairs_file)
 
@@ -480,6 +486,7 @@ def _run_incline(ctx: _Context, seed: int, out_dir: str):
 
 RUNNERS = {
     "baseline": _run_baseline,
+    "baseline_2x": _run_baseline_2x,
     "alignment": _run_alignment,
     "merging": _run_merging,
     "madx": _run_madx,
