@@ -80,7 +80,7 @@ CHUNK_LOGITS = 2**26
 
 # Element-wise transformations HF causal LMs apply to the LM head's output, as (attribute of the model or its
 # config, function). The chunked path applies them itself and checks the result against the model's own logits
-# on the first chunk; a model doing anything else is computed in one piece.
+# on the first chunk; a model doing anything else is refused with the way out (``--lm_head_chunk 0``).
 _LOGIT_TRANSFORMS = (
     ("final_logit_softcapping", lambda x, cap: torch.tanh(x / cap) * cap),  # Gemma 2 / 3
     ("logit_scale", lambda x, scale: x * scale),  # Cohere
