@@ -10,6 +10,7 @@ from transformers import TrainingArguments
 
 from ..alignment import DIRECTIONS, DISTANCES, POOLING
 from .schedules import SCHEDULES, get_schedule
+from .trainer import CHUNK_LOGITS
 
 __all__ = ["ModelArguments", "DataArguments", "AlignmentTrainingArguments", "default_alignment_layer"]
 
@@ -203,7 +204,7 @@ class AlignmentTrainingArguments(TrainingArguments):
     )
     # ---- task loss ----
     lm_head_chunk: int = field(
-        default=2**26,
+        default=CHUNK_LOGITS,
         metadata={
             "help": "The task loss applies the LM head only at target tokens; when targets x vocabulary exceed "
             "this many logits it runs the head and cross-entropy in chunks of that size, recomputed in the backward "
