@@ -193,23 +193,11 @@ def child(args) -> None:
     if profiler is not None:
         profiler.__exit__(None, None, None)
         averages = profiler.key_averages()
-        result["profile"] = [
-            {
-                "name": e.key,
-                "count": e.count,
-                "cpu_total_ms": e.cpu_time_total / 1e3,
-                "self_ms": e.self_cpu_time_total / 1e3,
-            }
-            for e in sorted(averages, key=lambda e: -e.self_cpu_time_total)[:25]
-        ] + [
-            {
-                "name": e.key,
-                "count": e.count,
-                "cpu_total_ms": e.cpu_time_total / 1e3,
-                "self_ms": e.self_cpu_time_total / 1e3,
-            }
-            for e in averages
-            if e.key.startswith("micro-batch") or e.key in timers
+        row = lambda e: {"name": e.key, "count": e.count, "cpu_total_ms": e.cpu_time_total / 1e3,  # noqa: E731
+                         "self_ms": e.self_cpu_time_total / 1e3}  # fmt: skip
+        top = sorted(averages, key=lambda e: -e.self_cpu_time_total)[:25]
+        result["profile"] = [row(e) for e in top] + [
+            row(e) for e in averages if e.key.startswith("micro-batch") or e.key in timers
         ]
     print(MARK + json.dumps(result), flush=True)
 
