@@ -10,11 +10,17 @@ from .capture import (
     num_decoder_layers,
     truncated,
 )
+from .centering import CENTERING, PooledStats, center, needs_stats, stats_from_pooled
 from .losses import DIRECTIONS, DISTANCES, alignment_loss, retrieval_accuracy, similarity_matrix
 from .pooling import POOLING, pool
 
 __all__ = [
     "all_layer_outputs",
+    "CENTERING",
+    "PooledStats",
+    "center",
+    "needs_stats",
+    "stats_from_pooled",
     "DECODER_LAYOUTS",
     "DIRECTIONS",
     "DISTANCES",

@@ -13,7 +13,9 @@ from torch.utils.data import Dataset, IterableDataset
 from .jsonl import PAIR_FIELDS, ContrastiveDataMode, count_rows, iter_rows, read_rows
 from .processing import tokenize_pair, tokenize_task
 
-__all__ = ["Featurizer", "AlignmentDataset", "StreamingAlignmentDataset", "build_dataset"]
+PAIR_ORDERS = ("file", "shuffle")
+
+__all__ = ["PAIR_ORDERS", "Featurizer", "AlignmentDataset", "StreamingAlignmentDataset", "build_dataset"]
 
 
 @dataclass
@@ -129,9 +131,17 @@ def build_dataset(
     shuffle_buffer: int = 0,
     seed: int = 0,
     max_samples: int | None = None,
+    pair_order: str = "file",
 ):
     """The training or evaluation dataset for ``files`` in ``mode``; pairs come from the rows themselves
-    (mode 1 or 2) or, when ``alignment_file`` is given, from that file."""
+    (mode 1 or 2) or, when ``alignment_file`` is given, from that file.
+
+    ``pair_order`` (in-memory datasets with ``alignment_file``): ``"file"`` walks the pairs in file order;
+    ``"shuffle"`` permutes them once with ``seed`` first, so that a pair file written in language blocks still gives
+    mixed-language batches and every language is drawn even when a run sees only part of the file. The training
+    command's default is ``shuffle`` (``--alignment_pair_order``)."""
+    if pair_order not in PAIR_ORDERS:
+        raise ValueError(f"--alignment_pair_order {pair_order!r}: choose one of {list(PAIR_ORDERS)}")
     mode = ContrastiveDataMode(mode)
     if alignment_file is not None and mode == ContrastiveDataMode.PAIRS:
         raise ValueError(
@@ -155,4 +165,6 @@ def build_dataset(
         located = ((where, row) for path in split_files(files) for where, row in json_lines(path))
         check_task_lengths(itertools.islice(located, len(rows)), tokenizer, block_size)
     pair_rows = read_rows(alignment_file, PAIR_FIELDS) if alignment_file else None
+    if pair_rows is not None and pair_order == "shuffle":
+        random.Random(seed).shuffle(pair_rows)
     return AlignmentDataset(rows, featurize, pair_rows)

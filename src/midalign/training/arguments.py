@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-from ..alignment import DIRECTIONS, DISTANCES, POOLING
+from ..alignment import CENTERING, DIRECTIONS, DISTANCES, POOLING
+from ..alignment.centering import check_finite_number
 from .schedules import SCHEDULES, get_schedule
 from .trainer import CHUNK_LOGITS
 
@@ -97,6 +98,14 @@ class DataArguments:
         metadata={
             "help": "JSON-lines file(s) of parallel pairs {text_parallel_0, text_parallel_1}, cycled "
             "independently of the task rows, so task rows need not carry pairs."
+        },
+    )
+    alignment_pair_order: str = field(
+        default="shuffle",
+        metadata={
+            "choices": ["file", "shuffle"],
+            "help": "Order in which --alignment_file pairs are drawn: shuffle (once, with --seed; mixes languages of a "
+            "file written in language blocks) or file order. Streaming reads the file in order.",
         },
     )
     validation_alignment_file: str | None = field(
@@ -202,6 +211,19 @@ class AlignmentTrainingArguments(TrainingArguments):
             "script, recipes, demo and benchmarks, measured better: README Pooling), or bos (first real token).",
         },
     )
+    alignment_center: str = field(
+        default="none",
+        metadata={
+            "choices": list(CENTERING),
+            "help": "Re-centre the pooled representations before the similarity: none (the paper), batch (subtract "
+            "each side's micro-batch mean), fixed (subtract each side's mean measured on the starting model over "
+            "the alignment data), standardize (fixed mean and per-dimension std). See docs: Remedies.",
+        },
+    )
+    alignment_stats_samples: int = field(
+        default=1024,
+        metadata={"help": "With --alignment_center fixed/standardize: pairs used to measure the statistics."},
+    )
     # ---- task loss ----
     lm_head_chunk: int = field(
         default=CHUNK_LOGITS,
@@ -253,6 +275,12 @@ class AlignmentTrainingArguments(TrainingArguments):
             # No accelerator: run on the CPU, which also makes torchrun use DDP over gloo and lets the paper's
             # `--bf16 True` mean CPU autocast instead of an error.
             self.use_cpu = True
+        if self.use_cpu and self.fp16:
+            raise ValueError(
+                "--fp16 True on the CPU: transformers would train in float32 without a word (CPU autocast has no "
+                "float16 path worth having). Use --bf16 True (bf16 matrix units; base weights in bfloat16 with LoRA), "
+                "or drop --fp16."
+            )
         if self.metric_for_best_model and self.greater_is_better is None:
             # transformers infers "greater is better" unless the name *ends* with "loss"; eval_loss/task is a loss.
             self.greater_is_better = "loss" not in self.metric_for_best_model
@@ -274,6 +302,10 @@ class AlignmentTrainingArguments(TrainingArguments):
             )
         self.alignment_schedule = paper[0] if paper else (self.alignment_schedule or "alternate")
         get_schedule(self.alignment_schedule)
+        for name in ("alignment_temperature", "alignment_weight", "learning_rate"):
+            check_finite_number(name, float(getattr(self, name)))
+        if self.alignment_stats_samples < 2:
+            raise ValueError(f"--alignment_stats_samples must be >= 2, got {self.alignment_stats_samples}")
         if self.alignment_temperature <= 0:
             raise ValueError(f"--alignment_temperature must be > 0, got {self.alignment_temperature}")
         if self.lm_head_chunk < 0:

@@ -108,6 +108,7 @@ def build_trainer(
             data_args.block_size,
             **{**common, "alignment_file": data_args.alignment_file},
             shuffle_buffer=data_args.shuffle_buffer,
+            pair_order=data_args.alignment_pair_order,
             max_samples=data_args.max_train_samples,
         )
     if data_args.validation_file:
@@ -160,9 +161,17 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, training_
         trust_remote_code=model_args.trust_remote_code,
         cache_dir=model_args.cache_dir,
     )
+    torch_dtype = model_args.torch_dtype
+    frozen_base = model_args.use_lora or bool(model_args.load_lora_from)
+    if training_args.bf16 and torch_dtype is None and frozen_base and not model_args.sparse_mask:
+        # --bf16 True with a frozen base: the base weights are stored in bfloat16 so that the matmuls really run on
+        # the bf16 units (autocast over float32 weights pays a cast per call and loses most of the gain on a CPU);
+        # the LoRA weights, their gradients and the optimizer state stay float32 (peft keeps adapters in float32).
+        torch_dtype = "bfloat16"
+        logger.info("--bf16: base weights in bfloat16, LoRA weights and optimizer state in float32, autocast on")
     model = load_model(
         model_args.model_name_or_path,
-        torch_dtype=model_args.torch_dtype,
+        torch_dtype=torch_dtype,
         revision=model_args.revision,
         trust_remote_code=model_args.trust_remote_code,
         attn_implementation=model_args.attn_implementation,

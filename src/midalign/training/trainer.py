@@ -17,6 +17,7 @@ from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..alignment import alignment_loss, call_through, find_decoder, layer_output, pool, retrieval_accuracy
+from ..alignment.centering import STATS_FILE, PooledStats, center, needs_stats, stats_from_pooled
 from ..data import IGNORE_INDEX
 from .schedules import Objectives
 
@@ -279,6 +280,20 @@ class PaperAdapterLayout(TrainerCallback):
             self._write(model, args.output_dir)
 
 
+class _StatsWriter(TrainerCallback):
+    """Writes the alignment statistics into every checkpoint, so a resumed run centres with the same constants."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def on_save(self, args, state, control, **kwargs):
+        stats = self.trainer.alignment_stats
+        if stats is not None and state.is_world_process_zero:
+            path = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+            os.makedirs(path, exist_ok=True)
+            stats.save(os.path.join(path, STATS_FILE))
+
+
 class AlignmentTrainer(Trainer):
     """Trains with ``args.schedule`` (see ``midalign.training.schedules``).
 
@@ -302,6 +317,8 @@ class AlignmentTrainer(Trainer):
         self._objective_sum = 0.0  # combined objective since the last log, for the "loss" entry
         self._steps_since_log = 0
         self._unreached: dict[int, list[nn.Parameter]] = {}
+        self.alignment_stats: PooledStats | None = None  # --alignment_center fixed/standardize (see train)
+        self.add_callback(_StatsWriter(self))
         if self.train_dataset is not None:
             self.add_callback(_EpochSetter(self.train_dataset))
         if self.args.patience:
@@ -363,8 +380,13 @@ class AlignmentTrainer(Trainer):
         h0, h1 = call_through(model, both, input_ids=ids0, attention_mask=m0)
         return pool(h0, m0, self.args.alignment_pooling), pool(h1, m1, self.args.alignment_pooling)
 
+    def _centered(self, p0, p1):
+        mode = self.args.alignment_center
+        return center(p0, mode, 0, self.alignment_stats), center(p1, mode, 1, self.alignment_stats)
+
     def _align_loss(self, p0, p1, mode: str) -> torch.Tensor:
         a = self.args
+        p0, p1 = self._centered(p0, p1)
         loss = alignment_loss(
             p0,
             p1,
@@ -509,6 +531,67 @@ class AlignmentTrainer(Trainer):
         prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
         output.metrics.update({f"{prefix}_{k}": v for k, v in self._flush("eval").items()})
         return output
+
+    # ---- alignment statistics (--alignment_center fixed / standardize) ----
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        if needs_stats(self.args.alignment_center) and self.schedule.uses_align and self.alignment_stats is None:
+            saved = os.path.join(resume_from_checkpoint, STATS_FILE) if isinstance(resume_from_checkpoint, str) else ""
+            if saved and os.path.isfile(saved):
+                self.alignment_stats = PooledStats.load(saved)  # measured at the start of the resumed run
+                logger.info("alignment statistics loaded from %s", saved)
+            else:
+                self.alignment_stats = self.measure_alignment_stats()
+            if self.args.should_save:
+                os.makedirs(self.args.output_dir, exist_ok=True)
+                self.alignment_stats.save(os.path.join(self.args.output_dir, STATS_FILE))
+        return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    @torch.no_grad()
+    def measure_alignment_stats(self, dataset=None) -> PooledStats:
+        """Per-side mean/std of the pooled layer-k outputs of the first ``--alignment_stats_samples`` pairs of the
+        training data, on the model as it is now (the start of training: a fresh LoRA adapter is the base model).
+        Every process reads the same rows in the same order, so every rank gets the same statistics."""
+        dataset = self.train_dataset if dataset is None else dataset
+        limit, size = self.args.alignment_stats_samples, self.args.per_device_train_batch_size
+        model = self.model
+        was_training = model.training
+        model.eval()
+        p0s, p1s, batch = [], [], []
+
+        def flush():
+            inputs = self._prepare_inputs(self.data_collator(batch))
+            p0, p1 = self._align_forward(model, inputs)
+            p0s.append(p0.float().cpu())
+            p1s.append(p1.float().cpu())
+            batch.clear()
+
+        rows = (dataset[i] for i in range(len(dataset))) if hasattr(dataset, "__getitem__") else iter(dataset)
+        n = 0
+        for row in rows:
+            if "input_ids_parallel_0" not in row:
+                raise ValueError("--alignment_center needs parallel pairs in the training data (or --alignment_file)")
+            batch.append(row)
+            n += 1
+            if len(batch) == size:
+                flush()
+            if n >= limit:
+                break
+        if batch:
+            flush()
+        if was_training:
+            model.train()
+        stats = stats_from_pooled(torch.cat(p0s), torch.cat(p1s))
+        logger.info(
+            "alignment statistics (%s) over %d pairs at layer %d: |mean| %.1f / %.1f, median std %.3g / %.3g",
+            self.args.alignment_center,
+            stats.count,
+            self._alignment_layer(),
+            stats.mean[0].norm().item(),
+            stats.mean[1].norm().item(),
+            stats.std[0].median().item(),
+            stats.std[1].median().item(),
+        )
+        return stats
 
     # ---- checkpoints ----
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
