@@ -50,9 +50,9 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None = None, mode:
             the first one (robust to attention-sink activations); ``"bos"`` takes the first real token.
 
     Returns:
-        Pooled representations, shape [B, H], in float32 (float64 stays float64) whatever the dtype of ``hidden``: middle-layer activations
-        reach ~1e4-8e4 (Gemma 3), so a bf16 sum loses the small components that tell sentences apart and an fp16 sum
-        overflows (max 65504). The cast is differentiable: gradients flow back in the model's dtype.
+        Pooled representations, shape [B, H], in float32 (float64 stays float64) whatever the dtype of
+        ``hidden``: middle-layer activations reach ~1e4-8e4 (Gemma 3), so a bf16 sum loses the small components
+        that tell sentences apart and an fp16 sum overflows (max 65504). The cast is differentiable.
     """
     if hidden.dim() != 3:
         raise ValueError(f"pool: hidden must have shape [B, T, H], got {tuple(hidden.shape)}")
