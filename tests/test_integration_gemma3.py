@@ -44,7 +44,7 @@ def test_layer_output_equals_hidden_states(gemma3_path):
 
 
 def test_alignment_training_then_generation(tmp_path, gemma3_path, xsid_dir):
-    from midalign.bench.xsid import XsidBenchConfig, prepare_data
+    from midalign.experiments.xsid import XsidBenchConfig, prepare_data
     from midalign.inference import build_prompt, generate_batch
     from midalign.models import load_model_with_adapters, load_tokenizer
     from midalign.tasks import xsid

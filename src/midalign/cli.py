@@ -9,11 +9,12 @@ import sys
 __all__ = ["COMMANDS", "main"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "bench": (
-        "midalign.bench:main",
-        "`bench transfer`: synthetic transfer benchmark; `bench xsid`: Gemma 3 270M on xSID, baseline vs alignment; "
-        "`bench methods`: the survey's transfer methods side by side on xSID",
+    "experiment": (
+        "midalign.experiments:main",
+        "`experiment sib200|xsid|methods`: real-data transfer experiments (Gemma 3 270M); `experiment transfer`: "
+        "synthetic",
     ),
+    "bench": ("midalign.experiments:main", "old name of `experiment` (kept as an alias)"),
     "wmt": (
         "midalign.tasks.translation_cli:main",
         "WMT23 translation inference + BLEU/chrF (flags of scripts/run_inference_eval_wmt23.py)",

@@ -37,17 +37,8 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 
-from .xsid import (
-    XsidBenchConfig,
-    _langs,
-    _mean_sd,
-    _write_jsonl,
-    bench_cli,
-    evaluate_sentences,
-    test_sentences,
-    train,
-    train_argv,
-)
+from .harness import experiment_cli, mean_sd, train, write_jsonl
+from .xsid import XsidBenchConfig, evaluate_sentences, evaluated_languages, test_sentences, train_argv
 
 __all__ = ["METHODS", "MethodsBenchConfig", "run_benchmark", "summarize", "markdown_table", "main"]
 
@@ -99,12 +90,12 @@ class _Context:
         from ..tasks.xsid_cli import write_pairs
 
         self.cfg, self.tokenizer, self.work_dir = cfg, tokenizer, work_dir
-        self.langs = _langs(cfg)
+        self.langs = evaluated_languages(cfg)
         self.test = test_sentences(cfg, self.langs)
         os.makedirs(work_dir, exist_ok=True)
         english = xsid.load_xsid("en", "valid", cfg.data_dir)
         self.train_file = os.path.join(work_dir, "train_en_valid.json")
-        _write_jsonl(
+        write_jsonl(
             self.train_file,
             (render_example(tokenizer, s.text, xsid.gold_target(s, cfg.intent), xsid.SYSTEM_PROMPT) for s in english),
         )
@@ -122,7 +113,7 @@ class _Context:
         self.text_files = {}
         for lang, lines in texts.items():
             self.text_files[lang] = os.path.join(work_dir, f"text_{lang}.json")
-            _write_jsonl(self.text_files[lang], ({"prefix": "", "text": t + eos} for t in lines))
+            write_jsonl(self.text_files[lang], ({"prefix": "", "text": t + eos} for t in lines))
 
     def source_of(self, lang: str) -> str:
         """The language component used for a test language: its own if it has one, else English's."""
@@ -571,10 +562,10 @@ def summarize(runs: list[dict], cfg: MethodsBenchConfig, langs: list[str]) -> di
             continue
         entry: dict = {"n_seeds": len(sub), "f1": {}, "groups": {}}
         for lang in langs:
-            entry["f1"][lang] = _mean_sd([r["f1"][lang] for r in sub])
+            entry["f1"][lang] = mean_sd([r["f1"][lang] for r in sub])
         for g, members in groups.items():
             if members:
-                entry["groups"][g] = _mean_sd([statistics.mean(r["f1"][x] for x in members) for r in sub])
+                entry["groups"][g] = mean_sd([statistics.mean(r["f1"][x] for x in members) for r in sub])
         for key in ("train_seconds", "selection_seconds", "seconds"):
             if all(key in r for r in sub):
                 entry[key] = statistics.mean(r[key] for r in sub)
@@ -674,7 +665,7 @@ def _plot(summary: dict, cfg: MethodsBenchConfig, langs: list[str], path: str) -
 
 
 def main(argv: list[str] | None = None) -> dict:
-    cfg, args = bench_cli(
+    cfg, args = experiment_cli(
         argv,
         prog="midalign bench methods",
         description=__doc__.split("\n\n")[0],

@@ -6,7 +6,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_quick_mode_end_to_end(tmp_path):
-    from midalign.bench.transfer import main
+    from midalign.experiments.transfer import main
 
     result = main(
         [
@@ -40,7 +40,7 @@ def test_quick_mode_end_to_end(tmp_path):
 
 def test_answers_copied_from_the_input(tmp_path):
     """``--answer input``: MASSIVE-style targets (values in the input's language), scored with span slot F1."""
-    from midalign.bench.transfer import main
+    from midalign.experiments.transfer import main
 
     argv = ["--quick", "--answer", "input", "--no-long-baseline", "--pretrain-steps", "60", "--finetune-steps", "10"]
     result = main([*argv, "--work-dir", str(tmp_path / "work"), "--fig-dir", str(tmp_path / "fig")])

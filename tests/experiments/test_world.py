@@ -1,6 +1,6 @@
 import pytest
 
-from midalign.bench.world import INTENTS, SLOT_TYPES, Instance, make_world
+from midalign.experiments.world import INTENTS, SLOT_TYPES, Instance, make_world
 from midalign.tasks.massive import gold_target, parse_annotation
 
 
@@ -73,8 +73,8 @@ def test_pretraining_corpus_is_the_same_in_every_process():
     import sys
 
     code = (
-        "import hashlib, json; from midalign.bench.transfer import TransferConfig, pretraining_rows; "
-        "from midalign.bench.world import make_world; c = TransferConfig.quick(); "
+        "import hashlib, json; from midalign.experiments.transfer import TransferConfig, pretraining_rows; "
+        "from midalign.experiments.world import make_world; c = TransferConfig.quick(); "
         "print(hashlib.md5(json.dumps(pretraining_rows(make_world(0), c, 0)).encode()).hexdigest())"
     )
     digests = {
@@ -103,7 +103,7 @@ def test_targets_with_source_language_values():
 
 
 def test_pair_f1_against_hand_counts():
-    from midalign.bench.transfer import pair_f1
+    from midalign.experiments.transfer import pair_f1
 
     golds = ["time : a ; date : b", "None", "place : c ; place : d"]
     preds = ["time : a ; date : x", "genre : e", "place : d ; place : c ; place : c"]

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_quick_run_writes_results_and_resumes(tmp_path, tiny_model_dir, xsid_dir, capsys):
-    from midalign.bench.xsid import main
+    from midalign.experiments.xsid import main
 
     argv = ["--quick", "--model", tiny_model_dir, "--data-dir", xsid_dir, "--work-dir", str(tmp_path / "work"),
             "--fig-dir", str(tmp_path / "fig")]  # fmt: skip
@@ -46,7 +46,7 @@ def test_quick_run_writes_results_and_resumes(tmp_path, tiny_model_dir, xsid_dir
 
 
 def test_bad_arguments_are_clear(tmp_path, xsid_dir, tiny_model_dir):
-    from midalign.bench.xsid import main
+    from midalign.experiments.xsid import main
 
     with pytest.raises(SystemExit):
         main(["--methods", "baseline,madx"])

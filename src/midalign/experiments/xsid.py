@@ -22,14 +22,15 @@ outputs are resumable files per language.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["XsidBenchConfig", "METHODS", "run_benchmark", "summarize", "main"]
+from .harness import experiment_cli, mean_sd, pearson, train, write_jsonl
+
+__all__ = ["XsidBenchConfig", "evaluated_languages", "METHODS", "run_benchmark", "summarize", "main"]
 
 METHODS = ("baseline", "baseline_2x", "alignment")
 ALIGNED = ("de", "zh", "ja", "ar")
@@ -75,13 +76,6 @@ class XsidBenchConfig:
         return cls(**{**base, **kw})
 
 
-def _write_jsonl(path: str, rows) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    os.replace(tmp, path)
-
-
 def prepare_data(cfg: XsidBenchConfig, tokenizer, work_dir: str) -> dict[str, str]:
     """Training rows (English task) and alignment pairs (en <-> aligned x), written once per work dir."""
     from ..inference.prompts import render_example
@@ -92,7 +86,7 @@ def prepare_data(cfg: XsidBenchConfig, tokenizer, work_dir: str) -> dict[str, st
     train = os.path.join(work_dir, "train_en_valid.json")
     pairs = os.path.join(work_dir, "pairs_" + "_".join(cfg.aligned) + "_valid.json")
     english = xsid.load_xsid("en", "valid", cfg.data_dir)
-    _write_jsonl(
+    write_jsonl(
         train,
         (render_example(tokenizer, s.text, xsid.gold_target(s, cfg.intent), xsid.SYSTEM_PROMPT) for s in english),
     )
@@ -137,13 +131,6 @@ def train_argv(
         *(["--alignment_file", pairs] if pairs else []),
     ]  # fmt: skip
     return argv + list(cfg.extra_train_args)
-
-
-def train(argv: list[str]):
-    """Run ``run_training`` on ``argv``; returns the trainer."""
-    from ..training.run import parse_args, run_training
-
-    return run_training(*parse_args(argv))
 
 
 def _train(cfg: XsidBenchConfig, method: str, seed: int, files: dict[str, str], out_dir: str):
@@ -230,7 +217,7 @@ def _evaluate(model, tokenizer, cfg: XsidBenchConfig, langs, out_dir: str) -> di
     )
 
 
-def _langs(cfg: XsidBenchConfig) -> list[str]:
+def evaluated_languages(cfg: XsidBenchConfig) -> list[str]:
     from ..tasks.xsid import XSID_LANGUAGES
 
     langs = list(cfg.languages or XSID_LANGUAGES)
@@ -250,7 +237,7 @@ def run_benchmark(cfg: XsidBenchConfig, work_dir: str, fig_dir: str, name: str =
 
     cfg.data_dir = resolve_data_dir(cfg.data_dir)
     cfg.model = cfg.model or prepared_model_path(GEMMA3_MODEL_NAME)
-    langs = _langs(cfg)
+    langs = evaluated_languages(cfg)
     targets = [x for x in langs if x != "en"]
     tokenizer = load_tokenizer(cfg.model)
     files = prepare_data(cfg, tokenizer, work_dir)
@@ -323,16 +310,6 @@ def run_benchmark(cfg: XsidBenchConfig, work_dir: str, fig_dir: str, name: str =
     return result
 
 
-def _mean_sd(values: list[float]) -> list[float]:
-    return [statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0]  # a list, as in JSON
-
-
-def pearson(x: list[float], y: list[float]) -> float | None:
-    if len(x) < 3 or statistics.pstdev(x) == 0 or statistics.pstdev(y) == 0:
-        return None
-    return statistics.correlation(x, y)
-
-
 def summarize(runs: list[dict], base: dict, cfg: XsidBenchConfig, langs: list[str], layer: int) -> dict:
     """Per method: F1 mean/sd per language and per group (English, aligned, transfer; the group mean is taken per
     seed, then averaged); retrieval at the aligned layer; and Pearson r (base retrieval vs baseline F1)."""
@@ -348,13 +325,13 @@ def summarize(runs: list[dict], base: dict, cfg: XsidBenchConfig, langs: list[st
             continue
         entry = {"n_seeds": len(sub), "f1": {}, "groups": {}, "retrieval": {}}
         for lang in langs:
-            entry["f1"][lang] = _mean_sd([r["f1"][lang] for r in sub])
+            entry["f1"][lang] = mean_sd([r["f1"][lang] for r in sub])
         for g, members in groups.items():
             if members:
-                entry["groups"][g] = _mean_sd([statistics.mean(r["f1"][x] for x in members) for r in sub])
+                entry["groups"][g] = mean_sd([statistics.mean(r["f1"][x] for x in members) for r in sub])
         for lang in langs:
             if lang != "en":
-                entry["retrieval"][lang] = _mean_sd([r["retrieval_at_layer"][lang] for r in sub])
+                entry["retrieval"][lang] = mean_sd([r["retrieval_at_layer"][lang] for r in sub])
         entry["train_seconds"] = statistics.mean(r["train_seconds"] for r in sub)
         entry["eval_seconds"] = statistics.mean(r["eval_seconds"] for r in sub)
         out["methods"][method] = entry
@@ -441,62 +418,8 @@ def _plot(summary: dict, cfg: XsidBenchConfig, langs: list[str], path: str) -> N
     plt.close(fig)
 
 
-def bench_cli(
-    argv: list[str] | None,
-    *,
-    prog: str,
-    description: str,
-    cfg_cls,
-    methods: tuple[str, ...],
-    numeric: tuple[tuple[str, type], ...],
-    languages_help: str,
-    quick_help: str,
-    work_dir: str,
-    flags: tuple[str, ...] = (),
-    switches: dict[str, str] | None = None,
-):
-    """Parse a bench command's flags into ``(config, args)``: the shared data/seed/language/method flags, the
-    config's numeric fields ``numeric`` (flag, type) and boolean ``flags``; ``--quick`` starts from
-    ``cfg_cls.quick``."""
-    p = argparse.ArgumentParser(prog=prog, description=description)
-    p.add_argument("--quick", action="store_true", help=quick_help)
-    p.add_argument("--model", default=None, help="model directory (default: the embedded gemma-3-270m)")
-    p.add_argument("--data-dir", default=None, help="the xSID release folder (default $MIDALIGN_XSID_DIR)")
-    p.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2)")
-    p.add_argument("--aligned", default=None, help="comma-separated aligned languages (default de,zh,ja,ar)")
-    p.add_argument("--languages", default=None, help=languages_help)
-    p.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(methods)}")
-    for flag, typ in numeric:
-        p.add_argument(f"--{flag}", type=typ, default=None, help=f"default: {getattr(cfg_cls, flag.replace('-', '_'))}")
-    p.add_argument("--pooling", default=None, choices=["mean", "mean_skip_first", "bos"])
-    if "intent" in flags:
-        p.add_argument("--intent", action="store_true", help="answers start with the intent (scored too)")
-    for switch, help_ in (switches or {}).items():  # run options, not config fields: read from the returned args
-        p.add_argument(f"--{switch}", action="store_true", help=help_)
-    p.add_argument("--work-dir", default=work_dir)
-    p.add_argument("--fig-dir", default="fig")
-    p.add_argument("--name", default=None)
-    args = p.parse_args(argv)
-    overrides = {
-        k: v
-        for k, v in vars(args).items()
-        if v is not None
-        and v is not False
-        and k not in ("quick", "work_dir", "fig_dir", "name", *(w.replace("-", "_") for w in switches or {}))
-    }
-    for key in ("aligned", "languages", "methods"):
-        if key in overrides:
-            overrides[key] = tuple(overrides[key].split(","))
-    if "seeds" in overrides:
-        overrides["seeds"] = tuple(int(s) for s in overrides["seeds"].split(","))
-    bad = [m for m in overrides.get("methods", ()) if m not in methods]
-    if bad:
-        p.error(f"--methods {bad}: choose from {', '.join(methods)}")
-    return (cfg_cls.quick(**overrides) if args.quick else cfg_cls(**overrides)), args
-
-
 def main(argv: list[str] | None = None) -> dict:
-    cfg, args = bench_cli(
+    cfg, args = experiment_cli(
         argv,
         prog="midalign bench xsid",
         description=__doc__.split("\n\n")[0],

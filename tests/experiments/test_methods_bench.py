@@ -16,7 +16,7 @@ METHODS = ["baseline", "baseline_2x", "alignment", "merging", "madx", "lt_sft", 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory, tiny_model_dir, xsid_dir):
-    from midalign.bench.methods import main
+    from midalign.experiments.methods import main
 
     root = tmp_path_factory.mktemp("methods")
     # large learning rates so that every trained component moves the outputs visibly (2 steps only)
@@ -99,7 +99,7 @@ def test_every_method_runs_and_is_summarized(quick):
 
 
 def test_rerun_resumes_every_method(quick, capsys):
-    from midalign.bench.methods import main
+    from midalign.experiments.methods import main
 
     capsys.readouterr()
     again = main(quick["argv"])
@@ -144,8 +144,8 @@ def test_madx_task_adapter_was_trained_over_the_frozen_english_adapter(quick):
 
 
 def test_lt_sft_is_base_plus_language_and_task_differences(quick, tokenizer):
-    from midalign.bench.methods import lora_parameter_count
     from midalign.compose import SparseDiff, apply_sparse_diffs
+    from midalign.experiments.methods import lora_parameter_count
 
     work = quick["work"]
     lang, task = work / "shared" / "sft_de.safetensors", work / "seed0" / "lt_sft" / "task.safetensors"
@@ -182,14 +182,14 @@ def test_incline_maps_are_least_squares_fits(quick, tokenizer, xsid_dir):
 
 
 def test_bad_method_is_refused(tmp_path):
-    from midalign.bench.methods import main
+    from midalign.experiments.methods import main
 
     with pytest.raises(SystemExit):
         main(["--methods", "baseline,adapterfusion", "--work-dir", str(tmp_path)])
 
 
 def test_report_only_runs_nothing_and_reports_what_is_done(quick, tmp_path):
-    from midalign.bench.methods import main
+    from midalign.experiments.methods import main
 
     i = quick["argv"].index("--fig-dir")
     argv = quick["argv"][:i] + quick["argv"][i + 2 :] + ["--report-only", "--fig-dir", str(tmp_path)]

@@ -1,0 +1,189 @@
+"""The experiment harness shared by the real-data and synthetic experiments (xSID, methods, SIB-200, transfer).
+
+What every experiment needs and nothing task-specific: atomic JSON/JSON-lines writes, resumable runs (a run is
+skipped when its ``result.json`` exists), training through the real entry point, summary statistics with intervals
+(bootstrap over items and seeds, paired differences), Pearson r, and the shared command-line flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+__all__ = [
+    "write_json",
+    "write_jsonl",
+    "read_json",
+    "run_once",
+    "train",
+    "mean_sd",
+    "pearson",
+    "bootstrap_mean_ci",
+    "paired_bootstrap",
+    "experiment_cli",
+]
+
+
+def write_jsonl(path: str, rows) -> None:
+    """All of ``rows`` to ``path`` atomically (a temp file renamed over it)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    os.replace(tmp, path)
+
+
+def write_json(path: str, obj) -> None:
+    """``obj`` to ``path`` atomically; NaN/inf are refused (they are not JSON)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=1, ensure_ascii=False, allow_nan=False)
+    os.replace(tmp, path)
+
+
+def read_json(path: str):
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def run_once(out_dir: str, label: str, fn: Callable[[], dict]) -> dict:
+    """``<out_dir>/result.json`` if an earlier invocation wrote it, else ``fn()`` written there (atomically) once
+    done: an interrupted experiment resumes at the first unfinished run."""
+    done = os.path.join(out_dir, "result.json")
+    if os.path.isfile(done):
+        print(f"{label}: done earlier ({done})", flush=True)
+        return read_json(done)
+    t0 = time.time()
+    result = fn()
+    result.setdefault("seconds", time.time() - t0)
+    write_json(done, result)
+    return result
+
+
+def train(argv: list[str]):
+    """Run the training command (``run_training``) on ``argv``; returns the trainer."""
+    from ..training.run import parse_args, run_training
+
+    return run_training(*parse_args(argv))
+
+
+def mean_sd(values: Sequence[float]) -> list[float]:
+    """``[mean, sample sd]`` (sd 0 for one value), a list as in JSON."""
+    return [statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0]
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
+    if len(x) < 3 or statistics.pstdev(x) == 0 or statistics.pstdev(y) == 0:
+        return None
+    return statistics.correlation(x, y)
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    i = min(max(int(round(q * (len(sorted_values) - 1))), 0), len(sorted_values) - 1)
+    return sorted_values[i]
+
+
+def bootstrap_mean_ci(
+    scores: dict[int, list[float]], *, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> list[float]:
+    """Mean of per-item scores averaged over seeds, with a percentile bootstrap interval that resamples seeds and,
+    within each drawn seed, items (the same item indices for every seed: items are shared across seeds).
+
+    Args:
+        scores: ``{seed: [score of item i]}``, every list the same length (e.g. 0/1 correctness per sentence).
+    Returns:
+        ``[mean, low, high]``.
+    """
+    seeds = sorted(scores)
+    n = len(scores[seeds[0]])
+    if any(len(scores[s]) != n for s in seeds) or n == 0:
+        raise ValueError("bootstrap: every seed needs the same non-zero number of items")
+    point = statistics.mean(statistics.mean(scores[s]) for s in seeds)
+    rng = random.Random(seed)
+    stats = []
+    for _ in range(resamples):
+        drawn = [seeds[rng.randrange(len(seeds))] for _ in seeds]
+        idx = [rng.randrange(n) for _ in range(n)]
+        stats.append(statistics.mean(sum(scores[s][i] for i in idx) / n for s in drawn))
+    stats.sort()
+    alpha = (1 - level) / 2
+    return [point, _percentile(stats, alpha), _percentile(stats, 1 - alpha)]
+
+
+def paired_bootstrap(a: dict[int, list[float]], b: dict[int, list[float]], **kw) -> list[float]:
+    """Paired difference ``a - b`` (same seeds, same items): ``[mean, low, high]`` by :func:`bootstrap_mean_ci` on
+    the per-item differences. An interval excluding 0 is a difference beyond item and seed noise."""
+    if sorted(a) != sorted(b):
+        raise ValueError(f"paired bootstrap needs the same seeds on both sides; got {sorted(a)} and {sorted(b)}")
+    diff = {s: [x - y for x, y in zip(a[s], b[s], strict=True)] for s in a}
+    return bootstrap_mean_ci(diff, **kw)
+
+
+def experiment_cli(
+    argv: list[str] | None,
+    *,
+    prog: str,
+    description: str,
+    cfg_cls,
+    methods: tuple[str, ...],
+    numeric: tuple[tuple[str, type], ...],
+    languages_help: str,
+    quick_help: str,
+    work_dir: str,
+    flags: tuple[str, ...] = (),
+    switches: dict[str, str] | None = None,
+    data_help: str = "the xSID release folder (default $MIDALIGN_XSID_DIR)",
+    aligned_help: str = "comma-separated aligned languages (default de,zh,ja,ar)",
+    choices: dict[str, Sequence[str]] | None = None,
+):
+    """Parse an experiment's flags into ``(config, args)``: the shared data/seed/language/method flags, the
+    config's numeric fields ``numeric`` (flag, type), boolean ``flags`` and string fields with ``choices``;
+    ``--quick`` starts from ``cfg_cls.quick``."""
+    from ..alignment import POOLING
+
+    p = argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False)
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument("--model", default=None, help="model directory (default: the embedded gemma-3-270m)")
+    p.add_argument("--data-dir", default=None, help=data_help)
+    p.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2)")
+    p.add_argument("--aligned", default=None, help=aligned_help)
+    p.add_argument("--languages", default=None, help=languages_help)
+    p.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(methods)}")
+    for flag, typ in numeric:
+        p.add_argument(f"--{flag}", type=typ, default=None, help=f"default: {getattr(cfg_cls, flag.replace('-', '_'))}")
+    p.add_argument("--pooling", default=None, choices=sorted(POOLING))
+    for flag, options in (choices or {}).items():
+        default = getattr(cfg_cls, flag.replace("-", "_"))
+        p.add_argument(f"--{flag}", default=None, choices=list(options), help=f"default: {default}")
+    if "intent" in flags:
+        p.add_argument("--intent", action="store_true", help="answers start with the intent (scored too)")
+    for switch, help_ in (switches or {}).items():  # run options, not config fields: read from the returned args
+        p.add_argument(f"--{switch}", action="store_true", help=help_)
+    p.add_argument("--work-dir", default=work_dir)
+    p.add_argument("--fig-dir", default="fig")
+    p.add_argument("--name", default=None)
+    args = p.parse_args(argv)
+    overrides = {
+        k: v
+        for k, v in vars(args).items()
+        if v is not None
+        and v is not False
+        and k not in ("quick", "work_dir", "fig_dir", "name", *(w.replace("-", "_") for w in switches or {}))
+    }
+    for key in ("aligned", "languages", "methods"):
+        if key in overrides:
+            overrides[key] = tuple(overrides[key].split(","))
+    if "seeds" in overrides:
+        try:
+            overrides["seeds"] = tuple(int(s) for s in overrides["seeds"].split(","))
+        except ValueError:
+            p.error(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2")
+    bad = [m for m in overrides.get("methods", ()) if m not in methods]
+    if bad:
+        p.error(f"--methods {bad}: choose from {', '.join(methods)}")
+    return (cfg_cls.quick(**overrides) if args.quick else cfg_cls(**overrides)), args

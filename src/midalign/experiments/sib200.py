@@ -1,0 +1,458 @@
+"""``midalign experiment sib200``: does middle-layer alignment improve zero-shot topic classification? (SIB-200)
+
+Per seed, LoRA on the English train split (701 sentences, 7 topics) of a pretrained multilingual model (default: the
+embedded Gemma 3 270M, bf16 base weights), then zero-shot label-scoring accuracy on the test split of every
+evaluated language. Rows (``--methods``):
+
+- ``baseline``: task loss only, ``steps`` optimizer steps;
+- ``baseline_2x``: task loss only, ``2 * steps`` (as many optimizer steps as the alignment runs: twice the task
+  passes);
+- ``alignment``: the paper's alternate schedule, ``2 * steps`` (so as many task micro-batches as ``baseline``), with
+  English <-> x pairs from the *train* split of the aligned languages, shuffled across languages with the seed;
+- ``alignment_center``: the same with ``--alignment_center <remedy>`` (default ``batch``);
+- ``control_paper`` / ``control_center``: the positive control -- alignment only (no task), ``control_steps`` steps,
+  paper loss vs remedy; scored by retrieval only.
+
+Reported: accuracy (and macro-F1) per language and per group (English / aligned / transfer / script), with 95%
+bootstrap intervals over sentences and seeds; paired differences against ``baseline`` and ``baseline_2x``; held-out
+retrieval acc@1 x->en among the test sentences at the aligned layer, raw and centered, for the base model and every
+run; Pearson r over languages between base retrieval and the baseline's transfer accuracy. Test sentences never
+appear in train or dev (SIB-200 splits FLORES by sentence), so nothing of the test set is seen in any language.
+
+Resumable: each (method, seed) writes ``result.json`` when done and is skipped on a rerun; predictions are resumable
+files per language.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+
+from .harness import (
+    bootstrap_mean_ci,
+    experiment_cli,
+    mean_sd,
+    paired_bootstrap,
+    pearson,
+    run_once,
+    train,
+    write_json,
+    write_jsonl,
+)
+
+__all__ = ["Sib200Config", "METHODS", "DEFAULT_TRANSFER", "run_experiment", "summarize", "main"]
+
+METHODS = ("baseline", "baseline_2x", "alignment", "alignment_center", "control_paper", "control_center")
+TASK_METHODS = ("baseline", "baseline_2x", "alignment", "alignment_center")
+ENGLISH = "eng_Latn"
+# Chosen before any result, for spread: four scripts aligned (Latin, Han, Arabic, Cyrillic) ...
+DEFAULT_ALIGNED = ("deu_Latn", "zho_Hans", "arb_Arab", "rus_Cyrl")
+# ... and transfer languages that share an aligned script (fra, pol: Latin; ukr: Cyrillic; jpn: Han via kanji) or
+# do not (kor Hangul, heb Hebrew, ben Bengali, amh Ethiopic; amh also low-resource for the model).
+DEFAULT_TRANSFER = ("fra_Latn", "pol_Latn", "ukr_Cyrl", "jpn_Jpan", "kor_Hang", "heb_Hebr", "ben_Beng", "amh_Ethi")
+
+
+@dataclass
+class Sib200Config:
+    model: str | None = None  # default: the embedded gemma-3-270m (``midalign prepare-model --model gemma-3-270m``)
+    data_dir: str | None = None
+    seeds: tuple[int, ...] = (0, 1, 2)
+    aligned: tuple[str, ...] = DEFAULT_ALIGNED
+    languages: tuple[str, ...] | None = None  # evaluated; default English + aligned + DEFAULT_TRANSFER; "all" = all
+    test_size: int = 102  # first N test sentences per language (the same for every run)
+    retrieval_size: int = 204  # test sentences for retrieval (x -> English among them)
+    steps: int = 44  # baseline optimizer steps (44 x 16 = one pass over the 701 English sentences)
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    layer: int | None = None  # default: the library's default (L // 2)
+    pooling: str = "mean_skip_first"
+    temperature: float = 0.1
+    weight: float = 1.0
+    remedy: str = "batch"  # --alignment_center of the alignment_center and control_center rows
+    control_steps: int = 100
+    control_learning_rate: float = 5e-4
+    dtype: str = "bfloat16"
+    eval_batch_size: int = 16
+    methods: tuple[str, ...] = METHODS
+    extra_train_args: list[str] = field(default_factory=list)
+
+    @classmethod
+    def quick(cls, **kw) -> Sib200Config:
+        base = dict(seeds=(0,), aligned=("deu_Latn",), languages=(ENGLISH, "deu_Latn", "zho_Hans"), test_size=4,
+                    retrieval_size=6, steps=2, batch_size=4, control_steps=2, eval_batch_size=4)  # fmt: skip
+        return cls(**{**base, **kw})
+
+
+def _languages(cfg: Sib200Config) -> list[str]:
+    from ..tasks.sib200 import available_languages
+
+    present = available_languages(cfg.data_dir)
+    if cfg.languages == ("all",):
+        langs = present
+    else:
+        langs = list(dict.fromkeys(cfg.languages or (ENGLISH, *cfg.aligned, *DEFAULT_TRANSFER)))
+    missing = [x for x in (*langs, *cfg.aligned) if x not in present]
+    if missing:
+        raise ValueError(f"SIB-200 languages {missing} are not in {cfg.data_dir} ({len(present)} there)")
+    if ENGLISH in cfg.aligned:
+        raise ValueError("--aligned: English is the source language; list target languages only")
+    if ENGLISH not in langs:
+        langs.insert(0, ENGLISH)
+    return langs
+
+
+def prepare_data(cfg: Sib200Config, tokenizer, work_dir: str) -> dict[str, str]:
+    """English training rows and en <-> aligned pairs from the train split, written once per work dir."""
+    from ..tasks import sib200
+
+    os.makedirs(work_dir, exist_ok=True)
+    train_file = os.path.join(work_dir, "train_eng_Latn.json")
+    write_jsonl(train_file, sib200.task_rows(tokenizer, sib200.load_sib200(ENGLISH, "train", cfg.data_dir)))
+    english = {e.index_id: e.text for e in sib200.load_sib200(ENGLISH, "train", cfg.data_dir)}
+    pairs = []
+    for lang in cfg.aligned:
+        for e in sib200.load_sib200(lang, "train", cfg.data_dir):
+            pairs.append({"text_parallel_0": english[e.index_id], "text_parallel_1": e.text, "lang": lang})
+    random.Random(0).shuffle(pairs)  # mixed-language batches (training shuffles again with its seed)
+    pair_file = os.path.join(work_dir, "pairs_train_" + "_".join(cfg.aligned) + ".json")
+    write_jsonl(pair_file, pairs)
+    return {"train": train_file, "pairs": pair_file}
+
+
+def train_argv(cfg: Sib200Config, method: str, seed: int, files: dict[str, str], out_dir: str) -> list[str]:
+    """The training command's flags for one row."""
+    control = method.startswith("control")
+    steps = cfg.control_steps if control else cfg.steps if method == "baseline" else 2 * cfg.steps
+    schedule = {"baseline": "task_only", "baseline_2x": "task_only"}.get(
+        method, "align_only" if control else "alternate"
+    )
+    center = cfg.remedy if method.endswith("_center") else "none"
+    lr = cfg.control_learning_rate if control else cfg.learning_rate
+    argv = [
+        "--model_name_or_path", cfg.model, "--train_file", files["pairs" if control else "train"],
+        "--output_dir", out_dir,
+        "--overwrite_output_dir", "True", "--max_steps", str(steps),
+        "--per_device_train_batch_size", str(cfg.batch_size), "--learning_rate", str(lr),
+        "--lr_scheduler_type", "cosine", "--warmup_steps", "0.05", "--weight_decay", "0",
+        "--logging_steps", str(max(steps // 8, 1)), "--save_strategy", "no", "--report_to", "none",
+        "--disable_tqdm", "True", "--seed", str(seed), "--alignment_schedule", schedule,
+        "--alignment_pooling", cfg.pooling, "--alignment_temperature", str(cfg.temperature),
+        "--alignment_weight", str(cfg.weight), "--alignment_center", center,
+        *(["--alignment_layer", str(cfg.layer)] if cfg.layer else []),
+        *(["--alignment_file", files["pairs"]] if schedule == "alternate" else []),
+        *(["--contrastive_data_mode", "1"] if control else []),
+        *(["--bf16", "True"] if cfg.dtype == "bfloat16" else ["--torch_dtype", cfg.dtype]),
+    ]  # fmt: skip
+    return argv + list(cfg.extra_train_args)
+
+
+def retrieval(model, tokenizer, cfg: Sib200Config, targets: list[str], layer: int) -> dict[str, dict[str, float]]:
+    """acc@1 x -> English among the first ``retrieval_size`` test sentences, raw cosine and with both sides centered
+    on their own mean (the centered score is blind to a shared direction)."""
+    from ..analysis import retrieval_accuracy_at_1, sentence_embeddings
+    from ..tasks import sib200
+
+    def embed(lang):
+        sents = sib200.load_sib200(lang, "test", cfg.data_dir)[: cfg.retrieval_size]
+        return sentence_embeddings(model, tokenizer, [s.text for s in sents], [layer], pooling=cfg.pooling)[layer]
+
+    en = embed(ENGLISH)
+    out = {}
+    for lang in targets:
+        x = embed(lang)
+        out[lang] = {
+            "raw": retrieval_accuracy_at_1(x, en),
+            "centered": retrieval_accuracy_at_1(x - x.mean(0), en - en.mean(0)),
+        }
+    return out
+
+
+def evaluate(model, tokenizer, cfg: Sib200Config, langs: list[str], out_dir: str, provenance: dict) -> dict:
+    """Per language: per-sentence correctness (0/1), accuracy and macro-F1 over the first ``test_size`` sentences."""
+    from ..tasks import sib200
+
+    labels = sib200.load_labels(cfg.data_dir)
+    out = {}
+    for lang in langs:
+        examples = sib200.load_sib200(lang, "test", cfg.data_dir)[: cfg.test_size]
+        preds = sib200.predict(model, tokenizer, examples, labels, os.path.join(out_dir, f"pred_{lang}.jsonl"),
+                               batch_size=cfg.eval_batch_size, provenance=provenance)  # fmt: skip
+        gold = [e.category for e in examples]
+        scores = sib200.score_sib(gold, preds, labels)
+        out[lang] = {"correct": [int(g == p) for g, p in zip(gold, preds)], "accuracy": scores["accuracy"],
+                     "macro_f1": scores["macro_f1"]}  # fmt: skip
+    return out
+
+
+def run_experiment(cfg: Sib200Config, work_dir: str, fig_dir: str, name: str = "sib200") -> dict:
+    from ..alignment import num_decoder_layers
+    from ..models import GEMMA3_MODEL_NAME, load_model, load_model_with_adapters, load_tokenizer, prepared_model_path
+    from ..tasks.sib200 import resolve_data_dir
+    from ..training.arguments import default_alignment_layer
+
+    cfg.data_dir = resolve_data_dir(cfg.data_dir)
+    cfg.model = cfg.model or prepared_model_path(GEMMA3_MODEL_NAME)
+    langs = _languages(cfg)
+    targets = [x for x in langs if x != ENGLISH]
+    tokenizer = load_tokenizer(cfg.model)
+    files = prepare_data(cfg, tokenizer, work_dir)
+    t_start = time.time()
+    dtype = None if cfg.dtype == "float32" else cfg.dtype
+
+    def base_run():
+        model = load_model(cfg.model, torch_dtype=dtype)
+        n_layers = num_decoder_layers(model)
+        layer = cfg.layer or default_alignment_layer(n_layers)
+        return {"n_layers": n_layers, "layer": layer, "retrieval": retrieval(model, tokenizer, cfg, targets, layer)}
+
+    base = run_once(os.path.join(work_dir, "base"), "base model retrieval", base_run)
+    layer = base["layer"]
+    runs = []
+    for seed in cfg.seeds:
+        for method in cfg.methods:
+            out_dir = os.path.join(work_dir, f"seed{seed}", method)
+
+            def one(method=method, seed=seed, out_dir=out_dir):
+                t0 = time.time()
+                trainer = train(train_argv(cfg, method, seed, files, os.path.join(out_dir, "train")))
+                train_seconds = time.time() - t0
+                logs = [h for h in trainer.state.log_history if "loss/task" in h or "loss/align" in h]
+                del trainer
+                adapter = os.path.join(out_dir, "train", "adapter_model")
+                model = load_model_with_adapters(cfg.model, [adapter], torch_dtype=dtype)
+                t1 = time.time()
+                result = {"seed": seed, "method": method, "train_seconds": train_seconds,
+                          "first_logs": logs[:2], "final_logs": logs[-2:]}  # fmt: skip
+                if method in TASK_METHODS:
+                    from ..models.loading import adapter_fingerprint
+
+                    prov = {"model": cfg.model, "adapter": adapter_fingerprint(adapter), "dtype": cfg.dtype}
+                    result["eval"] = evaluate(model, tokenizer, cfg, langs, out_dir, prov)
+                result["retrieval"] = retrieval(model, tokenizer, cfg, targets, layer)
+                result["eval_seconds"] = time.time() - t1
+                return result
+
+            result = run_once(out_dir, f"seed {seed} {method}", one)
+            runs.append(result)
+            if "eval" in result:
+                accs = " ".join(f"{k}={v['accuracy']:.3f}" for k, v in result["eval"].items())
+                print(f"seed {seed} {method}: train {result['train_seconds']:.0f}s acc {accs}", flush=True)
+    summary = summarize(runs, base, cfg, langs)
+    summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
+    result = {"config": asdict(cfg), "layer": layer, "languages": langs, "base": base, "summary": summary,
+              "runs": [{k: v for k, v in r.items()} for r in runs]}  # fmt: skip
+    os.makedirs(fig_dir, exist_ok=True)
+    write_json(os.path.join(fig_dir, f"{name}.json"), result)
+    table = markdown_table(summary, cfg, langs)
+    with open(os.path.join(fig_dir, f"{name}.md"), "w", encoding="utf-8") as fh:
+        fh.write(table)
+    print(table)
+    _plot(summary, cfg, langs, os.path.join(fig_dir, f"{name}.png"))
+    return result
+
+
+def script_of(lang: str) -> str:
+    return lang.split("_", 1)[1] if "_" in lang else lang
+
+
+def groups_of(cfg: Sib200Config, langs: list[str]) -> dict[str, list[str]]:
+    aligned_scripts = {script_of(x) for x in cfg.aligned}
+    transfer = [x for x in langs if x != ENGLISH and x not in cfg.aligned]
+    return {
+        "english": [ENGLISH],
+        "aligned": [x for x in langs if x in cfg.aligned],
+        "transfer": transfer,
+        "transfer, aligned script": [x for x in transfer if script_of(x) in aligned_scripts],
+        "transfer, other script": [x for x in transfer if script_of(x) not in aligned_scripts],
+    }
+
+
+def _items(run: dict, members: list[str]) -> list[float]:
+    return [c for lang in members for c in run["eval"][lang]["correct"]]
+
+
+def summarize(runs: list[dict], base: dict, cfg: Sib200Config, langs: list[str]) -> dict:
+    groups = {g: m for g, m in groups_of(cfg, langs).items() if m}
+    out: dict = {"groups": groups, "methods": {}, "paired": {}, "control": {}}
+    by = {(r["method"], r["seed"]): r for r in runs}
+    targets = [x for x in langs if x != ENGLISH]
+    for method in cfg.methods:
+        seeds = sorted(s for (m, s) in by if m == method)
+        if not seeds:
+            continue
+        sub = [by[(method, s)] for s in seeds]
+        entry: dict = {"n_seeds": len(seeds), "retrieval": {}}
+        for kind in ("raw", "centered"):
+            entry["retrieval"][kind] = {x: mean_sd([r["retrieval"][x][kind] for r in sub]) for x in targets}
+            for g in ("aligned", "transfer"):
+                if g in groups:
+                    entry["retrieval"][kind][g] = mean_sd(
+                        [statistics.mean(r["retrieval"][x][kind] for x in groups[g]) for r in sub]
+                    )
+        if method in TASK_METHODS:
+            entry["accuracy"] = {x: bootstrap_mean_ci({r["seed"]: _items(r, [x]) for r in sub}) for x in langs}
+            entry["macro_f1"] = {x: mean_sd([r["eval"][x]["macro_f1"] for r in sub]) for x in langs}
+            entry["groups"] = {g: bootstrap_mean_ci({r["seed"]: _items(r, m) for r in sub}) for g, m in groups.items()}
+            entry["train_seconds"] = statistics.mean(r["train_seconds"] for r in sub)
+            entry["eval_seconds"] = statistics.mean(r["eval_seconds"] for r in sub)
+        else:
+            entry["train_seconds"] = statistics.mean(r["train_seconds"] for r in sub)
+        out["methods"][method] = entry
+    for ref in ("baseline", "baseline_2x"):
+        for method in ("alignment", "alignment_center", "baseline_2x"):
+            if method == ref:
+                continue
+            seeds = sorted(s for (m, s) in by if m == method and (ref, s) in by)
+            if not seeds:
+                continue
+            a = {s: by[(method, s)] for s in seeds}
+            b = {s: by[(ref, s)] for s in seeds}
+            out["paired"][f"{method} - {ref}"] = {
+                "groups": {
+                    g: paired_bootstrap({s: _items(a[s], m) for s in seeds}, {s: _items(b[s], m) for s in seeds})
+                    for g, m in groups.items()
+                },  # fmt: skip
+                "languages": {
+                    x: paired_bootstrap({s: _items(a[s], [x]) for s in seeds}, {s: _items(b[s], [x]) for s in seeds})
+                    for x in langs
+                },  # fmt: skip
+                "seeds": seeds,
+            }
+    base_raw = {x: base["retrieval"][x]["raw"] for x in targets}
+    base_cen = {x: base["retrieval"][x]["centered"] for x in targets}
+    out["base_retrieval"] = {"raw": base_raw, "centered": base_cen}
+    for g in ("aligned", "transfer"):
+        if g in groups:
+            out["base_retrieval"][f"raw {g}"] = statistics.mean(base_raw[x] for x in groups[g])
+            out["base_retrieval"][f"centered {g}"] = statistics.mean(base_cen[x] for x in groups[g])
+    if "baseline" in out["methods"] and len(targets) >= 3:
+        acc = [out["methods"]["baseline"]["accuracy"][x][0] for x in targets]
+        out["pearson_base_retrieval_vs_baseline_accuracy"] = {
+            "raw": pearson([base_raw[x] for x in targets], acc),
+            "centered": pearson([base_cen[x] for x in targets], acc),
+            "n_languages": len(targets),
+        }
+    return out
+
+
+def _ci(v) -> str:
+    return f"{100 * v[0]:.1f} [{100 * v[1]:.1f}, {100 * v[2]:.1f}]"
+
+
+def markdown_table(summary: dict, cfg: Sib200Config, langs: list[str]) -> str:
+    groups = list(summary["groups"])
+    task = [m for m in summary["methods"] if "groups" in summary["methods"][m]]
+    lines = ["Accuracy (%) with 95% bootstrap intervals over sentences and seeds:", "",
+             "| method | seeds | " + " | ".join(groups) + " |", "|---|---|" + "---|" * len(groups)]  # fmt: skip
+    for m in task:
+        e = summary["methods"][m]
+        lines.append(f"| {m} | {e['n_seeds']} | " + " | ".join(_ci(e["groups"][g]) for g in groups) + " |")
+    if summary["paired"]:
+        lines += ["", "Paired differences (accuracy points, 95% interval; same seeds and sentences):", "",
+                  "| difference | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]  # fmt: skip
+        for name, d in summary["paired"].items():
+            lines.append(f"| {name} | " + " | ".join(_ci(d["groups"][g]) for g in groups) + " |")
+    lines += ["", "Accuracy per language (%, mean over seeds):", "", "| method | " + " | ".join(langs) + " |",
+              "|---|" + "---|" * len(langs)]  # fmt: skip
+    for m in task:
+        acc = summary["methods"][m]["accuracy"]
+        lines.append(f"| {m} | " + " | ".join(f"{100 * acc[x][0]:.1f}" for x in langs) + " |")
+    targets = [x for x in langs if x != ENGLISH]
+    br = summary["base_retrieval"]
+    lines += ["", "Retrieval acc@1 x -> English among the test sentences at the aligned layer (%, raw / centered):",
+              "", "| model | aligned | transfer | " + " | ".join(targets) + " |",
+              "|---|---|---|" + "---|" * len(targets)]  # fmt: skip
+
+    def pair(raw, cen):
+        return f"{100 * raw:.0f} / {100 * cen:.0f}"
+
+    lines.append("| base | " + pair(br.get("raw aligned", 0), br.get("centered aligned", 0)) + " | "
+                 + pair(br.get("raw transfer", 0), br.get("centered transfer", 0)) + " | "
+                 + " | ".join(pair(br["raw"][x], br["centered"][x]) for x in targets) + " |")  # fmt: skip
+    for m, e in summary["methods"].items():
+        r = e["retrieval"]
+        grp = [pair(r["raw"][g][0], r["centered"][g][0]) if g in r["raw"] else "-" for g in ("aligned", "transfer")]
+        lines.append(f"| {m} | " + " | ".join(grp) + " | "
+                     + " | ".join(pair(r["raw"][x][0], r["centered"][x][0]) for x in targets) + " |")  # fmt: skip
+    p = summary.get("pearson_base_retrieval_vs_baseline_accuracy")
+    if p:
+        fmt = {k: (f"{v:.2f}" if isinstance(v, float) else "n/a") for k, v in p.items() if k != "n_languages"}
+        lines += ["", f"Pearson r over {p['n_languages']} languages, base retrieval vs baseline accuracy: raw "
+                  f"{fmt['raw']}, centered {fmt['centered']}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _plot(summary: dict, cfg: Sib200Config, langs: list[str], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    task = [m for m in summary["methods"] if "groups" in summary["methods"][m]]
+    groups = list(summary["groups"])
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(15, 4.5), gridspec_kw={"width_ratios": [2, 1]})
+    width = 0.8 / max(len(task), 1)
+    for j, m in enumerate(task):
+        g = summary["methods"][m]["groups"]
+        ys = [100 * g[x][0] for x in groups]
+        err = [[100 * (g[x][0] - g[x][1]) for x in groups], [100 * (g[x][2] - g[x][0]) for x in groups]]
+        ax.bar([i + width * j for i in range(len(groups))], ys, width, yerr=err, capsize=2, label=m)
+    ax.set_xticks([i + width * (len(task) - 1) / 2 for i in range(len(groups))])
+    ax.set_xticklabels(groups, rotation=15)
+    ax.set_ylabel("accuracy % (95% bootstrap CI)")
+    ax.set_title("SIB-200 test, zero-shot from English")
+    ax.axhline(100 / 7, color="grey", lw=0.8, ls=":")
+    ax.legend(fontsize=8)
+    targets = [x for x in langs if x != ENGLISH]
+    if "baseline" in summary["methods"]:
+        xs = [100 * summary["base_retrieval"]["centered"][x] for x in targets]
+        ys = [100 * summary["methods"]["baseline"]["accuracy"][x][0] for x in targets]
+        ax2.scatter(xs, ys)
+        for x, y, lang in zip(xs, ys, targets):
+            ax2.annotate(lang, (x, y), fontsize=7)
+        ax2.set_xlabel("base retrieval acc@1, centered (%)")
+        ax2.set_ylabel("baseline accuracy (%)")
+        ax2.set_title("base retrieval vs transfer")
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from ..alignment import CENTERING
+
+    cfg, args = experiment_cli(
+        argv,
+        prog="midalign experiment sib200",
+        description=__doc__.split("\n\n")[0],
+        cfg_cls=Sib200Config,
+        methods=METHODS,
+        numeric=(
+            ("test-size", int),
+            ("retrieval-size", int),
+            ("steps", int),
+            ("batch-size", int),
+            ("learning-rate", float),
+            ("layer", int),
+            ("temperature", float),
+            ("weight", float),
+            ("control-steps", int),
+            ("control-learning-rate", float),
+            ("eval-batch-size", int),
+        ),  # fmt: skip
+        languages_help="comma-separated FLORES codes evaluated (default: English, the aligned and 8 transfer "
+        "languages); 'all' = every language folder in --data-dir",
+        quick_help="a minutes-long smoke run (1 seed, 3 languages, 2 steps)",
+        work_dir="outputs/experiment_sib200",
+        data_help="the SIB-200 data/annotated folder (default $MIDALIGN_SIB200_DIR)",
+        aligned_help="comma-separated aligned languages (default " + ",".join(DEFAULT_ALIGNED) + ")",
+        choices={"remedy": [c for c in CENTERING if c != "none"], "dtype": ["float32", "bfloat16"]},
+    )
+    return run_experiment(cfg, args.work_dir, args.fig_dir, args.name or ("sib200_quick" if args.quick else "sib200"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Exact log-likelihood of a fixed set of continuations (label strings) after each prompt, computed cheaply.
+
+Classification by label scoring: the prediction is the label whose tokens the model finds most likely after the
+prompt, ``argmax_k sum_j log p(c_kj | prompt, c_k<j)`` -- the same quantity the task loss trains (the training target
+is ``label + end-of-turn``). Cost: one forward over each prompt (its key/value states computed once, then repeated for
+the K labels) plus one forward over the K short continuations; the LM head runs only at the prompt's last position
+and at the continuation tokens. Results are written incrementally to a resumable JSON-lines file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..data.processing import tokenize_task
+from .engine import (
+    PrefixCache,
+    _check_resume,
+    _logits_to_keep_kwargs,
+    _new_cache,
+    _pad,
+    length_sorted_batches,
+    read_done,
+    sliding_window,
+)
+
+__all__ = ["continuation_ids", "score_continuations", "run_scoring"]
+
+
+def continuation_ids(tokenizer, prefix: str, continuations: Sequence[str]) -> tuple[list[int], list[list[int]]]:
+    """The prompt's token ids and each continuation's, exactly as training tokenizes ``prefix + text`` (the prompt's
+    tokens are always a prefix of the joint sequence: see :func:`midalign.data.processing.tokenize_task`)."""
+    prompt = tokenizer(prefix, add_special_tokens=True)["input_ids"]
+    conts = []
+    for text in continuations:
+        ids = tokenize_task(tokenizer, prefix, text, None)["input_ids"]
+        if ids[: len(prompt)] != prompt or len(ids) == len(prompt):
+            raise ValueError(f"continuation {text!r} adds no tokens after the prompt")
+        conts.append(ids[len(prompt) :])
+    return prompt, conts
+
+
+@torch.no_grad()
+def _score_batch(model, pad_id: int, prompts: list[list[int]], conts: list[list[list[int]]], shared=None):
+    """Sum of continuation log-probs, [B, K]. Prompts laid out ``shared prefix | left padding | own tokens`` (the
+    prefix's key/value states from ``shared``, a :class:`PrefixCache`, when the batch shares one), continuations
+    right-padded after them; positions from the attention mask, so padding changes nothing."""
+    device = next(model.parameters()).device
+    b, k = len(prompts), len(conts[0])
+    past, cache = shared.lookup(prompts) if shared is not None else (0, None)
+    cache = cache if cache is not None else _new_cache(model)
+    ids, mask = _pad(prompts, past, pad_id, device)
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=ids[:, past:], attention_mask=mask, position_ids=pos[:, past:], past_key_values=cache,
+                use_cache=True, **_logits_to_keep_kwargs(model))  # fmt: skip
+    first = F.log_softmax(out.logits[:, -1].float(), dim=-1)  # [B, V]: predicts each continuation's first token
+    flat = [c for row in conts for c in row]  # row-major: (prompt r, label j) -> r * K + j
+    clen = max(len(c) for c in flat)
+    cids = torch.full((b * k, clen), pad_id, dtype=torch.long)
+    cmask = torch.zeros((b * k, clen), dtype=torch.long)
+    for r, c in enumerate(flat):
+        cids[r, : len(c)] = torch.tensor(c)
+        cmask[r, : len(c)] = 1
+    cids, cmask = cids.to(device), cmask.to(device)
+    scores = first.repeat_interleave(k, dim=0).gather(1, cids[:, :1]).squeeze(1)  # [B*K]
+    if clen > 1:
+        cache.batch_repeat_interleave(k)
+        full_mask = torch.cat([mask.repeat_interleave(k, dim=0), cmask], dim=1)
+        cpos = pos[:, -1:].repeat_interleave(k, dim=0) + 1 + torch.arange(clen, device=device)
+        logits = model(input_ids=cids[:, :-1], attention_mask=full_mask[:, :-1], position_ids=cpos[:, :-1],
+                       past_key_values=cache, use_cache=True).logits  # fmt: skip
+        logp = F.log_softmax(logits.float(), dim=-1).gather(2, cids[:, 1:, None]).squeeze(2)  # [B*K, clen-1]
+        scores = scores + (logp * cmask[:, 1:]).sum(dim=1)
+    return scores.view(b, k).cpu()
+
+
+def score_continuations(
+    model,
+    tokenizer,
+    prefixes: Sequence[str],
+    continuations: Sequence[str],
+    *,
+    batch_size: int = 8,
+    prefix_cache: bool | PrefixCache = True,
+) -> torch.Tensor:
+    """Log-likelihood of each continuation after each prefix, float32 [N, K], in the order of ``prefixes``.
+
+    ``prefix_cache``: compute the prompt prefix shared by all prefixes (a system prompt) once, see
+    :class:`midalign.inference.engine.PrefixCache` (pass one to reuse it across calls)."""
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    if not continuations:
+        raise ValueError("no continuations to score")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if pad_id is None:
+        raise ValueError("the tokenizer has neither a pad nor an eos token: set tokenizer.pad_token")
+    encoded = [continuation_ids(tokenizer, p, continuations) for p in prefixes]
+    window = sliding_window(model)
+    longest = max((len(p) + max(len(c) for c in cs) for p, cs in encoded), default=0)
+    shared = prefix_cache if isinstance(prefix_cache, PrefixCache) else PrefixCache(model) if prefix_cache else None
+    if window is not None and longest > window:
+        batch_size, shared = 1, None  # padding would take window slots from the prompt's own tokens
+    if shared is not None:
+        shared.prime([p for p, _ in encoded])
+    was_training = model.training
+    model.eval()
+    out = torch.empty(len(encoded), len(continuations))
+    for idx in length_sorted_batches([len(p) for p, _ in encoded], batch_size):
+        out[idx] = _score_batch(model, pad_id, [encoded[i][0] for i in idx], [encoded[i][1] for i in idx], shared)
+    if was_training:
+        model.train()
+    return out
+
+
+def run_scoring(
+    model,
+    tokenizer,
+    rows: Sequence[dict],
+    continuations: Sequence[str],
+    output_path: str,
+    *,
+    batch_size: int = 8,
+    provenance: dict | None = None,
+    progress: bool = False,
+) -> list[dict]:
+    """Score every row (``id``, ``prompt``; other fields copied) and write ``{..., "scores": [K floats],
+    "prediction": index of the best}`` lines to ``output_path``, appended batch by batch (fsync'd): a killed run
+    resumes where it stopped; a file from another run (other prompts or provenance) is refused. Single process."""
+    ids = [str(r["id"]) for r in rows]
+    if len(set(ids)) != len(ids):
+        raise ValueError("row ids must be unique")
+    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
+    done = read_done(output_path)
+    unknown = set(done) - set(ids)
+    if unknown:
+        raise ValueError(f"{output_path} holds rows of another run (ids {sorted(unknown)[:5]}...); remove it")
+    _check_resume(output_path, done, list(rows), {**(provenance or {}), "continuations": list(continuations)})
+    todo = [r for r in rows if str(r["id"]) not in done]
+    next_batch = max((r.get("_batch", -1) for r in done.values()), default=-1) + 1
+    order = length_sorted_batches([len(r["prompt"]) for r in todo], batch_size)
+    shared = PrefixCache(model)
+    with open(output_path, "a", encoding="utf-8") as fh:
+        for b, batch in enumerate(tqdm(order, disable=not progress), start=next_batch):
+            items = [todo[i] for i in batch]
+            scores = score_continuations(model, tokenizer, [r["prompt"] for r in items], continuations,
+                                         batch_size=batch_size, prefix_cache=shared)  # fmt: skip
+            lines = []
+            for r, s in zip(items, scores.tolist()):
+                out = {**r, "scores": s, "prediction": max(range(len(s)), key=s.__getitem__), "_batch": b,
+                       "_batch_len": len(items)}  # fmt: skip
+                done[str(r["id"])] = out
+                lines.append(json.dumps(out, ensure_ascii=False) + "\n")
+            fh.write("".join(lines))
+            fh.flush()
+            os.fsync(fh.fileno())
+    ordered = [{k: v for k, v in done[i].items() if k not in ("_batch", "_batch_len")} for i in ids]
+    tmp = output_path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered)
+    os.replace(tmp, output_path)
+    return ordered

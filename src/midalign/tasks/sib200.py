@@ -1,0 +1,156 @@
+"""SIB-200 topic classification (Adelani et al., EACL 2024): 7 topics, 195 languages, parallel by ``index_id``.
+
+Release layout (``--data-dir``): ``<flores_code>/{train,dev,test}.tsv`` with the header ``index_id<TAB>category<TAB>
+text`` and ``<flores_code>/labels.txt``. Any folder holding the three files is a language. Prediction scores the 7
+label strings after the prompt (:mod:`midalign.inference.scoring`, exact and cheap); metrics are accuracy and
+macro-F1 over the labels.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter
+from dataclasses import dataclass
+
+__all__ = [
+    "SYSTEM_PROMPT",
+    "SPLITS",
+    "SibExample",
+    "resolve_data_dir",
+    "available_languages",
+    "load_labels",
+    "load_sib200",
+    "task_rows",
+    "predict",
+    "score_sib",
+]
+
+SYSTEM_PROMPT = (
+    "Classify the topic of the sentence. Answer with one of: science/technology, travel, politics, sports, health, "
+    "entertainment, geography."
+)
+SPLITS = ("train", "dev", "test")
+ENV = "MIDALIGN_SIB200_DIR"
+HEADER = ["index_id", "category", "text"]
+
+
+@dataclass(frozen=True)
+class SibExample:
+    index_id: int
+    category: str
+    text: str
+    lang: str
+
+
+def resolve_data_dir(data_dir: str | None) -> str:
+    """``--data-dir``, else ``$MIDALIGN_SIB200_DIR``; a clear error when neither names a SIB-200 folder."""
+    path = data_dir or os.environ.get(ENV)
+    if not path:
+        raise FileNotFoundError(f"SIB-200: give --data-dir (the release's data/annotated folder) or set ${ENV}")
+    if not os.path.isdir(path) or not available_languages(path):
+        raise FileNotFoundError(
+            f"--data-dir {path}: no SIB-200 language folders there (expected <lang>/train.tsv, dev.tsv, test.tsv)"
+        )
+    return path
+
+
+def available_languages(data_dir: str) -> list[str]:
+    """Every sub-folder holding all three split files, sorted."""
+    if not os.path.isdir(data_dir):
+        return []
+    return sorted(
+        d for d in os.listdir(data_dir) if all(os.path.isfile(os.path.join(data_dir, d, f"{s}.tsv")) for s in SPLITS)
+    )
+
+
+def _check_lang(lang: str, data_dir: str) -> None:
+    langs = available_languages(data_dir)
+    if lang not in langs:
+        shown = ", ".join(langs[:20]) + (f", ... ({len(langs)} in all)" if len(langs) > 20 else "")
+        raise ValueError(f"SIB-200 language {lang!r} is not in {data_dir}; there: {shown}")
+
+
+def load_labels(data_dir: str, lang: str = "eng_Latn") -> list[str]:
+    """The label set, from ``<lang>/labels.txt`` (the same 7 in every language folder)."""
+    path = os.path.join(data_dir, lang, "labels.txt")
+    if not os.path.isfile(path):
+        langs = available_languages(data_dir)
+        path = next((os.path.join(data_dir, x, "labels.txt") for x in langs
+                     if os.path.isfile(os.path.join(data_dir, x, "labels.txt"))), path)  # fmt: skip
+    with open(path, encoding="utf-8") as fh:
+        labels = [line.strip() for line in fh if line.strip()]
+    if len(set(labels)) != len(labels) or len(labels) < 2:
+        raise ValueError(f"{path}: expected distinct labels, one per line; got {labels}")
+    return labels
+
+
+def load_sib200(lang: str, split: str, data_dir: str | None = None) -> list[SibExample]:
+    """The rows of ``<lang>/<split>.tsv``; a malformed line is an error naming its file:line."""
+    data_dir = resolve_data_dir(data_dir)
+    if split not in SPLITS:
+        raise ValueError(f"--split {split!r}: choose one of {', '.join(SPLITS)}")
+    _check_lang(lang, data_dir)
+    labels = set(load_labels(data_dir, lang))
+    path = os.path.join(data_dir, lang, f"{split}.tsv")
+    out = []
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+            header = next(reader, None)
+            if header != HEADER:
+                raise ValueError(f"{path}:1: header {header}, expected {HEADER}")
+            for row in reader:
+                line = reader.line_num
+                if len(row) != 3:
+                    raise ValueError(f"{path}:{line}: {len(row)} tab-separated fields, expected 3 ({HEADER})")
+                idx, cat, text = row
+                if not idx.isdigit():
+                    raise ValueError(f"{path}:{line}: index_id {idx!r} is not a number")
+                if cat not in labels:
+                    raise ValueError(f"{path}:{line}: category {cat!r} is not one of {sorted(labels)}")
+                out.append(SibExample(int(idx), cat, text, lang))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    return out
+
+
+def task_rows(tokenizer, examples: list[SibExample]) -> list[dict]:
+    """Training rows in the paper's format: ``{"prefix": rendered prompt, "text": " <label><eos>"}``."""
+    from ..inference.prompts import render_example
+
+    return [render_example(tokenizer, ex.text, ex.category, SYSTEM_PROMPT) for ex in examples]
+
+
+def predict(model, tokenizer, examples: list[SibExample], labels: list[str], output_path: str, *,
+            batch_size: int = 8, provenance: dict | None = None) -> list[str]:  # fmt: skip
+    """Predicted label per example by label scoring, through the resumable file ``output_path``."""
+    from ..inference.prompts import render_prefix, render_target
+    from ..inference.scoring import run_scoring
+
+    rows = [{"id": f"{ex.lang}:{ex.index_id}", "prompt": render_prefix(tokenizer, ex.text, SYSTEM_PROMPT),
+             "gold": ex.category} for ex in examples]  # fmt: skip
+    targets = [render_target(tokenizer, label) for label in labels]
+    out = run_scoring(model, tokenizer, rows, targets, output_path, batch_size=batch_size, provenance=provenance)
+    return [labels[r["prediction"]] for r in out]
+
+
+def score_sib(gold: list[str], predicted: list[str], labels: list[str] | None = None) -> dict:
+    """Accuracy and macro-F1 (mean over ``labels``, default every label in gold or predictions, of per-label F1)."""
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold labels but {len(predicted)} predictions")
+    if not gold:
+        raise ValueError("no examples to score")
+    labels = labels or sorted(set(gold) | set(predicted))
+    tp = Counter(g for g, p in zip(gold, predicted) if g == p)
+    n_gold, n_pred = Counter(gold), Counter(predicted)
+    f1s = []
+    for lab in labels:
+        denom = n_gold[lab] + n_pred[lab]
+        f1s.append(2 * tp[lab] / denom if denom else 0.0)
+    return {
+        "accuracy": sum(tp.values()) / len(gold),
+        "macro_f1": sum(f1s) / len(f1s),
+        "n": len(gold),
+        "per_label_f1": dict(zip(labels, f1s)),
+    }

@@ -1,0 +1,56 @@
+"""`midalign experiment sib200 --quick` end to end on a tiny model and the committed SIB-200 sample: every row trains
+through the real entry point, every language is scored, intervals and paired differences are written, and a rerun
+resumes without recomputing."""
+
+import json
+
+import pytest
+
+from tests.conftest import ROOT
+
+SAMPLE = str(ROOT / "tests" / "assets" / "sib200")
+
+
+def test_quick_run_writes_results_and_resumes(tmp_path, tiny_model_dir, capsys):
+    from midalign.experiments.sib200 import main
+
+    argv = ["--quick", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--work-dir", str(tmp_path / "work"),
+            "--fig-dir", str(tmp_path / "fig"), "--dtype", "float32"]  # fmt: skip
+    result = main(argv)
+    methods = ["baseline", "baseline_2x", "alignment", "alignment_center", "control_paper", "control_center"]
+    assert [r["method"] for r in result["runs"]] == methods
+    langs = ["eng_Latn", "deu_Latn", "zho_Hans"]
+    assert result["languages"] == langs
+    for run in result["runs"]:
+        assert set(run["retrieval"]) == {"deu_Latn", "zho_Hans"}
+        if not run["method"].startswith("control"):
+            assert set(run["eval"]) == set(langs)
+            assert all(len(v["correct"]) == 4 for v in run["eval"].values())
+    assert any("loss/align" in h for h in result["runs"][2]["final_logs"])
+    assert not any("loss/task" in h for h in result["runs"][4]["final_logs"])  # control: alignment only
+    summary = result["summary"]
+    assert summary["groups"]["aligned"] == ["deu_Latn"] and summary["groups"]["transfer"] == ["zho_Hans"]
+    base = summary["methods"]["baseline"]
+    mean, low, high = base["groups"]["english"]
+    assert low <= mean <= high
+    assert mean == pytest.approx(result["runs"][0]["eval"]["eng_Latn"]["accuracy"])
+    assert "alignment - baseline" in summary["paired"] and "alignment_center - baseline_2x" in summary["paired"]
+    table = (tmp_path / "fig" / "sib200_quick.md").read_text()
+    assert "| alignment_center | 1 |" in table
+    assert (tmp_path / "fig" / "sib200_quick.png").stat().st_size > 0
+    saved = json.loads((tmp_path / "fig" / "sib200_quick.json").read_text())
+    assert saved["summary"]["paired"] == summary["paired"]
+    train_rows = (tmp_path / "work" / "train_eng_Latn.json").read_text().splitlines()
+    assert len(train_rows) == 8
+    capsys.readouterr()
+    again = main(argv)
+    assert capsys.readouterr().out.count("done earlier") == len(methods) + 1  # + the base model's retrieval
+    assert again["runs"] == result["runs"]
+
+
+def test_unknown_language_is_one_clear_error(tmp_path, tiny_model_dir):
+    from midalign.experiments.sib200 import main
+
+    with pytest.raises(ValueError, match=r"\['fra_Latn'\] are not in"):
+        main(["--quick", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--languages", "eng_Latn,fra_Latn",
+              "--work-dir", str(tmp_path)])  # fmt: skip
