@@ -1,4 +1,4 @@
-"""``midalign analyze retrieval|subspaces|facts``: tables (JSON, CSV) and figures (PNG) under ``--output-dir``."""
+"""``midalign analyze retrieval|subspaces|facts|anisotropy``: tables (JSON, CSV), figures (PNG) in ``--output-dir``."""
 
 from __future__ import annotations
 
@@ -207,7 +207,57 @@ def facts(argv: list[str]) -> dict:
     return results
 
 
-COMMANDS = {"retrieval": retrieval, "subspaces": subspaces, "facts": facts}
+def anisotropy(argv: list[str]) -> dict:
+    from ..alignment import POOLING
+    from .anisotropy import anisotropy_by_layer
+    from .plots import plot_anisotropy
+
+    p = argparse.ArgumentParser(
+        prog="midalign analyze anisotropy",
+        description="Before training: per layer, can the alignment loss see the pairs? Cosine of pairs vs "
+        "unrelated sentences, norm share of the largest dimensions, InfoNCE at initialisation vs ln B, retrieval raw "
+        "vs centered, and a verdict.",
+        allow_abbrev=False,
+    )
+    _common(p)
+    p.add_argument("--layers", help="comma-separated decoder layers (1-based); default: all")
+    p.add_argument("--pooling", default="mean", choices=sorted(POOLING))
+    p.add_argument("--loss-batch-size", type=int, default=8, help="pairs per batch of the run (B; chance = ln B)")
+    p.add_argument("--temperature", type=float, default=0.1, help="the run's τ (default 0.1)")
+    args = p.parse_args(argv)
+    if args.loss_batch_size < 2:
+        p.error(f"--loss-batch-size must be >= 2 (in-batch negatives), got {args.loss_batch_size}")
+    if not (args.temperature > 0 and args.temperature != float("inf")):
+        p.error(f"--temperature must be a finite number > 0, got {args.temperature}")
+    parallel = _parallel(args)
+    langs = list(parallel)
+    if len(langs) < 2:
+        p.error(f"need a source and at least one target language; got {langs}")
+    src_lang = langs[0]
+    src = [s for lang in langs[1:] for s in parallel[src_lang]]
+    tgt = [s for lang in langs[1:] for s in parallel[lang]]
+    layers = [int(x) for x in args.layers.split(",")] if args.layers else None
+    out, rows = {}, []
+    for label, model, tok in _series(args):
+        out[label] = anisotropy_by_layer(model, tok, src, tgt, layers=layers, pooling=args.pooling,
+                                         batch_size=args.loss_batch_size, temperature=args.temperature,
+                                         embed_batch_size=args.batch_size)  # fmt: skip
+        rows += [{"series": label, "pairs": f"{src_lang}<->{','.join(langs[1:])}", **r} for r in out[label]]
+        for r in out[label]:
+            print(f"{label} layer {r['layer']:>2}: pair cos {r['pair_cos']:.3f} vs unrelated {r['unrelated_cos']:.3f} "
+                  f"(centered {r['centered_pair_cos']:.3f} vs {r['centered_unrelated_cos']:.3f}); top-1 dim "
+                  f"{r['top1_share']:.2f} of the norm; InfoNCE {r['infonce_init']:.3f} (centered "
+                  f"{r['infonce_init_centered']:.3f}, ln B {r['chance']:.3f}); retrieval {r['retrieval_raw']:.2f} "
+                  f"raw / {r['retrieval_centered']:.2f} centered -- {r['verdict']}")  # fmt: skip
+    os.makedirs(args.output_dir, exist_ok=True)
+    stem = Path(args.output_dir) / (args.name or "anisotropy")
+    _write(rows, stem)
+    plot_anisotropy(out, str(stem.with_suffix(".png")), title=f"{args.pooling} pooling, {len(src)} pairs")
+    print(f"wrote {stem}.json/.csv/.png")
+    return out
+
+
+COMMANDS = {"retrieval": retrieval, "subspaces": subspaces, "facts": facts, "anisotropy": anisotropy}
 
 
 def main(argv: list[str]):

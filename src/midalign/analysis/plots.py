@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-__all__ = ["plot_retrieval", "plot_subspaces"]
+__all__ = ["plot_anisotropy", "plot_retrieval", "plot_subspaces"]
 
 
 def _plt():
@@ -75,4 +75,32 @@ def plot_subspaces(rows: list[dict], path: str, title: str = "") -> None:
     fig.suptitle(title or "Affine language subspaces")
     fig.tight_layout()
     fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def plot_anisotropy(series: dict[str, list[dict]], path: str, title: str = "") -> None:
+    """Per layer: pair vs unrelated cosine (raw, centered), and InfoNCE at initialisation vs ln B."""
+    plt = _plt()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4))
+    for label, rows in series.items():
+        xs = [r["layer"] for r in rows]
+        ax.plot(xs, [r["pair_cos"] for r in rows], "-", label=f"{label}: pairs")
+        ax.plot(xs, [r["unrelated_cos"] for r in rows], "--", label=f"{label}: unrelated")
+        ax.plot(xs, [r["centered_pair_cos"] for r in rows], "-", marker=".", label=f"{label}: pairs, centered")
+        ax.plot(xs, [r["centered_unrelated_cos"] for r in rows], ":", label=f"{label}: unrelated, centered")
+        ax2.plot(xs, [r["infonce_init"] for r in rows], "-", label=f"{label}: paper loss")
+        ax2.plot(xs, [r["infonce_init_centered"] for r in rows], "-", marker=".", label=f"{label}: centered")
+    if series:
+        first = next(iter(series.values()))
+        ax2.axhline(first[0]["chance"], color="grey", ls=":", label="chance ln B")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("mean cosine")
+    ax.set_title(f"Cosine of pooled outputs ({title})")
+    ax.legend(fontsize=7)
+    ax2.set_xlabel("layer")
+    ax2.set_ylabel("InfoNCE at initialisation")
+    ax2.set_title("Alignment loss before training")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
     plt.close(fig)
