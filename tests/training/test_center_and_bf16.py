@@ -123,3 +123,32 @@ def test_bf16_alignment_loss_matches_fp32(tiny_model_dir, tokenizer):
         assert p.dtype == torch.float32
         losses[dtype] = alignment_loss(p, p.flip(0)).item()
     assert abs(losses[torch.float32] - losses[torch.bfloat16]) < 0.05
+
+
+def test_diagnostics_log_gradient_cosine_base_accuracy_and_the_first_batch_verdict(tokenizer, data_files, tmp_path,
+                                                                                    caplog):  # fmt: skip
+    import logging
+
+    import torch.nn.functional as F
+
+    from tests.training.helpers import make_trainer
+
+    trainer, _, capture = make_trainer(tmp_path, tokenizer, data_files["both"], "alternate", ga=2, bs=4, lr=0.0,
+                                       max_steps=1, alignment_diagnostics=True, logging_steps=1)  # fmt: skip
+    sums = {}
+    original = trainer.log
+
+    def keep(logs, start_time=None):
+        sums.update({k: v.clone() for k, v in trainer._grad_sums.items()})
+        return original(logs, start_time)
+
+    trainer.log = keep
+    with caplog.at_level(logging.INFO, logger="midalign"):
+        trainer.train()
+    logs = next(h for h in trainer.state.log_history if "grad/cos_task_align" in h)
+    assert -1.0 <= logs["grad/cos_task_align"] <= 1.0 and 0.0 <= logs["align/acc_base"] <= 1.0
+    # the two per-objective sums add up to the step's gradient, and the logged cosine is theirs
+    total = torch.cat([g.float().reshape(-1) for g in capture.grads[0].values()])
+    torch.testing.assert_close(sums["task"] + sums["align"], total, atol=1e-6, rtol=1e-5)
+    assert logs["grad/cos_task_align"] == pytest.approx(F.cosine_similarity(sums["task"], sums["align"], dim=0).item())
+    assert any("alignment loss at the first batch" in r.getMessage() for r in caplog.records)

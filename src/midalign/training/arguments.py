@@ -220,6 +220,15 @@ class AlignmentTrainingArguments(TrainingArguments):
             "the alignment data), standardize (fixed mean and per-dimension std). See docs: Remedies.",
         },
     )
+    alignment_diagnostics: bool = field(
+        default=False,
+        metadata={
+            "help": "Also log grad/cos_task_align (cosine between the summed task and alignment gradients on the "
+            "trainable weights over each logging window) and align/acc_base (in-batch retrieval accuracy of the model "
+            "without its adapter on the same alignment batches: the reference for align/acc). Costs one no-grad "
+            "alignment forward per alignment micro-batch; not under DeepSpeed."
+        },
+    )
     alignment_stats_samples: int = field(
         default=1024,
         metadata={"help": "With --alignment_center fixed/standardize: pairs used to measure the statistics."},

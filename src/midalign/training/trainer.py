@@ -4,6 +4,7 @@ according to a named schedule, logs each objective under its own name, and saves
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import defaultdict
 from dataclasses import dataclass
@@ -317,6 +318,7 @@ class AlignmentTrainer(Trainer):
         self._objective_sum = 0.0  # combined objective since the last log, for the "loss" entry
         self._steps_since_log = 0
         self._unreached: dict[int, list[nn.Parameter]] = {}
+        self._grad_sums: dict[str, torch.Tensor] = {}  # --alignment_diagnostics, per logging window
         self.alignment_stats: PooledStats | None = None  # --alignment_center fixed/standardize (see train)
         self.add_callback(_StatsWriter(self))
         if self.train_dataset is not None:
@@ -384,9 +386,33 @@ class AlignmentTrainer(Trainer):
         mode = self.args.alignment_center
         return center(p0, mode, 0, self.alignment_stats), center(p1, mode, 1, self.alignment_stats)
 
+    def _first_alignment_verdict(self, loss: torch.Tensor, p0, p1) -> None:
+        """Once, at the first training alignment micro-batch: does the loss start at chance (ln B)?"""
+        self._verdict_done = True
+        a = self.args
+        chance = math.log(p0.shape[0])
+        value = loss.item() / a.alignment_weight if a.alignment_weight else float("nan")
+        if value >= 0.98 * chance:
+            with torch.no_grad():
+                cen = alignment_loss(center(p0, "batch"), center(p1, "batch"), temperature=a.alignment_temperature,
+                                     distance=a.alignment_distance, direction=a.alignment_direction).item()  # fmt: skip
+            logger.warning(
+                "alignment loss at the first batch is %.3f, chance ln %d = %.3f: the loss starts at chance, so the "
+                "objective cannot see the pairs (centered on the batch it would be %.3f). Run `midalign analyze "
+                "anisotropy` and consider --alignment_center batch or fixed.",
+                value, p0.shape[0], chance, cen,
+            )  # fmt: skip
+        else:
+            logger.info("alignment loss at the first batch %.3f < chance ln %d = %.3f", value, p0.shape[0], chance)
+
     def _align_loss(self, p0, p1, mode: str) -> torch.Tensor:
         a = self.args
         p0, p1 = self._centered(p0, p1)
+        if mode == "train" and not getattr(self, "_verdict_done", False):
+            with torch.no_grad():
+                first = alignment_loss(p0, p1, temperature=a.alignment_temperature, distance=a.alignment_distance,
+                                       direction=a.alignment_direction, weight=a.alignment_weight)  # fmt: skip
+            self._first_alignment_verdict(first, p0.detach(), p1.detach())
         loss = alignment_loss(
             p0,
             p1,
@@ -400,6 +426,38 @@ class AlignmentTrainer(Trainer):
         self._metrics[mode]["loss/align"].append(loss.detach())
         with torch.no_grad():
             self._metrics[mode]["align/acc"].append(retrieval_accuracy(p0, p1, distance=a.alignment_distance))
+        return loss
+
+    @torch.no_grad()
+    def _base_accuracy(self, inputs) -> None:
+        """align/acc_base: in-batch accuracy of the model without its adapter on this alignment batch."""
+        model = self.model
+        if not hasattr(model, "disable_adapter"):
+            return
+        with model.disable_adapter():
+            p0, p1 = self._centered(*self._align_forward(model, inputs))
+        self._metrics["train"]["align/acc_base"].append(
+            retrieval_accuracy(p0, p1, distance=self.args.alignment_distance)
+        )
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        """With --alignment_diagnostics: the gradient each micro-batch adds, summed per objective over the logging
+        window (task-only and alignment-only micro-batches; a joint micro-batch cannot be split)."""
+        if not self.args.alignment_diagnostics or self.is_deepspeed_enabled:
+            return super().training_step(model, inputs, num_items_in_batch)
+        plan = inputs.get(PLAN_KEY)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        before = [p.grad.detach().clone() if p.grad is not None else None for p in params]
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if isinstance(plan, MicroBatchPlan) and plan.objectives.task != plan.objectives.align:
+            key = "task" if plan.objectives.task else "align"
+            flat = torch.cat([
+                ((p.grad.detach() if p.grad is not None else torch.zeros_like(p)) - (b if b is not None else 0))
+                .float().reshape(-1)
+                for p, b in zip(params, before)
+            ])  # fmt: skip
+            sums = self._grad_sums
+            sums[key] = flat if key not in sums else sums[key] + flat
         return loss
 
     def _zero_for_unreached(self, model) -> torch.Tensor:
@@ -462,6 +520,8 @@ class AlignmentTrainer(Trainer):
                 loss = loss + self._zero_for_unreached(model).to(loss.device)
         elif objectives.align:
             self._metrics["train"]["align/skipped"].append(0.0)
+            if self.args.alignment_diagnostics:
+                self._base_accuracy(inputs)
             align = self._align_loss(p0, p1, "train") * step.align_scale
             loss = loss + align
             report = report + align.detach()
@@ -524,6 +584,10 @@ class AlignmentTrainer(Trainer):
             logs["loss"] = combined.item() / self._steps_since_log
             self._objective_sum, self._steps_since_log = 0.0, 0
             logs.update(self._flush("train"))
+            sums = self._grad_sums
+            if "task" in sums and "align" in sums:
+                logs["grad/cos_task_align"] = F.cosine_similarity(sums["task"], sums["align"], dim=0).item()
+            sums.clear()
         super().log(logs, start_time)
 
     def evaluation_loop(self, *args, **kwargs):
