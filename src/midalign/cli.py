@@ -4,6 +4,7 @@ modules own their argument parsing and are imported only when their command runs
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 __all__ = ["COMMANDS", "main"]
@@ -60,10 +61,19 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
     module, function = COMMANDS[argv[0]][0].split(":")
     fn = getattr(importlib.import_module(module), function)
+    from .locking import LockedError
+
     try:
         fn(argv[1:])
     except FileNotFoundError as err:  # a path the user gave (or a model not prepared): one line, no traceback
         raise SystemExit(f"midalign {argv[0]}: {err}") from None
+    except (FileExistsError, ValueError, LockedError, FloatingPointError) as err:
+        # a user's mistake (a path, a flag value, an occupied output) or a run stopped on purpose: one line, no
+        # traceback (MIDALIGN_TRACEBACK=1 shows it); exit 2 for bad input, 1 for a run that stopped
+        if os.environ.get("MIDALIGN_TRACEBACK"):
+            raise
+        print(f"midalign {argv[0]}: {err}", file=sys.stderr)
+        raise SystemExit(1 if isinstance(err, (LockedError, FloatingPointError)) else 2) from None
 
 
 if __name__ == "__main__":

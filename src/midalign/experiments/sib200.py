@@ -37,6 +37,7 @@ from .harness import (
     mean_sd,
     paired_bootstrap,
     pearson,
+    read_json,
     run_once,
     train,
     write_json,
@@ -62,7 +63,7 @@ class Sib200Config:
     seeds: tuple[int, ...] = (0, 1, 2)
     aligned: tuple[str, ...] = DEFAULT_ALIGNED
     languages: tuple[str, ...] | None = None  # evaluated; default English + aligned + DEFAULT_TRANSFER; "all" = all
-    test_size: int = 102  # first N test sentences per language (the same for every run)
+    test_size: int = 68  # first N test sentences per language (the same for every run; 1/3 of the split)
     retrieval_size: int = 204  # test sentences for retrieval (x -> English among them)
     steps: int = 44  # baseline optimizer steps (44 x 16 = one pass over the 701 English sentences)
     batch_size: int = 16
@@ -149,6 +150,22 @@ def train_argv(cfg: Sib200Config, method: str, seed: int, files: dict[str, str],
     return argv + list(cfg.extra_train_args)
 
 
+def _train_or_reuse(cfg: Sib200Config, method: str, seed: int, files: dict, train_dir: str) -> tuple[float, list]:
+    """Train one row, or reuse a training that finished earlier in ``train_dir`` (an experiment killed during its
+    evaluation resumes there); returns (training seconds, the log entries of the objectives)."""
+    finished = os.path.join(train_dir, "train_results.json")
+    argv = train_argv(cfg, method, seed, files, train_dir)
+    if os.path.isfile(finished) and os.path.isfile(os.path.join(train_dir, "midalign_argv.json")):
+        if read_json(os.path.join(train_dir, "midalign_argv.json")) == argv:
+            history = read_json(os.path.join(train_dir, "trainer_state.json"))["log_history"]
+            print(f"seed {seed} {method}: training done earlier ({train_dir})", flush=True)
+            return read_json(finished)["train_runtime"], [h for h in history if "loss/task" in h or "loss/align" in h]
+    t0 = time.time()
+    trainer = train(argv)
+    write_json(os.path.join(train_dir, "midalign_argv.json"), argv)
+    return time.time() - t0, [h for h in trainer.state.log_history if "loss/task" in h or "loss/align" in h]
+
+
 def retrieval(model, tokenizer, cfg: Sib200Config, targets: list[str], layer: int) -> dict[str, dict[str, float]]:
     """acc@1 x -> English among the first ``retrieval_size`` test sentences, raw cosine and with both sides centered
     on their own mean (the centered score is blind to a shared direction)."""
@@ -216,11 +233,7 @@ def run_experiment(cfg: Sib200Config, work_dir: str, fig_dir: str, name: str = "
             out_dir = os.path.join(work_dir, f"seed{seed}", method)
 
             def one(method=method, seed=seed, out_dir=out_dir):
-                t0 = time.time()
-                trainer = train(train_argv(cfg, method, seed, files, os.path.join(out_dir, "train")))
-                train_seconds = time.time() - t0
-                logs = [h for h in trainer.state.log_history if "loss/task" in h or "loss/align" in h]
-                del trainer
+                train_seconds, logs = _train_or_reuse(cfg, method, seed, files, os.path.join(out_dir, "train"))
                 adapter = os.path.join(out_dir, "train", "adapter_model")
                 model = load_model_with_adapters(cfg.model, [adapter], torch_dtype=dtype)
                 t1 = time.time()

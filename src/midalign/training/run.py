@@ -29,7 +29,8 @@ def example_data_dir() -> Path:
 def parse_args(argv: list[str] | None = None):
     """Parse flags; ``--config recipe.yaml`` supplies defaults that explicit flags override."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = HfArgumentParser((ModelArguments, DataArguments, AlignmentTrainingArguments))
+    # allow_abbrev=False: a typo'd paper flag (--additional_loss_lay) is an error, never a silent prefix match
+    parser = HfArgumentParser((ModelArguments, DataArguments, AlignmentTrainingArguments), allow_abbrev=False)
     if "--config" in argv:
         i = argv.index("--config")
         if i + 1 >= len(argv):
@@ -213,6 +214,25 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, training_
         freeze_embeddings(model)
 
     trainer = build_trainer(model, tokenizer, data_args, training_args, mode)
+    with _output_lock(training_args):
+        _train_and_evaluate(trainer, training_args, resume)
+    return trainer
+
+
+def _output_lock(training_args):
+    """An exclusive lock on ``--output_dir`` for the run (the main process takes it; the others rely on it)."""
+    import contextlib
+    import os
+
+    from ..locking import exclusive
+
+    main_process = int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0) == 0
+    if not training_args.do_train or not main_process:
+        return contextlib.nullcontext()
+    return exclusive(training_args.output_dir, directory=True, what="--output_dir")
+
+
+def _train_and_evaluate(trainer, training_args, resume) -> None:
     if training_args.do_train:
         result = trainer.train(resume_from_checkpoint=resume)
         if trainer.skipped_alignment_batches:
@@ -228,7 +248,6 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, training_
         metrics = trainer.evaluate()
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
-    return trainer
 
 
 def main(argv: list[str] | None = None) -> None:

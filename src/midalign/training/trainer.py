@@ -281,6 +281,20 @@ class PaperAdapterLayout(TrainerCallback):
             self._write(model, args.output_dir)
 
 
+class _FiniteGradients(TrainerCallback):
+    """Stops the run before an optimizer step whose gradient holds NaN or inf (the loss itself was finite)."""
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        if model is None:
+            return
+        bad = [n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+        if bad:
+            raise FloatingPointError(
+                f"non-finite gradient at optimizer step {state.global_step + 1} in {len(bad)} tensor(s), first "
+                f"{bad[0]}: training stopped before the weights take it"
+            )
+
+
 class _StatsWriter(TrainerCallback):
     """Writes the alignment statistics into every checkpoint, so a resumed run centres with the same constants."""
 
@@ -321,6 +335,7 @@ class AlignmentTrainer(Trainer):
         self._grad_sums: dict[str, torch.Tensor] = {}  # --alignment_diagnostics, per logging window
         self.alignment_stats: PooledStats | None = None  # --alignment_center fixed/standardize (see train)
         self.add_callback(_StatsWriter(self))
+        self.add_callback(_FiniteGradients())
         if self.train_dataset is not None:
             self.add_callback(_EpochSetter(self.train_dataset))
         if self.args.patience:
@@ -528,6 +543,13 @@ class AlignmentTrainer(Trainer):
             if not objectives.task:
                 loss = loss + self._zero_for_unreached(model).to(loss.device)
         self._objective_sum += report
+        if not torch.isfinite(loss.detach()).item():
+            which = "+".join(n for n, on in (("task", objectives.task), ("alignment", objectives.align)) if on)
+            raise FloatingPointError(
+                f"non-finite {which} loss ({loss.item()}) at optimizer step {self.state.global_step + 1}: training "
+                "stopped before the weights take it (nothing is saved from this step). Check --learning_rate, "
+                "--alignment_temperature and the model's dtype (pooling and similarities run in float32)."
+            )
         return (loss, None) if return_outputs else loss
 
     def _joint_forward(self, model, inputs):
@@ -658,6 +680,21 @@ class AlignmentTrainer(Trainer):
         return stats
 
     # ---- checkpoints ----
+    def _save_checkpoint(self, model, trial):
+        """transformers' save, then a completion marker written last (fsync'd): resume skips a checkpoint without
+        it (a save torn by a kill), see ``AlignmentTrainingArguments.resolve_resume``."""
+        super()._save_checkpoint(model, trial)
+        if self.args.should_save:
+            from .arguments import COMPLETE
+
+            path = os.path.join(self._get_output_dir(trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+            tmp = os.path.join(path, COMPLETE + ".tmp")
+            with open(tmp, "w") as fh:
+                fh.write(f'{{"global_step": {self.state.global_step}}}\n')
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, os.path.join(path, COMPLETE))
+
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         # transformers reads every sub-directory holding adapter weights as one more adapter; our paper-layout copy
         # (<checkpoint>/adapter_model/) is the same adapter, so load the top-level one into the active adapter.
