@@ -1,0 +1,139 @@
+"""Nothing silently wrong, round 3 (issue 22): each test failed on main before its fix."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from midalign.locking import LockedError, exclusive
+from midalign.training.run import parse_args, run_training
+from tests.conftest import ROOT
+
+
+def _argv(tiny_model_dir, data_files, out, *extra):
+    return [
+        "--model_name_or_path", tiny_model_dir, "--train_file", data_files["both"], "--output_dir", str(out),
+        "--per_device_train_batch_size", "2", "--learning_rate", "1e-3", "--logging_steps", "1",
+        "--report_to", "none", "--disable_tqdm", "True", "--seed", "0", "--alignment_layer", "2",
+        "--alternate_training", "--contrastive_data_mode", "2", *extra,
+    ]  # fmt: skip
+
+
+def _adapter(path):
+    from safetensors.torch import load_file
+
+    return load_file(os.path.join(path, "adapter_model.safetensors"))
+
+
+def test_resume_true_after_a_finished_run_takes_its_latest_checkpoint(tmp_path, tiny_model_dir, data_files):
+    out = tmp_path / "out"
+    run_training(*parse_args(_argv(tiny_model_dir, data_files, out, "--max_steps", "2", "--save_steps", "1")))
+    assert (out / "trainer_state.json").is_file()  # the finished run's own state, not a checkpoint
+    args = parse_args(_argv(tiny_model_dir, data_files, out, "--max_steps", "3", "--resume_from_checkpoint", "True"))
+    assert args[2].resolve_resume() == str(out / "checkpoint-2")
+
+
+def test_a_torn_newest_checkpoint_is_skipped_with_a_warning(tmp_path, tiny_model_dir, data_files, caplog):
+    out = tmp_path / "out"
+    run_training(*parse_args(_argv(tiny_model_dir, data_files, out, "--max_steps", "2", "--save_steps", "1")))
+    assert (out / "checkpoint-2" / "midalign_checkpoint_complete.json").is_file()
+    (out / "checkpoint-2" / "midalign_checkpoint_complete.json").unlink()  # a kill before the save finished
+    args = parse_args(_argv(tiny_model_dir, data_files, out, "--max_steps", "3", "--resume_from_checkpoint", "True"))
+    with caplog.at_level("WARNING", logger="midalign"):
+        assert args[2].resolve_resume() == str(out / "checkpoint-1")
+    assert "skipping" in caplog.text and "checkpoint-2" in caplog.text
+
+
+def test_a_finished_run_is_not_replaced_without_overwrite(tmp_path, tiny_model_dir, data_files):
+    out = tmp_path / "out"
+    run_training(*parse_args(_argv(tiny_model_dir, data_files, out, "--max_steps", "1", "--save_strategy", "no")))
+    before = _adapter(out)
+    with pytest.raises(FileExistsError, match="holds a finished run"):
+        run_training(*parse_args(_argv(tiny_model_dir, data_files, out, "--max_steps", "1", "--save_strategy", "no")))
+    after = _adapter(out)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_second_run_on_a_locked_output_dir_is_refused(tmp_path, tiny_model_dir, data_files):
+    out = tmp_path / "out"
+    with exclusive(str(out), directory=True, what="--output_dir"):
+        with pytest.raises(LockedError, match=f"--output_dir {out} is in use by another run \\(pid {os.getpid()}"):
+            run_training(*parse_args(_argv(tiny_model_dir, data_files, out, "--max_steps", "1")))
+    # released: the run goes through
+    run_training(*parse_args(_argv(tiny_model_dir, data_files, out, "--max_steps", "1", "--save_strategy", "no")))
+
+
+def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
+    code = (
+        "import sys, time; from midalign.locking import exclusive\n"
+        f"with exclusive({str(tmp_path / 'o')!r}, directory=True):\n    print('held', flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout.readline().strip() == "held"
+    with pytest.raises(LockedError):
+        with exclusive(str(tmp_path / "o"), directory=True):
+            pass
+    proc.kill()
+    proc.wait()
+    with exclusive(str(tmp_path / "o"), directory=True):  # the stale lock file is taken over
+        pass
+
+
+def test_a_non_finite_loss_stops_the_run_and_saves_nothing(tmp_path, tiny_model_dir, data_files):
+    out = tmp_path / "out"
+    # 1e39 is a finite flag value (a Python float) but overflows float32: the alignment loss becomes inf
+    argv = _argv(tiny_model_dir, data_files, out, "--max_steps", "2", "--save_strategy", "no",
+                 "--alignment_weight", "1e39")  # fmt: skip
+    with pytest.raises(FloatingPointError, match="non-finite alignment loss \\(inf\\) at optimizer step 2"):
+        run_training(*parse_args(argv))
+    assert not (out / "adapter_model.safetensors").exists()
+
+
+def test_cli_user_errors_are_one_line_with_exit_2(tmp_path, tiny_model_dir, data_files, capsys):
+    from midalign.cli import main
+
+    with pytest.raises(SystemExit) as err:
+        main(["train", *_argv(tiny_model_dir, data_files, tmp_path / "o", "--alignment_temperature", "0")])
+    assert err.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["midalign train: --alignment_temperature must be > 0, got 0.0"]
+    with pytest.raises(SystemExit) as err:
+        main(["train", *_argv(tiny_model_dir, data_files, tmp_path / "o", "--additional_loss_lay", "2")])
+    assert err.value.code == 2  # no prefix matching of flags: a typo is an error
+    assert "not used by the HfArgumentParser: ['--additional_loss_lay'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_kill_during_checkpoint_saves_then_resume_matches_an_uninterrupted_run(tmp_path, tiny_model_dir, data_files):
+    common = ["--max_steps", "6", "--save_steps", "1", "--learning_rate", "1e-2"]
+    full = tmp_path / "full"
+    run_training(*parse_args(_argv(tiny_model_dir, data_files, full, *common)))
+    want = _adapter(full)
+    rng = random.Random(0)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for attempt in range(3):
+        out = tmp_path / f"killed{attempt}"
+        cmd = [sys.executable, str(ROOT / "scripts" / "run_clm_lora.py"), *_argv(tiny_model_dir, data_files, out,
+               *common)]  # fmt: skip
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # kill once the first checkpoint exists, at a random moment of the following saves
+        deadline = time.time() + 120
+        while not (out / "checkpoint-1").exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.6))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        resume = _argv(tiny_model_dir, data_files, out, *common, "--resume_from_checkpoint", "True")
+        if (out / "adapter_model.safetensors").exists() and (out / "train_results.json").exists():
+            continue  # finished before the kill: nothing to resume
+        run_training(*parse_args(resume))
+        got = _adapter(out)
+        assert got.keys() == want.keys()
+        for k in want:
+            torch.testing.assert_close(got[k], want[k], rtol=0, atol=0, msg=f"attempt {attempt}: {k}")
