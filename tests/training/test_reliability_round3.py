@@ -137,3 +137,84 @@ def test_kill_during_checkpoint_saves_then_resume_matches_an_uninterrupted_run(t
         assert got.keys() == want.keys()
         for k in want:
             torch.testing.assert_close(got[k], want[k], rtol=0, atol=0, msg=f"attempt {attempt}: {k}")
+
+
+def test_latin1_gzip_and_lone_surrogates_name_the_file_and_line(tmp_path):
+    import gzip
+
+    from midalign.data import ContrastiveDataMode
+    from midalign.data.jsonl import DataFormatError, read_rows
+
+    latin = tmp_path / "latin.json"
+    latin.write_bytes('{"prefix": "a", "text": "b"}\n{"prefix": "caf\xe9", "text": "b"}\n'.encode("latin-1"))
+    with pytest.raises(DataFormatError, match=r"latin.json:2: not UTF-8 \(byte 0xe9"):
+        read_rows(str(latin), ContrastiveDataMode.TASK.fields)
+    gz = tmp_path / "rows.json"
+    gz.write_bytes(gzip.compress(b'{"prefix": "a", "text": "b"}\n'))
+    with pytest.raises(DataFormatError, match="rows.json: a gzip file"):
+        read_rows(str(gz), ContrastiveDataMode.TASK.fields)
+    sur = tmp_path / "sur.json"
+    sur.write_text('{"prefix": "a", "text": "b"}\n{"prefix": "x\\ud800y", "text": "b"}\n', encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"sur.json:2: field 'prefix' holds a lone surrogate"):
+        read_rows(str(sur), ContrastiveDataMode.TASK.fields)
+
+
+def test_a_tokenizer_without_pad_or_eos_is_refused_up_front(tmp_path, tiny_model_dir, data_files):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    model_dir = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, model_dir)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    tok.pad_token = None
+    tok.eos_token = None
+    tok.save_pretrained(model_dir)
+    with pytest.raises(ValueError, match="neither a pad nor an eos token"):
+        run_training(*parse_args(_argv(str(model_dir), data_files, tmp_path / "o", "--max_steps", "1")))
+
+
+def test_generation_stops_at_the_model_end_of_turn_too(tokenizer):
+    from midalign.inference.engine import stop_token_ids
+    from midalign.models import tiny_model
+
+    model = tiny_model("llama", vocab_size=len(tokenizer), seed=0)
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, 7]
+    assert stop_token_ids(model, tokenizer) == sorted({tokenizer.eos_token_id, 7})
+    model.generation_config.eos_token_id = 9
+    assert stop_token_ids(model, tokenizer) == sorted({tokenizer.eos_token_id, 9})
+
+
+@pytest.mark.parametrize("flags", [["--weight", "nan"], ["--weight", "inf"], ["--method", "svd", "--rank", "-1"],
+                                   ["--method", "svd", "--rank", "0"]])  # fmt: skip
+def test_compose_refuses_non_finite_weights_and_bad_ranks(tmp_path, flags, capsys):
+    from midalign.compose.cli import compose_main
+
+    with pytest.raises(SystemExit) as err:
+        compose_main(["--adapter", str(tmp_path / "a"), *flags, "--output", str(tmp_path / "o")])
+    assert err.value.code == 2
+    err_text = capsys.readouterr().err
+    assert "--weight must be finite" in err_text or "--rank must be >= 1" in err_text
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("flags", [["--limit", "-1"], ["--batch-size", "0"], ["--batch-size", "-3"]])
+def test_infer_refuses_non_positive_limit_and_batch_size(flags, capsys):
+    import argparse
+
+    from midalign.inference.task_cli import add_model_args
+
+    p = argparse.ArgumentParser()
+    add_model_args(p)
+    with pytest.raises(SystemExit):
+        p.parse_args(flags)
+    assert "expected an integer >= 1" in capsys.readouterr().err
+
+
+def test_compose_treats_relative_and_absolute_base_paths_as_one_model(tmp_path, tiny_model_dir, monkeypatch):
+    from midalign.compose.lora import _base_identity
+
+    monkeypatch.chdir(os.path.dirname(tiny_model_dir))
+    rel = os.path.basename(tiny_model_dir)
+    assert _base_identity(rel) == _base_identity(tiny_model_dir)
+    assert _base_identity("google/gemma-3-270m") == "google/gemma-3-270m"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from ..dispatch import dispatch
 
@@ -32,6 +33,11 @@ def compose_main(argv: list[str]) -> None:
         p.error(f"{len(args.adapter)} --adapter but {len(weights)} --weight; give one weight per adapter")
     if args.rank is not None and args.method != "svd":
         p.error("--rank applies to --method svd only (cat is exact, its rank is the sum of the ranks)")
+    if args.rank is not None and args.rank < 1:
+        p.error(f"--rank must be >= 1 (omit it for the largest), got {args.rank}")
+    bad = [w for w in weights if not math.isfinite(w)]
+    if bad:
+        p.error(f"--weight must be finite numbers, got {bad}")
     print(json.dumps(combine_adapters(args.adapter, weights, args.output, method=args.method, rank=args.rank)))
 
 
@@ -64,6 +70,8 @@ def sft_main(argv: list[str]) -> None:
         p.add_argument("--weight", action="append", type=float, default=None, help="one per --diff (default 1)")
         args = p.parse_args(argv[1:])
         weights = args.weight if args.weight is not None else [1.0] * len(args.diff)
+        if not all(math.isfinite(w) for w in weights):
+            p.error(f"--weight must be finite numbers, got {weights}")
         if len(weights) != len(args.diff):
             p.error(f"{len(args.diff)} --diff but {len(weights)} --weight; give one weight per difference")
         model = apply_sparse_diffs(load_model(args.base), [SparseDiff.load(d) for d in args.diff], weights)

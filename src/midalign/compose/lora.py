@@ -116,6 +116,15 @@ def read_adapter(path: str) -> LoraAdapter:
     return LoraAdapter(path, config, modules)
 
 
+def _base_identity(name: str | None) -> str | None:
+    """A base model's identity: a local directory by its resolved real path (relative and absolute spellings, or
+    symlinks, of one directory are the same model), a hub id as written."""
+    if not name:
+        return name
+    expanded = os.path.expanduser(name)
+    return os.path.realpath(expanded) if os.path.isdir(expanded) else name
+
+
 def combine_adapters(
     adapters: list[str],
     weights: list[float],
@@ -135,7 +144,7 @@ def combine_adapters(
     if method not in ("cat", "svd"):
         raise ValueError(f"--method {method!r}: choose cat (exact) or svd (rank-limited)")
     loaded = [read_adapter(p) for p in adapters]
-    bases = {a.config.get("base_model_name_or_path") for a in loaded} - {None, ""}
+    bases = {_base_identity(a.config.get("base_model_name_or_path")) for a in loaded} - {None, ""}
     if len(bases) > 1:
         raise ValueError(f"the adapters were trained on different base models: {sorted(bases)}")
     modules = sorted({m for a in loaded for m in a.modules})

@@ -76,6 +76,13 @@ def _validate(row: object, fields: tuple[str, ...], where: str) -> dict:
             raise DataFormatError(f"{where}: field {key!r} must be a string, got {type(value).__name__}")
         if key in _NON_EMPTY and not value.strip():
             raise DataFormatError(f"{where}: field {key!r} is empty")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise DataFormatError(
+                f"{where}: field {key!r} holds a lone surrogate ({value[err.start]!r} at character {err.start}), "
+                "which no tokenizer can encode; fix the escape sequence (e.g. \\ud83d without its pair)"
+            ) from None
     return {key: row[key] for key in fields}
 
 
@@ -83,8 +90,10 @@ def json_lines(path: str, lines: Iterable[str] | None = None) -> Iterator[tuple[
     """``("<path>:<line>", parsed row)`` for each non-blank line of a JSON-lines file (or of ``lines`` read from
     it), lazily; a malformed line is a :class:`DataFormatError` naming file, line and column."""
     if lines is None:
-        with open(path, encoding="utf-8") as fh:
-            yield from json_lines(path, fh)
+        with open(path, "rb") as raw:
+            if raw.read(2) == b"\x1f\x8b":
+                raise DataFormatError(f"{path}: a gzip file; decompress it first (JSON lines are read as UTF-8 text)")
+        yield from json_lines(path, _utf8_lines(path))
         return
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
@@ -95,6 +104,19 @@ def json_lines(path: str, lines: Iterable[str] | None = None) -> Iterator[tuple[
         except json.JSONDecodeError as err:
             raise DataFormatError(f"{where}: malformed JSON ({err.msg} at column {err.colno})") from None
         yield where, row
+
+
+def _utf8_lines(path: str) -> Iterator[str]:
+    """Lines of ``path`` decoded as UTF-8; a byte that is not UTF-8 is an error naming its line."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataFormatError(
+                    f"{path}:{lineno}: not UTF-8 (byte {raw[err.start]:#04x} at column {err.start + 1}); save the file "
+                    "as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+                ) from None
 
 
 def iter_rows(files: str | Iterable[str], fields: tuple[str, ...]) -> Iterator[dict]:

@@ -225,6 +225,19 @@ def greedy_decode(
     return generated
 
 
+def stop_token_ids(model, tokenizer) -> list[int]:
+    """The union of the tokenizer's eos and the model's ``generation_config.eos_token_id`` (an int or a list: e.g.
+    Gemma 3 instruction models end a turn with ``<end_of_turn>``, which is not the tokenizer's eos)."""
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    config = getattr(model, "generation_config", None)
+    extra = getattr(config, "eos_token_id", None) if config is not None else None
+    if isinstance(extra, int):
+        ids.add(extra)
+    elif extra is not None:
+        ids |= {int(t) for t in extra}
+    return sorted(ids)
+
+
 @torch.no_grad()
 def generate_batch(
     model,
@@ -253,8 +266,13 @@ def generate_batch(
         token_ids = [tokenizer(p, add_special_tokens=add_special_tokens)["input_ids"] for p in prompts]
     ids = list(token_ids)
     if eos_token_id is None:
-        eos_token_id = [t for t in (tokenizer.eos_token_id,) if t is not None]
+        eos_token_id = stop_token_ids(model, tokenizer)
     eos = {eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id)
+    if not eos and tokenizer.pad_token_id is None:
+        raise ValueError(
+            "the tokenizer has neither an eos nor a pad token and the model's generation_config names no eos: set "
+            "tokenizer.eos_token (or pad_token) to the token that ends an answer"
+        )
     if prefix_cache is True:
         prefix_cache = PrefixCache(model)
     window = sliding_window(model)

@@ -18,6 +18,17 @@ __all__ = [
 ]
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``--batch-size 0``, ``--limit -1`` are errors, not odd behaviour)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def add_model_args(p: argparse.ArgumentParser, *, batch_size: int = 16, max_new_tokens: int = 128) -> None:
     p.add_argument("--base-model-name", default=None, help="hub id or directory; default: embedded SmolLM2")
     p.add_argument(
@@ -38,11 +49,11 @@ def add_model_args(p: argparse.ArgumentParser, *, batch_size: int = 16, max_new_
         help="run prefill over every prompt token instead of reusing the states of the prefix all prompts share "
         "(chat template + system prompt); the cache is exact up to floating-point summation order",
     )
-    p.add_argument("--batch-size", "--bsz", type=int, default=batch_size)
-    p.add_argument("--max-new-tokens", type=int, default=max_new_tokens)
+    p.add_argument("--batch-size", "--bsz", type=positive_int, default=batch_size)
+    p.add_argument("--max-new-tokens", type=positive_int, default=max_new_tokens)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--revision-model", default="main", help="hub revision of the base model")
-    p.add_argument("--limit", type=int, default=None, help="only the first N examples")
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N examples (N >= 1)")
 
 
 def prompt_rows(tokenizer, examples: list[dict], default_template: bool = True) -> tuple[list[dict], bool]:

@@ -162,6 +162,11 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, training_
         trust_remote_code=model_args.trust_remote_code,
         cache_dir=model_args.cache_dir,
     )
+    if tokenizer.pad_token_id is None:
+        raise ValueError(
+            f"the tokenizer of {model_args.model_name_or_path} has neither a pad nor an eos token: batches cannot be "
+            "padded. Add one to its tokenizer_config.json (pad_token or eos_token) or pick another tokenizer."
+        )
     torch_dtype = model_args.torch_dtype
     frozen_base = model_args.use_lora or bool(model_args.load_lora_from)
     if training_args.bf16 and torch_dtype is None and frozen_base and not model_args.sparse_mask:
