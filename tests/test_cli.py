@@ -10,8 +10,9 @@ from tests.conftest import ROOT
 
 SUBCOMMANDS = {
     "bench": ["transfer", "xsid", "methods"],
+    "experiment": ["transfer", "xsid", "methods", "sib200"],
     "massive": ["infer", "extract", "eval", "export"],
-    "analyze": ["retrieval", "subspaces", "facts"],
+    "analyze": ["retrieval", "subspaces", "facts", "anisotropy"],
     "sft": ["diff", "apply"],
     "xsid": ["infer", "eval", "export", "pairs"],
     "ner": ["export"],
@@ -62,9 +63,9 @@ def test_every_command_target_exists_and_cli_only_dispatches():
 
 
 RECIPES = {"cli.py", "demo.py", "training/run.py", "inference/task_cli.py", "analysis/cli.py", "compose/cli.py",
-           "models/cli.py", "bench/transfer.py", "bench/xsid.py"}  # fmt: skip
+           "models/cli.py", "experiments/transfer.py", "experiments/xsid.py", "experiments/harness.py"}  # fmt: skip
 LAYERS = {"alignment": 0, "data": 0, "models": 0, "compose": 1, "training": 2, "inference": 2, "tasks": 3,
-          "analysis": 3, "bench": 4}  # fmt: skip
+          "analysis": 3, "experiments": 4}  # fmt: skip
 
 
 def test_components_never_parse_arguments_and_never_import_upwards():

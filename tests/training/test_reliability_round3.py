@@ -218,3 +218,15 @@ def test_compose_treats_relative_and_absolute_base_paths_as_one_model(tmp_path, 
     rel = os.path.basename(tiny_model_dir)
     assert _base_identity(rel) == _base_identity(tiny_model_dir)
     assert _base_identity("google/gemma-3-270m") == "google/gemma-3-270m"
+
+
+def test_a_second_inference_run_on_one_output_path_is_refused(tmp_path, tokenizer):
+    from midalign.inference.scoring import run_scoring
+    from midalign.models import tiny_model
+
+    model = tiny_model("llama", vocab_size=len(tokenizer), seed=0).eval()
+    out = str(tmp_path / "pred.jsonl")
+    with exclusive(out, directory=False, what="output file"):
+        with pytest.raises(LockedError, match="pred.jsonl is in use by another run"):
+            run_scoring(model, tokenizer, [{"id": 0, "prompt": "a"}], [" b"], out)
+    assert len(run_scoring(model, tokenizer, [{"id": 0, "prompt": "a"}], [" b"], out)) == 1

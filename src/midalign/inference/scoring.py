@@ -131,10 +131,17 @@ def run_scoring(
     """Score every row (``id``, ``prompt``; other fields copied) and write ``{..., "scores": [K floats],
     "prediction": index of the best}`` lines to ``output_path``, appended batch by batch (fsync'd): a killed run
     resumes where it stopped; a file from another run (other prompts or provenance) is refused. Single process."""
+    from ..locking import exclusive
+
     ids = [str(r["id"]) for r in rows]
     if len(set(ids)) != len(ids):
         raise ValueError("row ids must be unique")
     os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
+    with exclusive(output_path, directory=False, what="output file"):
+        return _run_scoring(model, tokenizer, rows, ids, continuations, output_path, batch_size, provenance, progress)
+
+
+def _run_scoring(model, tokenizer, rows, ids, continuations, output_path, batch_size, provenance, progress):
     done = read_done(output_path)
     unknown = set(done) - set(ids)
     if unknown:

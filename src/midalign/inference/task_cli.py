@@ -77,8 +77,8 @@ def prompt_rows(tokenizer, examples: list[dict], default_template: bool = True) 
 def generate_task(args: argparse.Namespace, examples: list[dict], output: str) -> list[dict]:
     """``examples``: dicts with ``user`` and ``system`` (the prompt) plus fields copied to the output rows.
     Returns the output rows in input order (see :func:`midalign.inference.run_generation`)."""
-    from ..models.loading import adapter_fingerprint, load_model_with_adapters, load_tokenizer, resolve_model_path
-    from .engine import init_distributed_from_env, run_generation
+    from ..models.loading import load_model_with_adapters, load_tokenizer, resolve_model_path
+    from .engine import init_distributed_from_env
 
     init_distributed_from_env()  # under torchrun --nproc_per_node N: each process generates a share
     base = resolve_model_path(args.base_model_name)
@@ -92,6 +92,20 @@ def generate_task(args: argparse.Namespace, examples: list[dict], output: str) -
         model.to(f"cuda:{torch.cuda.current_device()}")
     default = not args.no_default_template
     items, add_special_tokens = prompt_rows(tokenizer, examples, default)
+    import contextlib
+
+    from ..locking import exclusive
+
+    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+    lock = exclusive(output, directory=False, what="--output-path") if rank == 0 else contextlib.nullcontext()
+    with lock:
+        return _generate(model, tokenizer, items, output, args, add_special_tokens, default, base)
+
+
+def _generate(model, tokenizer, items, output, args, add_special_tokens, default, base):
+    from ..models.loading import adapter_fingerprint
+    from .engine import run_generation
+
     return run_generation(
         model,
         tokenizer,
