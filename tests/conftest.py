@@ -83,8 +83,11 @@ def data_files(tmp_path):
 @pytest.fixture(scope="session")
 def xsid_dir():
     """The xSID 0.7 release: $MIDALIGN_XSID_DIR, else ../shared/data/xsid-0.7 beside the checkout. Missing data
-    fails the test (CI has it), never skips it silently."""
+    skips the test with the reason (a clone alone); with MIDALIGN_REQUIRE_DATA=1 (CI) it fails instead."""
     path = Path(os.environ.get("MIDALIGN_XSID_DIR") or ROOT.parent / "shared" / "data" / "xsid-0.7")
     if not (path / "en.valid.conll").is_file():
-        pytest.fail(f"xSID data not found at {path}: set MIDALIGN_XSID_DIR to the xSID-0.7 release folder")
+        message = f"xSID data not found at {path}: set MIDALIGN_XSID_DIR to the xSID-0.7 release folder"
+        if os.environ.get("MIDALIGN_REQUIRE_DATA"):  # CI: the data is there, a missing copy is a failure
+            pytest.fail(message)
+        pytest.skip(message)
     return str(path)

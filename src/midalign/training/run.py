@@ -147,9 +147,8 @@ def build_trainer(
 
 
 def run_training(model_args: ModelArguments, data_args: DataArguments, training_args: AlignmentTrainingArguments):
-    """Train (and/or evaluate) as the arguments say. Returns the trainer."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    transformers.utils.logging.set_verbosity_warning()
+    """Train (and/or evaluate) as the arguments say. Returns the trainer. Configures no logging (the command-line
+    entry point :func:`main` does)."""
     training_args.check_output_dir()
     resume = training_args.resolve_resume() if training_args.do_train else None
     set_seed(training_args.seed)
@@ -256,6 +255,8 @@ def _train_and_evaluate(trainer, training_args, resume) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    transformers.utils.logging.set_verbosity_warning()
     model_args, data_args, training_args = parse_args(argv)
     run_training(model_args, data_args, training_args)
 

@@ -281,6 +281,36 @@ class PaperAdapterLayout(TrainerCallback):
             self._write(model, args.output_dir)
 
 
+def _as_rows_dataset(data, tokenizer, name: str):
+    """A list of row dicts or a ``datasets.Dataset`` of raw rows -> a tokenizing dataset; anything already
+    tokenized (rows with ``input_ids``) or ``None`` is returned as is."""
+    if data is None:
+        return None
+    first = None
+    if isinstance(data, list):
+        first = data[0] if data else None
+    elif type(data).__module__.startswith("datasets") and hasattr(data, "column_names"):
+        first = data[0] if len(data) else None
+    else:
+        return data
+    if first is None:
+        raise ValueError(f"{name} is empty")
+    if not isinstance(first, dict) or "input_ids" in first:
+        return data
+    if tokenizer is None:
+        raise ValueError(f"{name} holds raw text rows: pass processing_class=tokenizer to tokenize them")
+    from ..data.datasets import AlignmentDataset, Featurizer
+    from ..data.jsonl import PAIR_FIELDS, TASK_FIELDS, _validate
+
+    task = all(k in first for k in TASK_FIELDS)
+    pairs = all(k in first for k in PAIR_FIELDS)
+    if not (task or pairs):
+        raise ValueError(f"{name}: rows need {list(TASK_FIELDS)} and/or {list(PAIR_FIELDS)}; got {sorted(first)}")
+    fields = (TASK_FIELDS if task else ()) + (PAIR_FIELDS if pairs else ())
+    rows = [_validate(dict(r), fields, f"{name}[{i}]") for i, r in enumerate(data)]
+    return AlignmentDataset(rows, Featurizer(tokenizer, None, task=task, pairs=pairs))
+
+
 class _FiniteGradients(TrainerCallback):
     """Stops the run before an optimizer step whose gradient holds NaN or inf (the loss itself was finite)."""
 
@@ -320,8 +350,46 @@ class AlignmentTrainer(Trainer):
 
     loss_is_scaled_for_ga = True
 
-    def __init__(self, *args, pad_token_id: int | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        model=None,
+        args=None,
+        data_collator=None,
+        train_dataset=None,
+        eval_dataset=None,
+        processing_class=None,
+        *more,
+        pad_token_id: int | None = None,
+        **kwargs,
+    ):
+        """As ``transformers.Trainer``, with defaults for what alignment needs: ``args`` default to
+        ``AlignmentTrainingArguments(output_dir="midalign_output")``; an unset ``alignment_layer`` becomes the
+        model's middle layer; ``train_dataset`` / ``eval_dataset`` may be a list of row dicts or a
+        ``datasets.Dataset`` in the paper's format (``prefix``, ``text``, ``text_parallel_0``, ``text_parallel_1``;
+        tokenized with ``processing_class``); the default collator pads with the tokenizer's pad (else eos) token."""
+        from .arguments import AlignmentTrainingArguments, default_alignment_layer
+
+        if args is None:
+            args = AlignmentTrainingArguments(output_dir="midalign_output")
+        if args.alignment_layer is None and model is not None:
+            from ..alignment import num_decoder_layers
+
+            args.alignment_layer = default_alignment_layer(num_decoder_layers(model))
+        tok = processing_class
+        if pad_token_id is None and tok is not None:
+            pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        train_dataset = _as_rows_dataset(train_dataset, tok, "train_dataset")
+        eval_dataset = _as_rows_dataset(eval_dataset, tok, "eval_dataset")
+        if data_collator is None:
+            if pad_token_id is None:
+                raise ValueError(
+                    "AlignmentTrainer needs a pad token id to batch: pass processing_class=tokenizer (with a pad or "
+                    "eos token), pad_token_id=..., or a data_collator"
+                )
+            from ..data import AlignmentCollator
+
+            data_collator = AlignmentCollator(pad_token_id)
+        super().__init__(model, args, data_collator, train_dataset, eval_dataset, processing_class, *more, **kwargs)
         self.schedule = self.args.schedule
         self.pad_token_id = pad_token_id if pad_token_id is not None else 0
         self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
