@@ -25,7 +25,21 @@ def test_a_shared_direction_puts_the_loss_at_chance_and_centering_recovers_it():
     assert r["infonce_init_centered"] < 0.5
     assert r["centered_pair_cos"] > 0.9 and abs(r["centered_unrelated_cos"]) < 0.2
     assert r["retrieval_centered"] == 1.0
-    assert r["verdict"].startswith("the loss starts at chance") and "--alignment_center batch" in r["verdict"]
+    assert r["infonce_init_standardized"] < 0.5
+    assert r["verdict"].startswith("the loss starts at chance") and "--alignment_center" in r["verdict"]
+
+
+def test_a_length_driven_massive_dimension_defeats_batch_centering_but_not_standardizing():
+    # SmolLM2 + mean pooling: after batch centering one huge dimension (size ~ 1/length, unrelated to the pairing)
+    # dominates; standardizing puts it back on the scale of the others.
+    g = torch.Generator().manual_seed(0)
+    small = torch.randn(16, 8, generator=g)
+    p0, p1 = small.clone(), small + 0.05 * torch.randn(16, 8, generator=g)
+    p0[:, 0] = 1000 + 300 * torch.randn(16, generator=g)
+    p1[:, 0] = 1000 + 300 * torch.randn(16, generator=g)  # independent of p0's: lengths differ across languages
+    r = anisotropy_stats(p0, p1, batch_size=8)
+    assert r["infonce_init_centered"] > 1.0 and r["infonce_init_standardized"] < 0.5
+    assert "--alignment_center standardize" in r["verdict"]
 
 
 def test_isotropic_pairs_are_seen():

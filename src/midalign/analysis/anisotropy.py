@@ -9,7 +9,10 @@ For pooled representations of parallel sentences ``p0[i] <-> p1[i]`` at each lay
   mean magnitude (massive activations).
 * ``infonce_init``: the paper's loss at this layer on consecutive batches of ``batch_size`` pairs with temperature
   ``temperature``, averaged over batches, against chance ``ln B``; ``infonce_init_centered`` the same with each
-  batch side centered (``--alignment_center batch``).
+  batch side centered (``--alignment_center batch``), ``infonce_init_standardized`` with each side z-scored per
+  dimension over all N (``--alignment_center standardize``). Batch centering can be *worse* than chance when one
+  massive dimension varies with sentence length (SmolLM2 with ``mean`` pooling): the centered vectors then point
+  along that one dimension, with signs that do not follow the pairs.
 * ``retrieval_raw`` / ``retrieval_centered``: acc@1 of each ``p0`` picking its ``p1`` among all N.
 * ``verdict``: one line.
 """
@@ -43,11 +46,16 @@ def _top_share(p: torch.Tensor, k: int) -> float:
     return (p[:, dims].norm(dim=1) / p.norm(dim=1).clamp(min=1e-12)).mean().item()
 
 
-def _batched_loss(p0, p1, batch_size: int, temperature: float, centered: bool) -> float:
+def _batched_loss(p0, p1, batch_size: int, temperature: float, mode: str) -> float:
+    """Mean paper loss over consecutive batches; ``mode``: none, batch (centered per batch) or standardize (each side
+    z-scored per dimension with statistics of all N, as ``--alignment_center standardize`` does)."""
+    if mode == "standardize":
+        p0 = (p0 - p0.mean(0)) / p0.std(0).clamp(min=1e-6)
+        p1 = (p1 - p1.mean(0)) / p1.std(0).clamp(min=1e-6)
     losses = []
     for s in range(0, p0.shape[0] - batch_size + 1, batch_size):
         a, b = p0[s : s + batch_size], p1[s : s + batch_size]
-        if centered:
+        if mode == "batch":
             a, b = center(a, "batch"), center(b, "batch")
         losses.append(alignment_loss(a, b, temperature=temperature).item())
     return sum(losses) / len(losses) if losses else float("nan")
@@ -59,8 +67,13 @@ def verdict(row: dict) -> str:
     if row["infonce_init"] >= (1 - CHANCE_MARGIN) * chance:
         msg = (f"the loss starts at chance ({row['infonce_init']:.3f} vs ln {row['batch_size']} = {chance:.3f}): "
                "the objective cannot see the pairs")  # fmt: skip
-        if row["infonce_init_centered"] < (1 - CHANCE_MARGIN) * chance:
-            msg += f"; centered it can ({row['infonce_init_centered']:.3f}): try --alignment_center batch"
+        options = [(row["infonce_init_centered"], "batch"), (row.get("infonce_init_standardized", math.inf),
+                   "standardize")]  # fmt: skip
+        best, name = min(options)
+        if best < (1 - CHANCE_MARGIN) * chance:
+            msg += f"; with --alignment_center {name} it can ({best:.3f})"
+        else:
+            msg += "; neither batch centering nor standardizing helps at this layer"
         return msg
     return f"the loss sees the pairs ({row['infonce_init']:.3f} < ln {row['batch_size']} = {chance:.3f})"
 
@@ -87,8 +100,9 @@ def anisotropy_stats(p0: torch.Tensor, p1: torch.Tensor, *, batch_size: int = 8,
         "mean_norm": p0.norm(dim=1).mean().item(),
         "top1_share": _top_share(p0, 1),
         "top5_share": _top_share(p0, 5),
-        "infonce_init": _batched_loss(p0.float(), p1.float(), b, temperature, False),
-        "infonce_init_centered": _batched_loss(p0.float(), p1.float(), b, temperature, True),
+        "infonce_init": _batched_loss(p0.float(), p1.float(), b, temperature, "none"),
+        "infonce_init_centered": _batched_loss(p0.float(), p1.float(), b, temperature, "batch"),
+        "infonce_init_standardized": _batched_loss(p0.float(), p1.float(), b, temperature, "standardize"),
         "chance": math.log(b),
         "retrieval_raw": retrieval_accuracy_at_1(p0, p1),
         "retrieval_centered": retrieval_accuracy_at_1(c0, c1),

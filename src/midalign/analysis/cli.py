@@ -247,7 +247,8 @@ def anisotropy(argv: list[str]) -> dict:
             print(f"{label} layer {r['layer']:>2}: pair cos {r['pair_cos']:.3f} vs unrelated {r['unrelated_cos']:.3f} "
                   f"(centered {r['centered_pair_cos']:.3f} vs {r['centered_unrelated_cos']:.3f}); top-1 dim "
                   f"{r['top1_share']:.2f} of the norm; InfoNCE {r['infonce_init']:.3f} (centered "
-                  f"{r['infonce_init_centered']:.3f}, ln B {r['chance']:.3f}); retrieval {r['retrieval_raw']:.2f} "
+                  f"{r['infonce_init_centered']:.3f}, standardized {r['infonce_init_standardized']:.3f}, ln B "
+                  f"{r['chance']:.3f}); retrieval {r['retrieval_raw']:.2f} "
                   f"raw / {r['retrieval_centered']:.2f} centered -- {r['verdict']}")  # fmt: skip
     os.makedirs(args.output_dir, exist_ok=True)
     stem = Path(args.output_dir) / (args.name or "anisotropy")

@@ -482,7 +482,7 @@ class AlignmentTrainer(Trainer):
             logger.warning(
                 "alignment loss at the first batch is %.3f, chance ln %d = %.3f: the loss starts at chance, so the "
                 "objective cannot see the pairs (centered on the batch it would be %.3f). Run `midalign analyze "
-                "anisotropy` and consider --alignment_center batch or fixed.",
+                "anisotropy` and consider --alignment_center batch, fixed or standardize.",
                 value, p0.shape[0], chance, cen,
             )  # fmt: skip
         else:
