@@ -3,12 +3,12 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,eval,analysis,deepspeed
+EXTRAS ?= dev,eval,analysis,deepspeed,docs
 BIN = $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test test-fast lint format prepare-model prepare-gemma benchmark bench-xsid bench-methods clean
+.PHONY: docs install demo test test-fast lint format prepare-model prepare-gemma benchmark experiment-xsid experiment-methods experiment-sib200 clean
 
 install: $(VENV)/.installed
 
@@ -26,11 +26,16 @@ prepare-gemma: install
 
 # The real-data experiment (README: "Real data"); XSID_DIR: the xSID-0.7 release folder.
 XSID_DIR ?= ../shared/data/xsid-0.7
-bench-xsid: prepare-gemma
-	$(BIN)/midalign bench xsid --data-dir $(XSID_DIR)
+experiment-xsid: prepare-gemma
+	$(BIN)/midalign experiment xsid --data-dir $(XSID_DIR)
 
-bench-methods: prepare-gemma
-	$(BIN)/midalign bench methods --data-dir $(XSID_DIR)
+experiment-methods: prepare-gemma
+	$(BIN)/midalign experiment methods --data-dir $(XSID_DIR)
+
+# SIB200_DIR: the SIB-200 release's data/annotated folder.
+SIB200_DIR ?= ../shared/data/sib-200
+experiment-sib200: prepare-gemma
+	$(BIN)/midalign experiment sib200 --data-dir $(SIB200_DIR)
 
 demo: prepare-model
 	$(BIN)/midalign demo
@@ -49,8 +54,14 @@ format: install
 	$(BIN)/ruff format src tests scripts benchmarks data_example
 	$(BIN)/ruff check --fix src tests scripts benchmarks data_example
 
+# The docs site (mkdocs-material): the result pages are re-rendered from fig/*.json first; strict = a broken link or
+# a page missing from the nav fails.
+docs: install
+	$(BIN)/python docs/render.py --check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 benchmark: install
 	$(BIN)/python benchmarks/alignment_step.py
 
 clean:
-	rm -rf $(VENV) outputs test_run_outputs .pytest_cache
+	rm -rf $(VENV) outputs test_run_outputs .pytest_cache .site

@@ -13,6 +13,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def on_files(files, config):
     fig = os.path.join(ROOT, "fig")
     for name in sorted(os.listdir(fig)) if os.path.isdir(fig) else []:
-        if name.endswith((".png", ".json", ".csv", ".md")):
+        if name.endswith((".png", ".json", ".csv")):
             files.append(File(f"fig/{name}", ROOT, config["site_dir"], config["use_directory_urls"]))
     return files

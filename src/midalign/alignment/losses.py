@@ -43,7 +43,8 @@ def similarity_matrix(
     """Logits of the alignment loss, ``logits[a, b] = sim(p0[b], p1[a]) / temperature``.
 
     Args:
-        p0, p1: pooled sentence representations of the two sides, shape [B, H].
+        p0: pooled sentence representations of the ``text_parallel_0`` side, shape [B, H].
+        p1: those of the ``text_parallel_1`` side, shape [B, H].
     Returns:
         shape [B, B], float32. Column ``b`` scores every ``p1`` candidate for ``p0[b]``.
     """
@@ -76,7 +77,8 @@ def alignment_loss(
     * ``direction="symmetric"``: the mean of the paper term and the reverse one (``log_softmax(dim=1)``).
 
     Args:
-        p0, p1: pooled representations, shape [B, H] with B >= 2. Computed in float32.
+        p0: pooled ``text_parallel_0`` representations, shape [B, H] with B >= 2. Computed in float32.
+        p1: pooled ``text_parallel_1`` representations, shape [B, H].
         temperature: τ > 0.
         distance: ``"cosine"`` or ``"l2"`` (similarity = negative squared euclidean distance).
         detach_target: stop the gradient through ``p1`` (the paper's ``--unidirectional_contrastive_loss``).

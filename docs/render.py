@@ -1,0 +1,253 @@
+"""Render the docs pages whose numbers come from results files the commands wrote (never typed by hand).
+
+    python docs/render.py          # rewrite docs/remedies.md and docs/experiment-sib200.md from fig/*.json
+    python docs/render.py --check  # exit 1 if a committed page differs from what the results files give
+
+Sources: ``fig/anisotropy_{smollm2,gemma3}_{mean,mean_skip_first}.json`` (``midalign analyze anisotropy``),
+``fig/sib200.json`` (``midalign experiment sib200``), ``fig/bf16.json`` (``benchmarks/bf16.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIG = ROOT / "fig"
+DOCS = ROOT / "docs"
+GROUPS_SHOWN = ("english", "aligned", "transfer", "transfer, aligned script", "transfer, other script")
+
+
+def _load(name: str):
+    path = FIG / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f}"
+
+
+def _ci(v) -> str:
+    return f"{100 * v[0]:.1f} [{100 * v[1]:.1f}, {100 * v[2]:.1f}]"
+
+
+def _diag_table(rows: list[dict], layers: list[int]) -> list[str]:
+    out = ["| layer | pair cos | unrelated cos | centered pair / unrelated | top-1 dim share | InfoNCE at init "
+           "(paper / batch-centered / standardized; ln B) | retrieval raw / centered |",
+           "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        if r["layer"] not in layers:
+            continue
+        out.append(
+            f"| {r['layer']} | {r['pair_cos']:.3f} | {r['unrelated_cos']:.3f} | {r['centered_pair_cos']:.2f} / "
+            f"{r['centered_unrelated_cos']:.2f} | {r['top1_share']:.2f} | {r['infonce_init']:.3f} / "
+            f"{r['infonce_init_centered']:.3f} / {r.get('infonce_init_standardized', float('nan')):.3f}; "
+            f"{r['chance']:.3f} | {r['retrieval_raw']:.2f} / {r['retrieval_centered']:.2f} |"
+        )
+    return out
+
+
+REMEDIES_TEXT = """# Alignment that aligns: diagnosis and remedies
+
+## The problem
+
+The paper's loss compares pooled layer-k outputs by cosine. On the models we can run here, the pooled outputs of
+*any* two sentences are nearly parallel at the middle layers (one dimension carries almost all of the norm), so
+`cos(pair) ≈ cos(unrelated) ≈ 1`, the InfoNCE starts at chance (`ln B`) and its gradient mostly learns to remove the
+shared direction. `midalign analyze anisotropy` measures this per layer before any training, and the training log
+says it at the first alignment batch ("the loss starts at chance: the objective cannot see the pairs").
+
+```bash
+midalign analyze anisotropy --model <model> --input data_example/parallel.jsonl --langs en,de,ru,zh \\
+    --pooling mean_skip_first --loss-batch-size 16 --output-dir fig --name anisotropy_<model>_mean_skip_first
+```
+
+## Remedies (`--alignment_center`)
+
+With `p` the pooled [B, H] batch of one side (`text_parallel_0` or `text_parallel_1`), the loss is computed on:
+
+| option | formula | statistics |
+|---|---|---|
+| `none` (default, the paper) | `p` | — |
+| `batch` | `p - mean_b p[b]` | each side's own micro-batch mean; per micro-batch under gradient accumulation, per rank under DDP (the in-batch negatives are per rank too); the gradient flows through the mean |
+| `fixed` | `p - mu_side` | `mu_side` measured once on the model at the start of training over the first `--alignment_stats_samples` pairs (default 1024), the same on every rank; saved as `alignment_stats.safetensors` in the output dir and every checkpoint, reused on resume |
+| `standardize` | `(p - mu_side) / sigma_side` | as `fixed`, plus the per-dimension standard deviation: massive-activation dimensions stop dominating |
+
+Pooling and similarities always run in float32 (bf16 sums lose the small components; fp16 sums overflow at Gemma 3's
+activations). Tests: `tests/alignment/test_centering.py` (hand computations),
+`tests/training/test_center_and_bf16.py` (through the training command, statistics against a hand recomputation,
+resume reuses them).
+
+A caveat the diagnosis found: `batch` centering is *worse* than chance at initialisation when one massive dimension
+varies with sentence length (SmolLM2 with the paper's `mean` pooling, where the first-token sink's share is
+1/length): after centering, that one dimension dominates and its sign does not follow the pairs. `standardize` (or
+`mean_skip_first` pooling) removes it. The verdict names whichever remedy brings the loss below chance.
+"""
+
+
+def render_remedies() -> str:
+    lines = [REMEDIES_TEXT.rstrip(), "", "## Diagnosis of the embedded models", ""]
+    found = False
+    for model, title, layers in (("smollm2", "SmolLM2-135M-Instruct (30 layers)", [5, 10, 15, 20, 25, 30]),
+                                 ("gemma3", "Gemma 3 270M (18 layers)", [3, 6, 9, 12, 15, 18])):  # fmt: skip
+        for pooling in ("mean", "mean_skip_first"):
+            rows = _load(f"anisotropy_{model}_{pooling}.json")
+            if not rows:
+                continue
+            found = True
+            first = rows[0]
+            lines += [f"### {title}, `{pooling}` pooling", "",
+                      f"{first['n']} pairs ({first['pairs']}, `data_example/parallel.jsonl`), batches of "
+                      f"{first['batch_size']}, τ = {first['temperature']} (`fig/anisotropy_{model}_{pooling}.json`, "
+                      f"figure `fig/anisotropy_{model}_{pooling}.png`).", ""]  # fmt: skip
+            lines += _diag_table(rows, layers)
+            mid = next((r for r in rows if r["layer"] == layers[2]), rows[len(rows) // 2])
+            lines += ["", f"Layer {mid['layer']}: {mid['verdict']}.", ""]
+    if not found:
+        lines += ["Not measured yet: run the command above for both models.", ""]
+    sib = _load("sib200.json")
+    lines += ["## Positive control: alignment only, paper loss vs remedy", ""]
+    if sib and "control_paper" in sib["summary"]["methods"]:
+        lines += _control_table(sib)
+    else:
+        lines += ["Not run yet: `midalign experiment sib200` (rows `control_paper`, `control_center`).", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _control_table(sib: dict) -> list[str]:
+    s, cfg = sib["summary"], sib["config"]
+    base = s["base_retrieval"]
+    out = [f"`midalign experiment sib200` rows `control_paper` and `control_center`: {cfg['control_steps']} "
+           f"alignment-only steps (batch {cfg['batch_size']}, lr {cfg['control_learning_rate']}, LoRA r 8) on SIB-200 "
+           f"train pairs English <-> {', '.join(cfg['aligned'])}, remedy `--alignment_center {cfg['remedy']}`, pooling "
+           f"`{cfg['pooling']}`, layer {sib['layer']}. Retrieval acc@1 x -> English among {cfg['retrieval_size']} "
+           "held-out test sentences (%, mean ± sd over seeds):", "",
+           "| model | seeds | aligned, raw | aligned, centered | never aligned, raw | never aligned, centered |",
+           "|---|---|---|---|---|---|",
+           f"| base | - | {_pct(base['raw aligned'])} | {_pct(base['centered aligned'])} | "
+           f"{_pct(base['raw transfer'])} | {_pct(base['centered transfer'])} |"]  # fmt: skip
+    for m in ("control_paper", "control_center", "alignment", "alignment_center"):
+        e = s["methods"].get(m)
+        if not e:
+            continue
+        r = e["retrieval"]
+
+        def ms(kind, g, r=r):
+            return f"{100 * r[kind][g][0]:.1f} ± {100 * r[kind][g][1]:.1f}"
+
+        out.append(f"| {m} | {e['n_seeds']} | {ms('raw', 'aligned')} | {ms('centered', 'aligned')} | "
+                   f"{ms('raw', 'transfer')} | {ms('centered', 'transfer')} |")  # fmt: skip
+    out += ["", "`alignment` / `alignment_center` are the same losses alternated with the task (see the SIB-200 page).",
+            ""]  # fmt: skip
+    return out
+
+
+def _verdict(d) -> str:
+    lo, hi = d[1], d[2]
+    if lo > 0:
+        return "higher, interval above zero"
+    if hi < 0:
+        return "lower, interval below zero"
+    return "no difference beyond noise (interval includes zero)"
+
+
+def render_sib200() -> str:
+    sib = _load("sib200.json")
+    head = ["# SIB-200: does alignment improve zero-shot transfer?", ""]
+    if not sib:
+        return "\n".join(head + ["Not run yet: `midalign experiment sib200 --data-dir <sib-200>`.", ""])
+    s, cfg = sib["summary"], sib["config"]
+    groups = [g for g in GROUPS_SHOWN if g in s["groups"]]
+    seeds = sorted({r["seed"] for r in sib["runs"]})
+    lines = head + [
+        "```bash", "midalign experiment sib200 --data-dir <sib-200/data/annotated>   # defaults below", "```", "",
+        f"Model: embedded Gemma 3 270M, base weights in {cfg['dtype']}, LoRA r 8. Task: English train split (701), "
+        f"{cfg['steps']} optimizer steps of {cfg['batch_size']} (baseline; `baseline_2x` and the alignment rows "
+        f"{2 * cfg['steps']}), lr {cfg['learning_rate']} cosine. Alignment: the paper's alternate schedule at layer "
+        f"{sib['layer']}, pooling `{cfg['pooling']}`, τ {cfg['temperature']}, pairs English <-> "
+        f"{', '.join(cfg['aligned'])} from the train split, shuffled across languages. Remedy: `--alignment_center "
+        f"{cfg['remedy']}`, chosen before the run from the positive control (no search on test data). Evaluation: "
+        f"label scoring of the 7 topics on the first {cfg['test_size']} test sentences of each of "
+        f"{len(sib['languages'])} languages (chosen before any result, see `DEFAULT_TRANSFER` in "
+        f"`midalign/experiments/sib200.py`). Seeds: {', '.join(map(str, seeds))}. Wall-clock of the last "
+        f"invocation: {s.get('wall_clock_seconds_this_invocation', 0) / 60:.0f} min (runs resumed from earlier "
+        "invocations are not counted).", "",
+        "Groups: " + "; ".join(f"**{g}**: {', '.join(s['groups'][g])}" for g in groups) + ".", "",
+        "## Accuracy (%), 95% bootstrap intervals over sentences and seeds", "",
+        "| method | seeds | " + " | ".join(groups) + " |", "|---|---|" + "---|" * len(groups),
+    ]  # fmt: skip
+    task = [m for m in ("baseline", "baseline_2x", "alignment", "alignment_center") if m in s["methods"]]
+    for m in task:
+        e = s["methods"][m]
+        lines.append(f"| {m} | {e['n_seeds']} | " + " | ".join(_ci(e["groups"][g]) for g in groups) + " |")
+    lines += ["", "## Paired differences (accuracy points; same seeds, same sentences)", "",
+              "| difference | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]  # fmt: skip
+    for name, d in s["paired"].items():
+        lines.append(f"| {name} | " + " | ".join(_ci(d["groups"][g]) for g in groups) + " |")
+    lines += ["", "## What this says", ""]
+    for name in ("alignment - baseline", "alignment_center - baseline", "alignment_center - baseline_2x"):
+        d = s["paired"].get(name)
+        if not d:
+            continue
+        parts = [f"{g} {_ci(d['groups'][g])} ({_verdict(d['groups'][g])})" for g in ("english", "aligned", "transfer")
+                 if g in d["groups"]]  # fmt: skip
+        lines.append(f"- **{name}** ({len(d['seeds'])} seeds): " + "; ".join(parts) + ".")
+    per_lang = s["paired"].get("alignment_center - baseline", {}).get("languages", {})
+    if per_lang:
+        up = [x for x, v in per_lang.items() if v[1] > 0]
+        down = [x for x, v in per_lang.items() if v[2] < 0]
+        lines.append(f"- Languages where `alignment_center` beats `baseline` beyond noise: {', '.join(up) or 'none'};"
+                     f" where it is worse: {', '.join(down) or 'none'}.")  # fmt: skip
+    lines.append("")
+    lines += ["## Accuracy per language (%, mean over seeds)", "", "| method | " + " | ".join(sib["languages"]) + " |",
+              "|---|" + "---|" * len(sib["languages"])]  # fmt: skip
+    for m in task:
+        acc = s["methods"][m]["accuracy"]
+        lines.append(f"| {m} | " + " | ".join(_pct(acc[x][0]) for x in sib["languages"]) + " |")
+    targets = [x for x in sib["languages"] if x != "eng_Latn"]
+    base = s["base_retrieval"]
+    lines += ["", "## Retrieval acc@1 x -> English (%, raw / centered), aligned layer, test sentences", "",
+              "| model | " + " | ".join(targets) + " |", "|---|" + "---|" * len(targets),
+              "| base | " + " | ".join(f"{_pct(base['raw'][x])} / {_pct(base['centered'][x])}" for x in targets)
+              + " |"]  # fmt: skip
+    for m, e in s["methods"].items():
+        r = e["retrieval"]
+        lines.append(f"| {m} | " + " | ".join(f"{_pct(r['raw'][x][0])} / {_pct(r['centered'][x][0])}"
+                                               for x in targets) + " |")  # fmt: skip
+    p = s.get("pearson_base_retrieval_vs_baseline_accuracy")
+    if p:
+
+        def fmt(v):
+            return f"{v:.2f}" if isinstance(v, float) else "n/a"
+
+        lines += ["", f"Pearson r over {p['n_languages']} languages between the base model's retrieval and the "
+                  f"baseline's accuracy: raw {fmt(p['raw'])}, centered {fmt(p['centered'])} (the paper: 0.56 on "
+                  "Llama 3)."]  # fmt: skip
+    lines += ["", "![SIB-200](fig/sib200.png)", "",
+              "Training seconds per run (mean): " + ", ".join(f"{m} {e['train_seconds']:.0f}"
+                                                             for m, e in s["methods"].items()) + "."]  # fmt: skip
+    return "\n".join(lines).rstrip() + "\n"
+
+
+PAGES = {"remedies.md": render_remedies, "experiment-sib200.md": render_sib200}
+
+
+def main(argv: list[str]) -> int:
+    stale = []
+    for name, fn in PAGES.items():
+        text = fn()
+        path = DOCS / name
+        if "--check" in argv:
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print(f"stale docs pages (run `python docs/render.py`): {', '.join(stale)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
