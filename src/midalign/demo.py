@@ -46,6 +46,7 @@ def run_demo(
     data_dir: Path,
     model: str | None = None,
     pooling: str = "mean_skip_first",
+    center: str = "none",
 ) -> dict:
     from .models import load_tokenizer, resolve_model_path
     from .training.run import parse_args, run_training
@@ -89,6 +90,8 @@ def run_demo(
         "--do_train",
         "--contrastive_pooling_type",
         pooling,
+        "--alignment_center",
+        center,
     ]
     model_args, data_args, training_args = parse_args(argv)
     from .alignment import num_decoder_layers
@@ -108,6 +111,7 @@ def run_demo(
         "model": model_path,
         "layer": layer,
         "pooling": pooling,
+        "alignment_center": center,
         "steps": max_steps,
         "batch_size": batch_size,
         "gradient_accumulation_steps": grad_accum,
@@ -158,6 +162,10 @@ def main(argv: list[str] | None = None) -> None:
         help="mean_skip_first (default here: SmolLM2's first position carries massive activations that "
         "make plain means of all sentences nearly identical), mean (the paper), or bos",
     )
+    from .alignment import CENTERING
+
+    p.add_argument("--alignment-center", default="none", choices=list(CENTERING),
+                   help="re-centre pooled representations before the loss (docs: Remedies)")  # fmt: skip
     args = p.parse_args(argv)
     report = run_demo(
         args.output_dir,
@@ -168,6 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         args.data_dir or example_data_dir(),
         args.model,
         args.pooling,
+        args.alignment_center,
     )
     _print(report)
 

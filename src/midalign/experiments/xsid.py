@@ -52,6 +52,7 @@ class XsidBenchConfig:
     learning_rate: float = 1e-3
     layer: int | None = None  # default: the library's default (L // 2)
     pooling: str = "mean_skip_first"
+    center: str = "none"  # --alignment_center of the alignment runs (docs: Remedies)
     temperature: float = 0.1
     weight: float = 1.0
     intent: bool = False
@@ -126,7 +127,7 @@ def train_argv(
         "--alignment_pooling", cfg.pooling,
         "--alignment_temperature", str(cfg.temperature),
         "--alignment_weight", str(cfg.weight),
-        "--alignment_schedule", schedule,
+        "--alignment_schedule", schedule, "--alignment_center", cfg.center,
         *(["--alignment_layer", str(cfg.layer)] if cfg.layer else []),
         *(["--alignment_file", pairs] if pairs else []),
     ]  # fmt: skip
@@ -436,6 +437,7 @@ def main(argv: list[str] | None = None) -> dict:
             ("weight", float),
             ("max-new-tokens", int),
         ),  # fmt: skip
+        choices={"center": ["none", "batch", "fixed", "standardize"]},
         languages_help="comma-separated evaluated languages (default: all 15)",
         quick_help="a minutes-long smoke run (1 seed, 5 languages, 2 steps)",
         work_dir="outputs/bench_xsid",
