@@ -46,6 +46,13 @@ def test_quick_run_writes_results_and_resumes(tmp_path, tiny_model_dir, capsys):
     again = main(argv)
     assert capsys.readouterr().out.count("done earlier") == len(methods) + 1  # + the base model's retrieval
     assert again["runs"] == result["runs"]
+    # --report-only summarises what is finished, running nothing: remove one run and it is left out
+    import shutil
+
+    shutil.rmtree(tmp_path / "work" / "seed0" / "control_center")
+    report = main([*argv, "--report-only"])
+    assert [r["method"] for r in report["runs"]] == methods[:-1] and report["complete"] is False
+    assert not (tmp_path / "work" / "seed0" / "control_center").exists()
 
 
 def test_unknown_language_is_one_clear_error(tmp_path, tiny_model_dir):

@@ -204,7 +204,11 @@ def evaluate(model, tokenizer, cfg: Sib200Config, langs: list[str], out_dir: str
     return out
 
 
-def run_experiment(cfg: Sib200Config, work_dir: str, fig_dir: str, name: str = "sib200") -> dict:
+def run_experiment(
+    cfg: Sib200Config, work_dir: str, fig_dir: str, name: str = "sib200", report_only: bool = False
+) -> dict:
+    """Run every (seed, method) not done yet, then write the table, JSON and figure. ``report_only``: run nothing;
+    summarise the runs already finished in ``work_dir`` (those not finished are left out and counted per row)."""
     from ..alignment import num_decoder_layers
     from ..models import GEMMA3_MODEL_NAME, load_model, load_model_with_adapters, load_tokenizer, prepared_model_path
     from ..tasks.sib200 import resolve_data_dir
@@ -225,12 +229,18 @@ def run_experiment(cfg: Sib200Config, work_dir: str, fig_dir: str, name: str = "
         layer = cfg.layer or default_alignment_layer(n_layers)
         return {"n_layers": n_layers, "layer": layer, "retrieval": retrieval(model, tokenizer, cfg, targets, layer)}
 
+    if report_only and not os.path.isfile(os.path.join(work_dir, "base", "result.json")):
+        raise FileNotFoundError(f"--report-only: no finished runs in {work_dir} (base/result.json is missing)")
     base = run_once(os.path.join(work_dir, "base"), "base model retrieval", base_run)
     layer = base["layer"]
     runs = []
     for seed in cfg.seeds:
         for method in cfg.methods:
             out_dir = os.path.join(work_dir, f"seed{seed}", method)
+            if report_only:
+                if os.path.isfile(os.path.join(out_dir, "result.json")):
+                    runs.append(read_json(os.path.join(out_dir, "result.json")))
+                continue
 
             def one(method=method, seed=seed, out_dir=out_dir):
                 train_seconds, logs = _train_or_reuse(cfg, method, seed, files, os.path.join(out_dir, "train"))
@@ -256,6 +266,7 @@ def run_experiment(cfg: Sib200Config, work_dir: str, fig_dir: str, name: str = "
     summary = summarize(runs, base, cfg, langs)
     summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
     result = {"config": asdict(cfg), "layer": layer, "languages": langs, "base": base, "summary": summary,
+              "complete": len(runs) == len(cfg.seeds) * len(cfg.methods),
               "runs": [{k: v for k, v in r.items()} for r in runs]}  # fmt: skip
     os.makedirs(fig_dir, exist_ok=True)
     write_json(os.path.join(fig_dir, f"{name}.json"), result)
@@ -463,8 +474,10 @@ def main(argv: list[str] | None = None) -> dict:
         data_help="the SIB-200 data/annotated folder (default $MIDALIGN_SIB200_DIR)",
         aligned_help="comma-separated aligned languages (default " + ",".join(DEFAULT_ALIGNED) + ")",
         choices={"remedy": [c for c in CENTERING if c != "none"], "dtype": ["float32", "bfloat16"]},
+        switches={"report-only": "run nothing: write the table, JSON and figure from the runs finished in --work-dir"},
     )
-    return run_experiment(cfg, args.work_dir, args.fig_dir, args.name or ("sib200_quick" if args.quick else "sib200"))
+    name = args.name or ("sib200_quick" if args.quick else "sib200")
+    return run_experiment(cfg, args.work_dir, args.fig_dir, name, report_only=args.report_only)
 
 
 if __name__ == "__main__":
