@@ -230,7 +230,36 @@ def render_sib200() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-PAGES = {"remedies.md": render_remedies, "experiment-sib200.md": render_sib200}
+def render_bf16() -> str:
+    b = _load("bf16.json")
+    lines = ["# bf16 on the CPU's matrix units", "",
+             "```bash", "python benchmarks/bf16.py --threads 1 --rounds 2 --sentences 32", "```", ""]  # fmt: skip
+    if not b:
+        return "\n".join(lines + ["Not measured yet.", ""])
+    h, sc, tr = b["lm_head_linear"], b["sib200_scoring"], b["training_step"]
+    lines += [
+        f"torch {b['torch']}, {b['threads']} thread(s), {b['rounds']} interleaved rounds, medians (`fig/bf16.json`).",
+        "",
+        "| measurement | float32 / reference | bfloat16 / variant | ratio |",
+        "|---|---|---|---|",
+        f"| Gemma 3 LM head `F.linear` [16, 1, 640] bf16: contiguous vs strided view (s) | {h['contiguous']:.3f} | "
+        f"{h['strided_view']:.3f} | {h['ratio_view_over_contiguous']:.0f}x slower |",
+        f"| SIB-200 label scoring, Gemma 3, {sc['n_sentences']} sentences (s) | {sc['float32']['seconds']:.1f} | "
+        f"{sc['bfloat16']['seconds']:.1f} | {sc['ratio_bf16_over_fp32']:.2f}x |",
+        f"| SIB-200 accuracy on those sentences (base model) | {_pct(sc['float32']['accuracy'])} | "
+        f"{_pct(sc['bfloat16']['accuracy'])} | identical predictions {_pct(sc['identical_predictions'])}% |",
+        f"| LoRA task micro-batch fwd+bwd, Gemma 3, {tr['batch']} (s) | {tr['float32']:.2f} | "
+        f"{tr['bf16_base_fp32_lora_autocast']:.2f} | {tr['ratio_bf16_over_fp32']:.2f}x |",
+        "",
+        "The strided-view row is why midalign makes the LM head's input contiguous at load (`contiguous_head_input`):",
+        "`logits_to_keep=1` hands the head a strided [B, 1, H] view, on which torch's CPU bf16 matmul takes a slow",
+        "path. Before that fix, bf16 label scoring in a long-running process was slower than float32.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+PAGES = {"remedies.md": render_remedies, "experiment-sib200.md": render_sib200, "bf16.md": render_bf16}
 
 
 def main(argv: list[str]) -> int:
