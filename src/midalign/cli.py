@@ -37,9 +37,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "midalign.demo:main",
         "train with alignment on data_example with the embedded model; report retrieval before/after",
     ),
+    "sparse": (
+        "midalign.compose.cli:sft_main",
+        "composable sparse fine-tuning (LT-SFT): `sparse diff` (keep the largest changes) or `sparse apply`",
+    ),
     "sft": (
         "midalign.compose.cli:sft_main",
-        "composable sparse fine-tuning: `sft diff` (keep the largest changes) or `sft apply`",
+        "old name of `sparse` (kept as an alias)",
     ),
     "compose": (
         "midalign.compose.cli:compose_main",

@@ -28,6 +28,7 @@ from .massive import NO_SLOTS, SlotScores, bio_scores, parse_prediction
 
 __all__ = [
     "XSID_LANGUAGES",
+    "available_languages",
     "XSID_DIR_ENV",
     "INTENT_LABEL",
     "SYSTEM_PROMPT",
@@ -198,9 +199,19 @@ def resolve_data_dir(data_dir: str | None) -> str:
     return path
 
 
-def _check_lang(lang: str) -> str:
-    if lang not in XSID_LANGUAGES:
-        raise ValueError(f"--lang {lang!r} is not an xSID language; valid: {', '.join(XSID_LANGUAGES)}")
+def available_languages(data_dir: str) -> list[str]:
+    """Languages with a ``<lang>.test.conll`` or ``<lang>.valid.conll`` file in ``data_dir`` (a fuller release than
+    0.7 brings its languages with it), sorted."""
+    if not os.path.isdir(data_dir):
+        return []
+    return sorted({f.split(".", 1)[0] for f in os.listdir(data_dir) if f.endswith((".test.conll", ".valid.conll"))})
+
+
+def _check_lang(lang: str, root: str | None = None) -> str:
+    known = set(XSID_LANGUAGES) | set(available_languages(root) if root else ())
+    if lang not in known:
+        there = f" (files in {root}: {', '.join(available_languages(root))})" if root else ""
+        raise ValueError(f"--lang {lang!r} is not an xSID language; valid: {', '.join(XSID_LANGUAGES)}{there}")
     return lang
 
 
@@ -213,12 +224,12 @@ def load_xsid(
     several dialects; ``dialect`` keeps one (default ``B``, Bokmål: one per sentence, aligned with English) or all
     (``None``). Its English originals come from ``en.<partition>`` through the id (``<english index>/<variant>``).
     """
-    _check_lang(lang)
     try:
         split = _PARTITIONS[partition]
     except KeyError:
         raise ValueError(f"--partition {partition!r}: choose valid (dev) or test") from None
     root = resolve_data_dir(data_dir)
+    _check_lang(lang, root)
     path = os.path.join(root, f"{lang}.{split}.conll")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--data-dir {root}: no {lang}.{split}.conll (xSID release layout)")
