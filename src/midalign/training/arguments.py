@@ -382,8 +382,8 @@ class AlignmentTrainingArguments(TrainingArguments):
                 "skipping %s: an incomplete checkpoint (a save was interrupted); resuming from an earlier one", path
             )
         raise FileNotFoundError(
-            f"--resume_from_checkpoint {self.resume_from_checkpoint}: {value} holds no complete checkpoint-* "
-            "directory with a trainer_state.json; start without --resume_from_checkpoint"
+            f"--resume_from_checkpoint {self.resume_from_checkpoint}: {value} holds no checkpoint-* directory "
+            "that is complete (trainer_state.json, weights, completion marker); start without --resume_from_checkpoint"
         )
 
     def check_output_dir(self) -> None:
