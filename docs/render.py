@@ -173,6 +173,9 @@ def render_sib200() -> str:
         f"`midalign/experiments/sib200.py`). Seeds: {', '.join(map(str, seeds))}. Wall-clock of the last "
         f"invocation: {s.get('wall_clock_seconds_this_invocation', 0) / 60:.0f} min (runs resumed from earlier "
         "invocations are not counted).", "",
+        *([f"**Incomplete**: {len(sib['runs'])} of {len(cfg['seeds']) * len(cfg['methods'])} runs of the default "
+           f"configuration finished (seeds present: {', '.join(map(str, seeds))}); the rows say how many seeds each "
+           "has. Rerunning the same command resumes the missing ones.", ""] if not sib.get("complete", True) else []),
         "Groups: " + "; ".join(f"**{g}**: {', '.join(s['groups'][g])}" for g in groups) + ".", "",
         "## Accuracy (%), 95% bootstrap intervals over sentences and seeds", "",
         "| method | seeds | " + " | ".join(groups) + " |", "|---|---|" + "---|" * len(groups),
