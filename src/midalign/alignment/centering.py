@@ -10,7 +10,7 @@ the cosine exposes what differs between sentences. With ``p`` a pooled batch [B,
   The statistic is per micro-batch and per process: under gradient accumulation each micro-batch uses its own mean,
   under DDP each rank its own local batch (the in-batch negatives are local too).
 * ``fixed``: ``p - mu_side`` with ``mu_side`` measured once, on the model at the start of training, over the
-  alignment data (:func:`measure_pooled_stats`); a constant, so identical on every rank and micro-batch.
+  alignment data (``AlignmentTrainer.measure_alignment_stats``); a constant, so identical on every rank and micro-batch.
 * ``standardize``: ``(p - mu_side) / sigma_side`` with the per-dimension standard deviation measured with the mean:
   dimensions with massive activations stop dominating the cosine.
 """

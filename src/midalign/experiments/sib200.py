@@ -267,7 +267,7 @@ def run_experiment(
     summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
     result = {"config": asdict(cfg), "layer": layer, "languages": langs, "base": base, "summary": summary,
               "complete": len(runs) == len(cfg.seeds) * len(cfg.methods),
-              "runs": [{k: v for k, v in r.items()} for r in runs]}  # fmt: skip
+              "runs": runs}  # fmt: skip
     os.makedirs(fig_dir, exist_ok=True)
     write_json(os.path.join(fig_dir, f"{name}.json"), result)
     table = markdown_table(summary, cfg, langs)

@@ -331,6 +331,17 @@ def read_done(path: str) -> dict[str, dict]:
     return {str(r["id"]): r for r in keep}
 
 
+def write_in_input_order(output_path: str, done: dict[str, dict], ids: Sequence[str]) -> list[dict]:
+    """Rewrite ``output_path`` atomically with the rows of ``ids`` in that order, without the resume bookkeeping
+    (``_batch``, ``_batch_len``); returns those rows."""
+    ordered = [{k: v for k, v in done[i].items() if k not in ("_batch", "_batch_len")} for i in ids]
+    tmp = output_path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered)
+    os.replace(tmp, output_path)
+    return ordered
+
+
 def provenance_path(output_path: str) -> str:
     return output_path + ".run.json"
 
@@ -511,11 +522,7 @@ def run_generation(
             _fold_parts(output_path)
             done = read_done(output_path)
     if rank == 0:
-        ordered = [{k: v for k, v in done[i].items() if k not in ("_batch", "_batch_len")} for i in ids]
-        tmp = output_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered)
-        os.replace(tmp, output_path)
+        ordered = write_in_input_order(output_path, done, ids)
     if dist is not None:
         dist.barrier()
         if rank:

@@ -27,6 +27,7 @@ from .engine import (
     length_sorted_batches,
     read_done,
     sliding_window,
+    write_in_input_order,
 )
 
 __all__ = ["continuation_ids", "score_continuations", "run_scoring"]
@@ -91,7 +92,8 @@ def score_continuations(
     """Log-likelihood of each continuation after each prefix, float32 [N, K], in the order of ``prefixes``.
 
     ``prefix_cache``: compute the prompt prefix shared by all prefixes (a system prompt) once, see
-    :class:`midalign.inference.engine.PrefixCache` (pass one to reuse it across calls)."""
+    :class:`midalign.inference.engine.PrefixCache`; pass one (primed by the caller over all its prompts) to reuse it
+    across calls."""
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     if not continuations:
@@ -102,10 +104,11 @@ def score_continuations(
     encoded = [continuation_ids(tokenizer, p, continuations) for p in prefixes]
     window = sliding_window(model)
     longest = max((len(p) + max(len(c) for c in cs) for p, cs in encoded), default=0)
-    shared = prefix_cache if isinstance(prefix_cache, PrefixCache) else PrefixCache(model) if prefix_cache else None
+    own = prefix_cache is True  # a cache of this call's own, primed here; a caller's cache is primed by the caller
+    shared = prefix_cache if isinstance(prefix_cache, PrefixCache) else PrefixCache(model) if own else None
     if window is not None and longest > window:
         batch_size, shared = 1, None  # padding would take window slots from the prompt's own tokens
-    if shared is not None:
+    if shared is not None and own:
         shared.prime([p for p, _ in encoded])
     was_training = model.training
     model.eval()
@@ -151,6 +154,8 @@ def _run_scoring(model, tokenizer, rows, ids, continuations, output_path, batch_
     next_batch = max((r.get("_batch", -1) for r in done.values()), default=-1) + 1
     order = length_sorted_batches([len(r["prompt"]) for r in todo], batch_size)
     shared = PrefixCache(model)
+    if todo:  # once for the run: the prefix every prompt shares, whatever each batch shares beyond it
+        shared.prime([tokenizer(r["prompt"], add_special_tokens=True)["input_ids"] for r in todo])
     with open(output_path, "a", encoding="utf-8") as fh:
         for b, batch in enumerate(tqdm(order, disable=not progress), start=next_batch):
             items = [todo[i] for i in batch]
@@ -165,9 +170,4 @@ def _run_scoring(model, tokenizer, rows, ids, continuations, output_path, batch_
             fh.write("".join(lines))
             fh.flush()
             os.fsync(fh.fileno())
-    ordered = [{k: v for k, v in done[i].items() if k not in ("_batch", "_batch_len")} for i in ids]
-    tmp = output_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered)
-    os.replace(tmp, output_path)
-    return ordered
+    return write_in_input_order(output_path, done, ids)

@@ -99,7 +99,7 @@ def _contiguous(module, args):
 def contiguous_head_input(model) -> None:
     """Make the LM head's input contiguous. ``logits_to_keep`` hands the head a strided view of the last position
     ([B, 1, H] out of [B, T, H]); torch 2.13's CPU bf16 ``F.linear`` takes a slow path on such a view: 13.6 s
-    instead of 0.05 s for [16, 1, 640] x Gemma 3's [262144, 640] head (benchmarks/bf16_inference.py). The copy is
+    instead of 0.05 s for [16, 1, 640] x Gemma 3's [262144, 640] head (benchmarks/bf16.py). The copy is
     B x H values; a no-op when the input is already contiguous. Idempotent."""
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     if head is None or getattr(head, "_midalign_contiguous", False):

@@ -11,6 +11,7 @@ from transformers import TrainingArguments
 
 from ..alignment import CENTERING, DIRECTIONS, DISTANCES, POOLING
 from ..alignment.centering import check_finite_number
+from ..data.datasets import PAIR_ORDERS
 from .schedules import SCHEDULES, get_schedule
 from .trainer import CHUNK_LOGITS
 
@@ -128,7 +129,7 @@ class DataArguments:
     alignment_pair_order: str = field(
         default="shuffle",
         metadata={
-            "choices": ["file", "shuffle"],
+            "choices": list(PAIR_ORDERS),
             "help": "Order in which --alignment_file pairs are drawn: shuffle (once, with --seed; mixes languages of a "
             "file written in language blocks) or file order. Streaming reads the file in order.",
         },
@@ -375,8 +376,9 @@ class AlignmentTrainingArguments(TrainingArguments):
             if not checkpoint_complete(value):
                 raise FileNotFoundError(f"--resume_from_checkpoint {value}: an incomplete checkpoint (torn save)")
             return value  # a checkpoint directory given as such
+        strict = any(os.path.isfile(os.path.join(c, COMPLETE)) for c in checkpoints)  # this run writes markers
         for path in checkpoints:  # newest first
-            if checkpoint_complete(path, strict=any(os.path.isfile(os.path.join(c, COMPLETE)) for c in checkpoints)):
+            if checkpoint_complete(path, strict=strict):
                 return path
             logging.getLogger("midalign").warning(
                 "skipping %s: an incomplete checkpoint (a save was interrupted); resuming from an earlier one", path

@@ -401,6 +401,7 @@ class AlignmentTrainer(Trainer):
         self._steps_since_log = 0
         self._unreached: dict[int, list[nn.Parameter]] = {}
         self._grad_sums: dict[str, torch.Tensor] = {}  # --alignment_diagnostics, per logging window
+        self._verdict_done = False  # the first-batch "loss at chance?" line is logged once
         self.alignment_stats: PooledStats | None = None  # --alignment_center fixed/standardize (see train)
         self.add_callback(_StatsWriter(self))
         self.add_callback(_FiniteGradients())
@@ -491,11 +492,6 @@ class AlignmentTrainer(Trainer):
     def _align_loss(self, p0, p1, mode: str) -> torch.Tensor:
         a = self.args
         p0, p1 = self._centered(p0, p1)
-        if mode == "train" and not getattr(self, "_verdict_done", False):
-            with torch.no_grad():
-                first = alignment_loss(p0, p1, temperature=a.alignment_temperature, distance=a.alignment_distance,
-                                       direction=a.alignment_direction, weight=a.alignment_weight)  # fmt: skip
-            self._first_alignment_verdict(first, p0.detach(), p1.detach())
         loss = alignment_loss(
             p0,
             p1,
@@ -505,6 +501,8 @@ class AlignmentTrainer(Trainer):
             detach_target=a.alignment_detach_target,
             weight=a.alignment_weight,
         )
+        if mode == "train" and not self._verdict_done:
+            self._first_alignment_verdict(loss.detach(), p0.detach(), p1.detach())
         # kept as tensors: read (one device sync) when logging, not on every micro-batch
         self._metrics[mode]["loss/align"].append(loss.detach())
         with torch.no_grad():
