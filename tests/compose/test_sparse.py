@@ -88,3 +88,32 @@ def test_restricted_training_moves_only_the_masked_entries(model):
     assert all(float(v.abs().min()) > 0 for _, v in trained.entries.values())
     with pytest.raises(KeyError, match="not a parameter"):
         restrict_training(model, SparseDiff({"nope": (torch.tensor([0]), torch.tensor([1.0]))}))
+
+
+def test_a_difference_is_refused_on_a_model_it_was_not_made_for(model, tmp_path):
+    """Issue 22 item 8: a mask or difference carries the signature (tensor names and shapes) of its model; on a model
+    of another size it is refused by diff --mask, apply and restricted training alike -- smaller or larger shapes --
+    while the same model in another dtype is accepted."""
+    from midalign.compose.sparse import SparseMismatchError, model_signature
+
+    base = _state(model)
+    q = "model.layers.0.self_attn.q_proj.weight"
+    mask = sparse_diff(base, _nudged(base, {(q, 4): 1.0}), k=1)
+    mask.save(str(tmp_path / "mask.safetensors"))
+    mask = SparseDiff.load(str(tmp_path / "mask.safetensors"))
+    assert mask.model == model_signature(base)
+    for hidden in (16, 64):  # smaller and larger than the tiny model's
+        other = tiny_model("llama", vocab_size=64, seed=4, hidden_size=hidden)
+        state = _state(other)
+        with pytest.raises(SparseMismatchError, match=r"mask.safetensors was made for another model"):
+            sparse_diff(state, state, mask=mask)
+        with pytest.raises(SparseMismatchError, match=r"mask.safetensors was made for another model"):
+            apply_sparse_diffs(other, [mask])
+        with pytest.raises(SparseMismatchError, match=r"mask.safetensors was made for another model"):
+            restrict_training(other, mask)
+        assert _state(other).keys() == state.keys() and all(torch.equal(_state(other)[k], state[k]) for k in state)
+    apply_sparse_diffs(tiny_model("llama", vocab_size=64, seed=4).to(torch.bfloat16), [mask])  # same model: fine
+    # a file without the signature (written before it was kept) still meets the shape and index checks
+    legacy = SparseDiff({q: (torch.tensor([10**6]), torch.tensor([1.0]))}, {q: list(base[q].shape)})
+    with pytest.raises(ValueError, match="indices reach 1000000"):
+        apply_sparse_diffs(model, [legacy])

@@ -144,6 +144,22 @@ def test_streaming_reports_bad_line_when_reached(tokenizer, tmp_path):
         next(it)
 
 
+@pytest.mark.parametrize("shuffle_buffer", [0, 4])
+def test_streaming_names_the_file_and_line_of_an_over_long_row(tokenizer, tmp_path, shuffle_buffer):
+    """Issue 22 item 12: a streamed row longer than --block_size is an error naming its file:line."""
+    from midalign.data.processing import TargetTooLongError
+
+    path = tmp_path / "long.json"
+    path.write_text('{"prefix": "a", "text": "b"}\n\n{"prefix": "a", "text": "' + "word " * 200 + '"}\n')
+    ds = build_dataset(
+        str(path), tokenizer, ContrastiveDataMode.TASK, 64, streaming=True, shuffle_buffer=shuffle_buffer
+    )
+    with pytest.raises(
+        TargetTooLongError, match=r"long\.json:3: prompt \(\d+ tokens\) \+ target \(\d+ tokens\) exceed"
+    ):
+        list(ds)
+
+
 @pytest.mark.parametrize(
     "line,fields,match",
     [

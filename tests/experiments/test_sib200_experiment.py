@@ -61,3 +61,26 @@ def test_unknown_language_is_one_clear_error(tmp_path, tiny_model_dir):
     with pytest.raises(ValueError, match=r"\['fra_Latn'\] are not in"):
         main(["--quick", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--languages", "eng_Latn,fra_Latn",
               "--work-dir", str(tmp_path)])  # fmt: skip
+
+
+def test_reuse_results_runs_only_what_the_file_lacks(tmp_path, tiny_model_dir, capsys):
+    """A committed results file stands in for a lost work dir: its runs are not rerun, the missing seed is, and the
+    report covers both; a file written with other settings is refused, naming the setting."""
+    from midalign.experiments.sib200 import main
+
+    common = ["--quick", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--dtype", "float32",
+              "--methods", "baseline,control_center", "--fig-dir", str(tmp_path / "fig")]  # fmt: skip
+    first = main([*common, "--work-dir", str(tmp_path / "lost"), "--name", "first"])
+    results = str(tmp_path / "fig" / "first.json")
+    capsys.readouterr()
+    both = main([*common, "--seeds", "0,1", "--work-dir", str(tmp_path / "new"), "--reuse-results", results])
+    out = capsys.readouterr().out
+    assert "3 finished runs taken from" in out  # base + seed 0's two rows
+    assert out.count("done earlier") == 3
+    assert [(r["seed"], r["method"]) for r in both["runs"]] == [
+        (0, "baseline"), (0, "control_center"), (1, "baseline"), (1, "control_center")]  # fmt: skip
+    assert both["runs"][0]["eval"] == first["runs"][0]["eval"] and both["runs"][0]["reused_from"] == results
+    assert "reused_from" not in both["runs"][2] and both["complete"] is True
+    assert both["summary"]["methods"]["baseline"]["n_seeds"] == 2
+    with pytest.raises(ValueError, match=r"other settings \(steps: file 2 vs now 3\)"):
+        main([*common, "--steps", "3", "--work-dir", str(tmp_path / "other"), "--reuse-results", results])

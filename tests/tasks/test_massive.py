@@ -424,3 +424,15 @@ def test_scoring_zero_examples_is_an_error(tmp_path, massive_dir):
     # de-DE has no train rows in this release: an empty input must not report F1 0.0 and exit 0
     with pytest.raises(ValueError, match="no examples to score"):
         evaluate(["--pred-slots-file", str(empty), "--lang", "de", "--partition", "train", "--data-dir", massive_dir])
+
+
+def test_extract_refuses_options_and_overwriting_its_input(tmp_path):
+    """Issue 22 item 13: ``massive extract --foo`` used to read ``--foo`` as a file name."""
+    out = tmp_path / "out.json"
+    out.write_text(json.dumps({"index": 0, "prediction": "None"}) + "\n")
+    with pytest.raises(SystemExit, match="unknown option '--foo'"):
+        extract(["--foo", str(out)])
+    assert not (tmp_path / "--foo").exists()
+    with pytest.raises(SystemExit, match="would overwrite OUTPUT.json"):
+        extract([str(out), str(out)])
+    assert json.loads(out.read_text())["prediction"] == "None"

@@ -122,7 +122,11 @@ def test_export_and_pairs(tmp_path, xsid_dir, tiny_model_dir):
     assert rows[0]["text"] == "weather/attribute: rain; datetime: today<|im_end|>"
     assert pairs(["--lang", "de,ja", "--data-dir", xsid_dir, "--output", str(pairs_path)]) == 450
     first = json.loads(pairs_path.read_text(encoding="utf-8").splitlines()[0])
-    assert first == {"text_parallel_0": "Is it going to rain today?", "text_parallel_1": "Regnet es heute?"}
+    assert first == {
+        "text_parallel_0": "Is it going to rain today?",
+        "text_parallel_1": "Regnet es heute?",
+        "lang": "de",
+    }
 
 
 @pytest.fixture(scope="module")

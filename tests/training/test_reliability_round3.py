@@ -230,3 +230,24 @@ def test_a_second_inference_run_on_one_output_path_is_refused(tmp_path, tokenize
         with pytest.raises(LockedError, match="pred.jsonl is in use by another run"):
             run_scoring(model, tokenizer, [{"id": 0, "prompt": "a"}], [" b"], out)
     assert len(run_scoring(model, tokenizer, [{"id": 0, "prompt": "a"}], [" b"], out)) == 1
+
+
+@pytest.mark.parametrize("case", ["one-row alignment file", "batch of one"])
+def test_alignment_without_negatives_is_warned(tmp_path, tiny_model_dir, data_files, caplog, case):
+    """Item 2: an alignment file of one row (every batch holds the same pair) or batches of one pair give a constant
+    contrastive loss with zero gradient; the first alignment batch says so."""
+    from tests.conftest import write_jsonl
+
+    if case == "one-row alignment file":
+        one = write_jsonl(
+            tmp_path / "one.json", [{"text_parallel_0": "good morning", "text_parallel_1": "guten Morgen"}]
+        )
+        extra = ["--train_file", data_files["task"], "--alignment_file", one, "--contrastive_data_mode", "0"]
+    else:
+        extra = ["--per_device_train_batch_size", "1"]
+    with caplog.at_level("WARNING", logger="midalign"):
+        run_training(*parse_args(_argv(tiny_model_dir, data_files, tmp_path / "out", "--max_steps", "2", *extra)))
+    expected = (
+        "2 copies of one pair" if case == "one-row alignment file" else "of one pair has no negatives and is skipped"
+    )
+    assert expected in caplog.text and caplog.text.count("no negatives") == 1

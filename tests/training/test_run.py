@@ -417,3 +417,28 @@ def test_training_scripts_protect_existing_checkpoints_unless_asked(tmp_path):
     _, _, args = parse_args(_script_argv("train_with_alignment.sh", OUTDIR=str(tmp_path), resume="1"))
     assert args.resume_from_checkpoint == "True" and not args.overwrite_output_dir
     args.check_output_dir()  # resuming over existing checkpoints is allowed
+
+
+@pytest.mark.parametrize("order, warned", [("file", True), ("shuffle", False)])
+def test_a_pair_language_never_drawn_is_named(tmp_path, tiny_model_dir, data_files, caplog, order, warned):
+    """A pair file in language blocks (16 de, then 16 ja) and a run that draws only 16 task rows: in file order ja
+    is never aligned, and the warning says so; shuffled (seed 0), both languages are drawn."""
+    from tests.conftest import write_jsonl
+
+    pairs = write_jsonl(
+        tmp_path / "blocks.json",
+        [{"text_parallel_0": f"en {i}", "text_parallel_1": f"{lang} {i}", "lang": lang}
+         for lang in ("de", "ja") for i in range(16)],
+    )  # fmt: skip
+    argv = ["--model_name_or_path", tiny_model_dir, "--train_file", data_files["task"], "--alignment_file", pairs,
+            "--output_dir", str(tmp_path / "run"), "--max_steps", "2", "--alignment_pair_order", order,
+            *PAPER_FLAGS]  # fmt: skip
+    with caplog.at_level("INFO", logger="midalign"):
+        _run(argv)
+    messages = [r.getMessage() for r in caplog.records if "--alignment_file" in r.getMessage()]
+    if warned:
+        assert any("pairs of ja are never drawn" in m and "at most 16 of the file's 32 pairs: de 16" in m
+                   for m in messages), messages  # fmt: skip
+    else:
+        assert not any("never drawn" in m for m in messages)
+        assert any("per language" in m and "'de'" in m and "'ja'" in m for m in messages), messages

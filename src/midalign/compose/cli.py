@@ -1,4 +1,5 @@
-"""``midalign compose`` and ``midalign sft {diff,apply}``: argument parsing over :mod:`midalign.compose`."""
+"""``midalign compose`` and ``midalign sparse {diff,apply}`` (old name ``sft``): argument parsing over
+:mod:`midalign.compose`."""
 
 from __future__ import annotations
 
@@ -46,8 +47,8 @@ def sft_main(argv: list[str]) -> None:
     from .sparse import SparseDiff, apply_sparse_diffs, sparse_diff
 
     if not argv or argv[0] not in ("diff", "apply"):
-        dispatch("midalign sft", {"diff": None, "apply": None}, argv)
-    p = argparse.ArgumentParser(prog=f"midalign sft {argv[0]}")
+        dispatch("midalign sparse", {"diff": None, "apply": None}, argv)
+    p = argparse.ArgumentParser(prog=f"midalign sparse {argv[0]}", allow_abbrev=False)
     p.add_argument("--base", default=None, help="base model (hub id or directory); default: embedded SmolLM2")
     p.add_argument("--output", required=True)
     if argv[0] == "diff":

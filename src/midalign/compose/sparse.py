@@ -10,24 +10,75 @@ Recipe (lottery-ticket style):
 3. compose: :func:`apply_sparse_diffs` adds ``Σ w_i · diff_i`` to a model (e.g. the target language's difference plus
    the task's, trained in the source language — the MAD-X recipe with sparse differences instead of adapters).
 
-Differences are stored as safetensors (``<name>::indices`` flat int64 positions, ``<name>::values``; shapes in the
-metadata); never pickle.
+Differences are stored as safetensors (``<name>::indices`` flat int64 positions, ``<name>::values``; in the
+metadata the shapes of its tensors and the identity of the model it was made for: the signature of every tensor's
+name and shape, see :func:`model_signature`); never pickle. A difference or mask is refused on a model of another
+signature -- another architecture or size, whose entries would land in the wrong places or fall outside.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["SparseDiff", "sparse_diff", "apply_sparse_diffs", "restrict_training"]
+__all__ = [
+    "SparseDiff",
+    "SparseMismatchError",
+    "sparse_diff",
+    "apply_sparse_diffs",
+    "restrict_training",
+    "model_signature",
+]
+
+
+class SparseMismatchError(ValueError, KeyError):
+    """A sparse difference or mask used on a model it was not made for (a ValueError for the command line's one-line
+    error; a KeyError too, as a missing tensor always was)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def model_signature(state: dict[str, torch.Tensor]) -> str:
+    """A model's identity for sparse differences: a hash of every tensor's name and shape (not its dtype or values:
+    the same model in bf16, or with another difference applied, has the same signature)."""
+    items = sorted((name, list(t.shape)) for name, t in state.items())
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
 
 
 @dataclass
 class SparseDiff:
     entries: dict[str, tuple[torch.Tensor, torch.Tensor]]  # tensor name -> (flat indices int64, values)
     shapes: dict[str, list[int]] = field(default_factory=dict)
+    model: str | None = None  # model_signature of the model it was made for (None: a file from before it was kept)
+    source: str = ""  # where it was loaded from, for messages
+
+    def check_fits(self, state: dict[str, torch.Tensor], what: str = "this model") -> None:
+        """Refuse ``state`` (a state dict) unless this difference was made for a model of its signature and every
+        entry's tensor exists there with the shape recorded and holds the indices."""
+        label = f"sparse difference {self.source}" if self.source else "sparse difference"
+        if self.model is not None and self.model != model_signature(state):
+            raise SparseMismatchError(
+                f"{label} was made for another model (signature {self.model}; {what} has {model_signature(state)}: "
+                "other tensor names or shapes); use it only with the base model it was computed from"
+            )
+        for name, (idx, _) in self.entries.items():
+            if name not in state:
+                raise SparseMismatchError(
+                    f"{label}: tensor {name!r} is not a parameter of {what} (made for another architecture?)"
+                )
+            shape = list(state[name].shape)
+            if self.shapes.get(name, shape) != shape:
+                raise SparseMismatchError(
+                    f"{label}: tensor {name!r} has shape {self.shapes[name]} there, {shape} in {what}"
+                )
+            if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= state[name].numel()):
+                raise SparseMismatchError(
+                    f"{label}: tensor {name!r} indices reach {int(idx.max())}, beyond its {state[name].numel()} entries"
+                )
 
     def __len__(self) -> int:
         return sum(i.numel() for i, _ in self.entries.values())
@@ -39,7 +90,10 @@ class SparseDiff:
         for name, (idx, val) in self.entries.items():
             tensors[f"{name}::indices"] = idx.contiguous()
             tensors[f"{name}::values"] = val.contiguous()
-        save_file(tensors, path, metadata={"format": "midalign-sparse-diff", "shapes": json.dumps(self.shapes)})
+        meta = {"format": "midalign-sparse-diff", "shapes": json.dumps(self.shapes)}
+        if self.model is not None:
+            meta["model_signature"] = self.model
+        save_file(tensors, path, metadata=meta)
 
     @classmethod
     def load(cls, path: str) -> SparseDiff:
@@ -51,7 +105,7 @@ class SparseDiff:
                 raise ValueError(f"{path}: not a sparse difference written by midalign (metadata format missing)")
             names = sorted({k.rsplit("::", 1)[0] for k in fh.keys()})
             entries = {n: (fh.get_tensor(f"{n}::indices"), fh.get_tensor(f"{n}::values")) for n in names}
-        return cls(entries, json.loads(meta.get("shapes", "{}")))
+        return cls(entries, json.loads(meta.get("shapes", "{}")), meta.get("model_signature"), str(path))
 
 
 def _comparable(base: dict, tuned: dict, names) -> list[str]:
@@ -84,11 +138,13 @@ def sparse_diff(
     if mask is not None:
         if k is not None or density is not None:
             raise ValueError("give either mask or k/density")
+        mask.check_fits(base, "the base model")
+        mask.check_fits(tuned, "the tuned model")
         entries = {}
         for name, (idx, _) in mask.entries.items():
             d = (tuned[name].float() - base[name].float()).flatten()
             entries[name] = (idx.clone(), d[idx].to(tuned[name].dtype))
-        return SparseDiff(entries, dict(mask.shapes))
+        return SparseDiff(entries, dict(mask.shapes), model_signature(base))
     keys = _comparable(base, tuned, names)
     total = sum(base[n].numel() for n in keys)
     if (k is None) == (density is None):
@@ -111,7 +167,7 @@ def sparse_diff(
             chosen = torch.cat([chosen, ties]).sort().values
         if chosen.numel():
             entries[name] = (chosen.to(torch.int64), d[chosen].to(tuned[name].dtype))
-    return SparseDiff(entries, {n: list(base[n].shape) for n in entries})
+    return SparseDiff(entries, {n: list(base[n].shape) for n in entries}, model_signature(base))
 
 
 @torch.no_grad()
@@ -121,15 +177,11 @@ def apply_sparse_diffs(model, diffs: list[SparseDiff], weights: list[float] | No
     if len(weights) != len(diffs):
         raise ValueError(f"{len(diffs)} differences but {len(weights)} weights")
     state = model.state_dict(keep_vars=True)
+    for diff in diffs:  # every one checked before any is added
+        diff.check_fits(state)
     for diff, w in zip(diffs, weights):
         for name, (idx, val) in diff.entries.items():
-            if name not in state:
-                raise KeyError(f"the model has no tensor {name!r} (difference made for another architecture?)")
             t = state[name]
-            if diff.shapes.get(name, list(t.shape)) != list(t.shape):
-                raise ValueError(
-                    f"tensor {name!r}: difference for shape {diff.shapes[name]}, model has {list(t.shape)}"
-                )
             t.data.view(-1).index_add_(0, idx.to(t.device), (w * val.to(t.device, torch.float32)).to(t.dtype))
     return model
 
@@ -139,6 +191,7 @@ def restrict_training(model, mask: SparseDiff) -> list:
     zeroed outside its entries (a hook per tensor). With Adam(W) and ``weight_decay=0`` the other entries then never
     move. Returns the hook handles."""
     state = model.state_dict(keep_vars=True)  # every name, tied aliases included
+    mask.check_fits(state)
     params = {id(p): p for p in model.parameters()}
     keeps: dict[int, torch.Tensor] = {}
     for name, (idx, _) in mask.entries.items():

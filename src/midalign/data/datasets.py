@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from torch.utils.data import Dataset, IterableDataset
 
-from .jsonl import PAIR_FIELDS, ContrastiveDataMode, count_rows, iter_rows, read_rows
-from .processing import tokenize_pair, tokenize_task
+from .jsonl import PAIR_FIELDS, ContrastiveDataMode, count_rows, iter_located_rows, iter_rows, read_rows
+from .processing import TargetTooLongError, tokenize_pair, tokenize_task
 
 PAIR_ORDERS = ("file", "shuffle")
 
@@ -55,6 +56,19 @@ class AlignmentDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
+    def pair_languages(self, draws: int) -> tuple[dict[str, int], dict[str, int]]:
+        """Per ``lang`` of the pair rows (an optional field of ``--alignment_file``): how many pairs the file holds,
+        and how many of them a run that draws ``draws`` task rows can pair with at most. Rows drawn in epoch ``e``
+        take pairs ``e * len(rows) ...`` onward; a partial last epoch is counted as if whole, so a language missing
+        from the second count is certainly never drawn. Both empty when the pairs carry no ``lang``."""
+        if not self.pair_rows or not any("lang" in p for p in self.pair_rows):
+            return {}, {}
+        epochs = -(-max(draws, 0) // len(self.rows))  # the last, partial one counted whole
+        reach = self.pair_rows[: epochs * len(self.rows)]  # pairs (e * len(rows) + i) mod len(pairs), e < epochs
+        return dict(Counter(r.get("lang", "?") for r in self.pair_rows)), dict(
+            Counter(r.get("lang", "?") for r in reach)
+        )
+
     def __getitem__(self, i: int) -> dict[str, list[int]]:
         pair = None
         if self.pair_rows is not None:
@@ -87,8 +101,8 @@ class StreamingAlignmentDataset(IterableDataset):
     def __len__(self) -> int:
         return self._len
 
-    def _rows(self) -> Iterator[dict]:
-        rows = iter_rows(self.files, self.fields)
+    def _rows(self) -> Iterator[tuple[str, dict]]:
+        rows = iter_located_rows(self.files, self.fields)
         if self.shuffle_buffer <= 0:
             yield from rows
             return
@@ -101,13 +115,14 @@ class StreamingAlignmentDataset(IterableDataset):
         yield from buf
 
     def __iter__(self) -> Iterator[dict[str, list[int]]]:
-        if self.pair_files is None:
-            for row in self._rows():
-                yield self.featurize(row)
-            return
-        pairs = _cycle(lambda: iter_rows(self.pair_files, PAIR_FIELDS), self._pair_len, skip=self.epoch * self._len)
-        for row in self._rows():
-            yield self.featurize(row, next(pairs))
+        pairs = None
+        if self.pair_files is not None:
+            pairs = _cycle(lambda: iter_rows(self.pair_files, PAIR_FIELDS), self._pair_len, skip=self.epoch * self._len)
+        for where, row in self._rows():
+            try:
+                yield self.featurize(row, next(pairs) if pairs is not None else None)
+            except TargetTooLongError as err:  # the row's file:line, as the in-memory check gives it
+                raise TargetTooLongError(f"{where}: {err}") from None
 
 
 def _cycle(make, n: int, skip: int = 0) -> Iterator[dict]:
@@ -164,7 +179,7 @@ def build_dataset(
 
         located = ((where, row) for path in split_files(files) for where, row in json_lines(path))
         check_task_lengths(itertools.islice(located, len(rows)), tokenizer, block_size)
-    pair_rows = read_rows(alignment_file, PAIR_FIELDS) if alignment_file else None
+    pair_rows = read_rows(alignment_file, PAIR_FIELDS, keep=("lang",)) if alignment_file else None
     if pair_rows is not None and pair_order == "shuffle":
         random.Random(seed).shuffle(pair_rows)
     return AlignmentDataset(rows, featurize, pair_rows)

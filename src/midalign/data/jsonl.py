@@ -65,7 +65,7 @@ def split_files(spec: str | Iterable[str] | None) -> list[str]:
     return files
 
 
-def _validate(row: object, fields: tuple[str, ...], where: str) -> dict:
+def _validate(row: object, fields: tuple[str, ...], where: str, keep: tuple[str, ...] = ()) -> dict:
     if not isinstance(row, dict):
         raise DataFormatError(f"{where}: expected a JSON object, got {type(row).__name__}")
     for key in fields:
@@ -83,7 +83,11 @@ def _validate(row: object, fields: tuple[str, ...], where: str) -> dict:
                 f"{where}: field {key!r} holds a lone surrogate ({value[err.start]!r} at character {err.start}), "
                 "which no tokenizer can encode; fix the escape sequence (e.g. \\ud83d without its pair)"
             ) from None
-    return {key: row[key] for key in fields}
+    out = {key: row[key] for key in fields}
+    for key in keep:  # optional fields, kept when they are strings (e.g. a pair's "lang")
+        if isinstance(row.get(key), str):
+            out[key] = row[key]
+    return out
 
 
 def json_lines(path: str, lines: Iterable[str] | None = None) -> Iterator[tuple[str, object]]:
@@ -119,15 +123,24 @@ def _utf8_lines(path: str) -> Iterator[str]:
                 ) from None
 
 
-def iter_rows(files: str | Iterable[str], fields: tuple[str, ...]) -> Iterator[dict]:
-    """Yield validated rows (only ``fields``) from JSON-lines files, lazily. Blank lines are skipped."""
+def iter_located_rows(
+    files: str | Iterable[str], fields: tuple[str, ...], keep: tuple[str, ...] = ()
+) -> Iterator[tuple[str, dict]]:
+    """``("<file>:<line>", validated row)`` from JSON-lines files, lazily (see :func:`iter_rows`)."""
     for path in split_files(files):
         for where, row in json_lines(path):
-            yield _validate(row, fields, where)
+            yield where, _validate(row, fields, where, keep)
 
 
-def read_rows(files: str | Iterable[str], fields: tuple[str, ...]) -> list[dict]:
-    rows = list(iter_rows(files, fields))
+def iter_rows(files: str | Iterable[str], fields: tuple[str, ...], keep: tuple[str, ...] = ()) -> Iterator[dict]:
+    """Yield validated rows (only ``fields``, and the optional string fields ``keep`` where present) from
+    JSON-lines files, lazily. Blank lines are skipped."""
+    for _, row in iter_located_rows(files, fields, keep):
+        yield row
+
+
+def read_rows(files: str | Iterable[str], fields: tuple[str, ...], keep: tuple[str, ...] = ()) -> list[dict]:
+    rows = list(iter_rows(files, fields, keep))
     if not rows:
         raise DataFormatError(f"{','.join(split_files(files))}: no data rows")
     return rows

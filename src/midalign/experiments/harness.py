@@ -20,6 +20,7 @@ __all__ = [
     "write_jsonl",
     "read_json",
     "run_once",
+    "reuse_results",
     "train",
     "mean_sd",
     "pearson",
@@ -63,6 +64,56 @@ def run_once(out_dir: str, label: str, fn: Callable[[], dict]) -> dict:
     result.setdefault("seconds", time.time() - t0)
     write_json(done, result)
     return result
+
+
+def reuse_results(
+    results_file: str,
+    work_dir: str,
+    config: dict,
+    run_dir: Callable[[dict], str],
+    *,
+    free: tuple[str, ...] = ("seeds", "methods"),
+    per_run: tuple[str, ...] = (),
+) -> list[str]:
+    """Put the finished runs of an earlier invocation's results file (``fig/<name>.json``, committed where the work
+    dir is not) back into ``work_dir`` as ``result.json`` files, so that :func:`run_once` skips them and only the
+    runs missing from the file are run.
+
+    Refused unless the file was written by the same settings: every key of its ``config`` other than ``free`` (the
+    seeds and methods, which may grow) must equal ``config``'s. A run already finished in ``work_dir`` is kept as it
+    is. The file's ``base`` entry, if any, goes to ``<work_dir>/base``. Each reused result records ``reused_from``.
+    ``per_run``: settings that may differ too because each run records its own (e.g. the compute dtype, which
+    depends on the machine); a reused run without one takes the file's value.
+
+    Returns:
+        The directories written.
+    """
+    if not os.path.isfile(results_file):
+        raise FileNotFoundError(f"--reuse-results {results_file}: no such file")
+    try:
+        old = read_json(results_file)
+        old_config, runs = old["config"], old["runs"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(
+            f"--reuse-results {results_file}: not an experiment results file (JSON with 'config' and 'runs'): {e}"
+        ) from None
+    norm = json.loads(json.dumps(config))  # tuples as lists, as in the file
+    free = (*free, *per_run)
+    differ = sorted(k for k in set(norm) | set(old_config) if k not in free and norm.get(k) != old_config.get(k))
+    if differ:
+        detail = ", ".join(f"{k}: file {old_config.get(k)!r} vs now {norm.get(k)!r}" for k in differ)
+        raise ValueError(f"--reuse-results {results_file}: written with other settings ({detail}); rerun instead")
+    written = []
+    entries = [(os.path.join(work_dir, run_dir(r)), {k: old_config.get(k) for k in per_run} | r) for r in runs]
+    if "base" in old:
+        entries.insert(0, (os.path.join(work_dir, "base"), old["base"]))
+    for out_dir, result in entries:
+        done = os.path.join(out_dir, "result.json")
+        if os.path.isfile(done):
+            continue
+        write_json(done, {**result, "reused_from": os.path.abspath(results_file)})
+        written.append(out_dir)
+    return written
 
 
 def train(argv: list[str]):
@@ -137,6 +188,7 @@ def experiment_cli(
     work_dir: str,
     flags: tuple[str, ...] = (),
     switches: dict[str, str] | None = None,
+    options: dict[str, str] | None = None,
     data_help: str = "the xSID release folder (default $MIDALIGN_XSID_DIR)",
     aligned_help: str = "comma-separated aligned languages (default de,zh,ja,ar)",
     choices: dict[str, Sequence[str]] | None = None,
@@ -157,13 +209,15 @@ def experiment_cli(
     for flag, typ in numeric:
         p.add_argument(f"--{flag}", type=typ, default=None, help=f"default: {getattr(cfg_cls, flag.replace('-', '_'))}")
     p.add_argument("--pooling", default=None, choices=sorted(POOLING))
-    for flag, options in (choices or {}).items():
+    for flag, allowed in (choices or {}).items():
         default = getattr(cfg_cls, flag.replace("-", "_"))
-        p.add_argument(f"--{flag}", default=None, choices=list(options), help=f"default: {default}")
+        p.add_argument(f"--{flag}", default=None, choices=list(allowed), help=f"default: {default}")
     if "intent" in flags:
         p.add_argument("--intent", action="store_true", help="answers start with the intent (scored too)")
     for switch, help_ in (switches or {}).items():  # run options, not config fields: read from the returned args
         p.add_argument(f"--{switch}", action="store_true", help=help_)
+    for option, help_ in (options or {}).items():  # run options taking a value, likewise
+        p.add_argument(f"--{option}", default=None, metavar="FILE", help=help_)
     p.add_argument("--work-dir", default=work_dir)
     p.add_argument("--fig-dir", default="fig")
     p.add_argument("--name", default=None)
@@ -173,7 +227,14 @@ def experiment_cli(
         for k, v in vars(args).items()
         if v is not None
         and v is not False
-        and k not in ("quick", "work_dir", "fig_dir", "name", *(w.replace("-", "_") for w in switches or {}))
+        and k
+        not in (
+            "quick",
+            "work_dir",
+            "fig_dir",
+            "name",
+            *(w.replace("-", "_") for w in [*(switches or {}), *(options or {})]),
+        )
     }
     for key in ("aligned", "languages", "methods"):
         if key in overrides:

@@ -31,6 +31,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, field
 
+from ..models.hardware import resolve_dtype
 from .harness import (
     bootstrap_mean_ci,
     experiment_cli,
@@ -38,6 +39,7 @@ from .harness import (
     paired_bootstrap,
     pearson,
     read_json,
+    reuse_results,
     run_once,
     train,
     write_json,
@@ -75,7 +77,7 @@ class Sib200Config:
     remedy: str = "batch"  # --alignment_center of the alignment_center and control_center rows
     control_steps: int = 100
     control_learning_rate: float = 5e-4
-    dtype: str = "bfloat16"
+    dtype: str = "auto"  # "auto": bfloat16 where the CPU has bf16 units (or on a GPU), else float32
     eval_batch_size: int = 16
     methods: tuple[str, ...] = METHODS
     extra_train_args: list[str] = field(default_factory=list)
@@ -123,8 +125,11 @@ def prepare_data(cfg: Sib200Config, tokenizer, work_dir: str) -> dict[str, str]:
     return {"train": train_file, "pairs": pair_file}
 
 
-def train_argv(cfg: Sib200Config, method: str, seed: int, files: dict[str, str], out_dir: str) -> list[str]:
-    """The training command's flags for one row."""
+def train_argv(
+    cfg: Sib200Config, method: str, seed: int, files: dict[str, str], out_dir: str, dtype: str | None = None
+) -> list[str]:
+    """The training command's flags for one row (``dtype``: the resolved ``cfg.dtype``)."""
+    dtype = dtype or resolve_dtype(cfg.dtype)
     control = method.startswith("control")
     steps = cfg.control_steps if control else cfg.steps if method == "baseline" else 2 * cfg.steps
     schedule = {"baseline": "task_only", "baseline_2x": "task_only"}.get(
@@ -145,7 +150,7 @@ def train_argv(cfg: Sib200Config, method: str, seed: int, files: dict[str, str],
         *(["--alignment_layer", str(cfg.layer)] if cfg.layer else []),
         *(["--alignment_file", files["pairs"]] if schedule == "alternate" else []),
         *(["--contrastive_data_mode", "1"] if control else []),
-        *(["--bf16", "True"] if cfg.dtype == "bfloat16" else ["--torch_dtype", cfg.dtype]),
+        *(["--bf16", "True"] if dtype == "bfloat16" else ["--torch_dtype", dtype]),
     ]  # fmt: skip
     return argv + list(cfg.extra_train_args)
 
@@ -154,7 +159,7 @@ def _train_or_reuse(cfg: Sib200Config, method: str, seed: int, files: dict, trai
     """Train one row, or reuse a training that finished earlier in ``train_dir`` (an experiment killed during its
     evaluation resumes there); returns (training seconds, the log entries of the objectives)."""
     finished = os.path.join(train_dir, "train_results.json")
-    argv = train_argv(cfg, method, seed, files, train_dir)
+    argv = train_argv(cfg, method, seed, files, train_dir, resolve_dtype(cfg.dtype))
     if os.path.isfile(finished) and os.path.isfile(os.path.join(train_dir, "midalign_argv.json")):
         if read_json(os.path.join(train_dir, "midalign_argv.json")) == argv:
             history = read_json(os.path.join(train_dir, "trainer_state.json"))["log_history"]
@@ -205,10 +210,16 @@ def evaluate(model, tokenizer, cfg: Sib200Config, langs: list[str], out_dir: str
 
 
 def run_experiment(
-    cfg: Sib200Config, work_dir: str, fig_dir: str, name: str = "sib200", report_only: bool = False
+    cfg: Sib200Config,
+    work_dir: str,
+    fig_dir: str,
+    name: str = "sib200",
+    report_only: bool = False,
+    reuse: str | None = None,
 ) -> dict:
     """Run every (seed, method) not done yet, then write the table, JSON and figure. ``report_only``: run nothing;
-    summarise the runs already finished in ``work_dir`` (those not finished are left out and counted per row)."""
+    summarise the runs already finished in ``work_dir`` (those not finished are left out and counted per row).
+    ``reuse``: an earlier results file of the same settings whose runs count as done (:func:`reuse_results`)."""
     from ..alignment import num_decoder_layers
     from ..models import GEMMA3_MODEL_NAME, load_model, load_model_with_adapters, load_tokenizer, prepared_model_path
     from ..tasks.sib200 import resolve_data_dir
@@ -221,7 +232,8 @@ def run_experiment(
     tokenizer = load_tokenizer(cfg.model)
     files = prepare_data(cfg, tokenizer, work_dir)
     t_start = time.time()
-    dtype = None if cfg.dtype == "float32" else cfg.dtype
+    run_dtype = resolve_dtype(cfg.dtype)
+    dtype = None if run_dtype == "float32" else run_dtype
 
     def base_run():
         model = load_model(cfg.model, torch_dtype=dtype)
@@ -231,6 +243,11 @@ def run_experiment(
 
     if report_only and not os.path.isfile(os.path.join(work_dir, "base", "result.json")):
         raise FileNotFoundError(f"--report-only: no finished runs in {work_dir} (base/result.json is missing)")
+    if reuse:
+        found = reuse_results(
+            reuse, work_dir, asdict(cfg), lambda r: f"seed{r['seed']}/{r['method']}", per_run=("dtype",)
+        )
+        print(f"--reuse-results: {len(found)} finished runs taken from {reuse}", flush=True)
     base = run_once(os.path.join(work_dir, "base"), "base model retrieval", base_run)
     layer = base["layer"]
     runs = []
@@ -247,12 +264,12 @@ def run_experiment(
                 adapter = os.path.join(out_dir, "train", "adapter_model")
                 model = load_model_with_adapters(cfg.model, [adapter], torch_dtype=dtype)
                 t1 = time.time()
-                result = {"seed": seed, "method": method, "train_seconds": train_seconds,
+                result = {"seed": seed, "method": method, "dtype": run_dtype, "train_seconds": train_seconds,
                           "first_logs": logs[:2], "final_logs": logs[-2:]}  # fmt: skip
                 if method in TASK_METHODS:
                     from ..models.loading import adapter_fingerprint
 
-                    prov = {"model": cfg.model, "adapter": adapter_fingerprint(adapter), "dtype": cfg.dtype}
+                    prov = {"model": cfg.model, "adapter": adapter_fingerprint(adapter), "dtype": run_dtype}
                     result["eval"] = evaluate(model, tokenizer, cfg, langs, out_dir, prov)
                 result["retrieval"] = retrieval(model, tokenizer, cfg, targets, layer)
                 result["eval_seconds"] = time.time() - t1
@@ -301,6 +318,10 @@ def _items(run: dict, members: list[str]) -> list[float]:
 def summarize(runs: list[dict], base: dict, cfg: Sib200Config, langs: list[str]) -> dict:
     groups = {g: m for g, m in groups_of(cfg, langs).items() if m}
     out: dict = {"groups": groups, "methods": {}, "paired": {}, "control": {}}
+    out["dtype_by_seed"] = {
+        str(s): "/".join(sorted({r.get("dtype", cfg.dtype) for r in runs if r["seed"] == s}))
+        for s in sorted({r["seed"] for r in runs})
+    }
     by = {(r["method"], r["seed"]): r for r in runs}
     targets = [x for x in langs if x != ENGLISH]
     for method in cfg.methods:
@@ -369,7 +390,8 @@ def _ci(v) -> str:
 def markdown_table(summary: dict, cfg: Sib200Config, langs: list[str]) -> str:
     groups = list(summary["groups"])
     task = [m for m in summary["methods"] if "groups" in summary["methods"][m]]
-    lines = ["Accuracy (%) with 95% bootstrap intervals over sentences and seeds:", "",
+    dtypes = ", ".join(f"seed {k} {v}" for k, v in summary.get("dtype_by_seed", {}).items())
+    lines = [f"Compute dtype: {dtypes}.", "", "Accuracy (%) with 95% bootstrap intervals over sentences and seeds:", "",
              "| method | seeds | " + " | ".join(groups) + " |", "|---|---|" + "---|" * len(groups)]  # fmt: skip
     for m in task:
         e = summary["methods"][m]
@@ -473,11 +495,17 @@ def main(argv: list[str] | None = None) -> dict:
         work_dir="outputs/experiment_sib200",
         data_help="the SIB-200 data/annotated folder (default $MIDALIGN_SIB200_DIR)",
         aligned_help="comma-separated aligned languages (default " + ",".join(DEFAULT_ALIGNED) + ")",
-        choices={"remedy": [c for c in CENTERING if c != "none"], "dtype": ["float32", "bfloat16"]},
+        choices={"remedy": [c for c in CENTERING if c != "none"], "dtype": ["auto", "float32", "bfloat16"]},
         switches={"report-only": "run nothing: write the table, JSON and figure from the runs finished in --work-dir"},
+        options={
+            "reuse-results": "an earlier results file (e.g. fig/sib200.json) of the same settings: its runs "
+            "count as done and only the missing (seed, method) runs are run"
+        },
     )
     name = args.name or ("sib200_quick" if args.quick else "sib200")
-    return run_experiment(cfg, args.work_dir, args.fig_dir, name, report_only=args.report_only)
+    return run_experiment(
+        cfg, args.work_dir, args.fig_dir, name, report_only=args.report_only, reuse=args.reuse_results
+    )
 
 
 if __name__ == "__main__":

@@ -75,8 +75,11 @@ def load_model(
     """A causal LM from safetensors weights only (no pickle)."""
     from transformers import AutoModelForCausalLM
 
+    from .hardware import warn_if_slow_bf16
+
     if torch_dtype is not None and torch_dtype not in _DTYPES:
         raise ValueError(f"--torch_dtype {torch_dtype!r}: choose one of {sorted(_DTYPES)}")
+    warn_if_slow_bf16(torch_dtype, f"bfloat16 weights ({name_or_path or 'the default model'})")
     model = AutoModelForCausalLM.from_pretrained(
         resolve_model_path(name_or_path),
         revision=revision,

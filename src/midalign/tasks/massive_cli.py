@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from ..inference.task_cli import read_outputs, read_predictions
@@ -60,8 +61,13 @@ def extract(argv: list[str] | None = None) -> None:
     if argv and argv[0] in ("-h", "--help"):
         print(f"{usage}\n\n{extract.__doc__}\nOUTPUT.json: inference output (JSON lines or a JSON array).")
         raise SystemExit(0)
+    flags = [a for a in argv if a.startswith("-")]
+    if flags:
+        raise SystemExit(f"{usage}\nextract takes two file names and no options; unknown option {flags[0]!r}")
     if len(argv) != 2:
         raise SystemExit(usage)
+    if os.path.abspath(argv[0]) == os.path.abspath(argv[1]):
+        raise SystemExit(f"{usage}\nPREDICTIONS.txt would overwrite OUTPUT.json ({argv[0]}); give another name")
     rows = read_outputs(argv[0])
     with open(argv[1], "w", encoding="utf-8") as fh:
         for r in rows:

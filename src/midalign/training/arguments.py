@@ -93,14 +93,14 @@ class ModelArguments:
         default=None,
         metadata={
             "help": "Sparse fine-tuning (LT-SFT phase 2): train only the entries of this sparse difference "
-            "(`midalign sft diff` output); needs --use_lora False and --weight_decay 0."
+            "(`midalign sparse diff` output); needs --use_lora False and --weight_decay 0."
         },
     )
     frozen_deltas: list[str] | None = field(
         default=None,
         metadata={
             "help": "Differences added to the base weights before training and kept frozen, in order: LoRA adapter "
-            "directories (merged) or sparse differences (`midalign sft diff` files). E.g. MAD-X's / LT-SFT's "
+            "directories (merged) or sparse differences (`midalign sparse diff` files). E.g. MAD-X's / LT-SFT's "
             "source-language component under a task being trained."
         },
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -89,6 +90,35 @@ def _default_files(data_args: DataArguments, mode: ContrastiveDataMode) -> None:
         logger.info("no --train_file: using %s", data_args.train_file)
 
 
+def _warn_unseen_pair_languages(dataset, training_args: AlignmentTrainingArguments) -> None:
+    """A warning naming the ``--alignment_file`` languages (its rows' optional ``lang``) that this run never draws:
+    with few steps and a pair file in language blocks, some languages are never aligned."""
+    if not hasattr(dataset, "pair_languages"):
+        return
+    if training_args.max_steps > 0:
+        draws = (
+            training_args.max_steps
+            * training_args.per_device_train_batch_size
+            * training_args.gradient_accumulation_steps
+            * max(training_args.world_size, 1)
+        )
+    else:
+        draws = int(math.ceil(training_args.num_train_epochs * len(dataset)))
+    in_file, drawn = dataset.pair_languages(draws)
+    unseen = [lang for lang in in_file if lang not in drawn]
+    if unseen:
+        logger.warning(
+            "--alignment_file: pairs of %s are never drawn in this run (it reaches at most %d of the file's %d "
+            "pairs: %s); shuffle them (--alignment_pair_order shuffle) or train longer",
+            ", ".join(unseen),
+            sum(drawn.values()),
+            sum(in_file.values()),
+            ", ".join(f"{k} {v}" for k, v in drawn.items()),
+        )
+    elif in_file:
+        logger.info("--alignment_file pairs this run can draw, per language: %s", drawn)
+
+
 def build_trainer(
     model, tokenizer, data_args: DataArguments, training_args: AlignmentTrainingArguments, mode=None
 ) -> AlignmentTrainer:
@@ -112,6 +142,7 @@ def build_trainer(
             pair_order=data_args.alignment_pair_order,
             max_samples=data_args.max_train_samples,
         )
+        _warn_unseen_pair_languages(train_dataset, training_args)
     if data_args.validation_file:
         eval_dataset = build_dataset(
             data_args.validation_file,
@@ -167,6 +198,10 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, training_
             "padded. Add one to its tokenizer_config.json (pad_token or eos_token) or pick another tokenizer."
         )
     torch_dtype = model_args.torch_dtype
+    if training_args.bf16 and training_args.device.type == "cpu":
+        from ..models.hardware import warn_if_slow_bf16
+
+        warn_if_slow_bf16("bfloat16", "--bf16 True")
     frozen_base = model_args.use_lora or bool(model_args.load_lora_from)
     if training_args.bf16 and torch_dtype is None and frozen_base and not model_args.sparse_mask:
         # --bf16 True with a frozen base: the base weights are stored in bfloat16 so that the matmuls really run on

@@ -339,6 +339,18 @@ class _StatsWriter(TrainerCallback):
             stats.save(os.path.join(path, STATS_FILE))
 
 
+def _one_pair_repeated(inputs) -> bool:
+    """Every row of the batch is the same pair (the same token ids on both sides)."""
+    for side in ("0", "1"):
+        ids, mask = inputs[f"input_ids_parallel_{side}"], inputs[f"attention_mask_parallel_{side}"]
+        if not (
+            bool(mask.eq(mask[:1]).all())
+            and bool(ids.masked_fill(mask == 0, 0).eq(ids[:1].masked_fill(mask[:1] == 0, 0)).all())
+        ):
+            return False
+    return True
+
+
 class AlignmentTrainer(Trainer):
     """Trains with ``args.schedule`` (see ``midalign.training.schedules``).
 
@@ -402,6 +414,7 @@ class AlignmentTrainer(Trainer):
         self._unreached: dict[int, list[nn.Parameter]] = {}
         self._grad_sums: dict[str, torch.Tensor] = {}  # --alignment_diagnostics, per logging window
         self._verdict_done = False  # the first-batch "loss at chance?" line is logged once
+        self._same_pair_repeated = False  # the first alignment batch is one pair repeated (no negatives)
         self.alignment_stats: PooledStats | None = None  # --alignment_center fixed/standardize (see train)
         self.add_callback(_StatsWriter(self))
         self.add_callback(_FiniteGradients())
@@ -476,7 +489,14 @@ class AlignmentTrainer(Trainer):
         a = self.args
         chance = math.log(p0.shape[0])
         value = loss.item() / a.alignment_weight if a.alignment_weight else float("nan")
-        if value >= 0.98 * chance:
+        if self._same_pair_repeated:
+            logger.warning(
+                "the first alignment batch holds %d copies of one pair: the contrastive loss has no negatives, so "
+                "it is constant (%.3f) with zero gradient and alignment learns nothing. Give --alignment_file (or "
+                "the pairs of --train_file) at least two different pairs.",
+                p0.shape[0], value,
+            )  # fmt: skip
+        elif value >= 0.98 * chance:
             with torch.no_grad():
                 cen = alignment_loss(center(p0, "batch"), center(p1, "batch"), temperature=a.alignment_temperature,
                                      distance=a.alignment_distance, direction=a.alignment_direction).item()  # fmt: skip
@@ -594,6 +614,12 @@ class AlignmentTrainer(Trainer):
         if objectives.align and p0.shape[0] < 2:
             # In-batch negatives need >= 2 pairs; a short last batch of an epoch (or of a shard) has fewer. It is
             # skipped, counted in "align/skipped", and contributes a zero that keeps every parameter in the graph.
+            if not self._verdict_done and not self.skipped_alignment_batches:
+                logger.warning(
+                    "an alignment batch of one pair has no negatives and is skipped (counted in align/skipped); "
+                    "with --per_device_train_batch_size 1 every alignment batch is, and alignment learns nothing: "
+                    "use a batch of at least 2 pairs per device."
+                )
             self._metrics["train"]["align/skipped"].append(1.0)
             self.skipped_alignment_batches += 1
             loss = loss + 0.0 * (p0.sum() + p1.sum())
@@ -603,6 +629,8 @@ class AlignmentTrainer(Trainer):
             self._metrics["train"]["align/skipped"].append(0.0)
             if self.args.alignment_diagnostics:
                 self._base_accuracy(inputs)
+            if not self._verdict_done:
+                self._same_pair_repeated = _one_pair_repeated(inputs)
             align = self._align_loss(p0, p1, "train") * step.align_scale
             loss = loss + align
             report = report + align.detach()
