@@ -45,7 +45,6 @@ def cpu_bf16_native() -> bool:
     return bool(_cpu_flags() & set(_BF16_FLAGS))
 
 
-@functools.lru_cache(maxsize=1)
 def cpu_description() -> str:
     """CPU model name and torch's vector capability, e.g. ``"AMD EPYC (AVX2, no bf16 units)"``."""
     name = "unknown CPU"
