@@ -38,7 +38,7 @@ experiment-sib200: prepare-gemma
 	$(BIN)/midalign experiment sib200 --data-dir $(SIB200_DIR)
 
 demo: prepare-model
-	$(BIN)/midalign demo
+	$(BIN)/midalign demo --results fig/demo.json
 
 test: install
 	$(BIN)/python -m pytest

@@ -1,31 +1,40 @@
 """``midalign demo`` / ``make demo``: the method end to end on the embedded SmolLM2 and data_example/.
 
-Measures held-out cross-lingual retrieval at the aligned layer, trains LoRA with the paper's alternate schedule,
-measures again, and prints a short report."""
+Measures held-out cross-lingual retrieval at the aligned layer (raw cosine, and with each side centered on its own
+mean, which is blind to the one direction all pooled vectors share), then trains LoRA with the paper's alternate
+schedule twice from the same seed -- the paper's loss (``--alignment_center none``) and the remedy
+(``--alignment_center batch``) -- measures again after each, and prints a short report. ``--results FILE`` also
+writes it where the docs render it from (``make demo``: ``fig/demo.json``)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 from .analysis import retrieval_accuracy_at_1, sentence_embeddings
 from .data import read_rows
+from .experiments.harness import write_json
 
 __all__ = ["heldout_retrieval", "run_demo", "main"]
 
 
-def heldout_retrieval(model, tokenizer, pairs: list[dict], layer: int, pooling: str = "mean") -> dict[str, float]:
+def heldout_retrieval(
+    model, tokenizer, pairs: list[dict], layer: int, pooling: str = "mean", centered: bool = False
+) -> dict[str, float]:
     """Accuracy@1 of cosine retrieval at ``layer`` within each language pair of ``pairs`` (rows with
-    ``text_parallel_0`` (English), ``text_parallel_1`` and ``lang``), both directions, and their averages."""
+    ``text_parallel_0`` (English), ``text_parallel_1`` and ``lang``), both directions, and their averages.
+    ``centered``: each side minus its own mean first."""
     result: dict[str, float] = {}
     for lang in sorted({p["lang"] for p in pairs}):
         rows = [p for p in pairs if p["lang"] == lang]
         e0 = sentence_embeddings(model, tokenizer, [p["text_parallel_0"] for p in rows], [layer], pooling=pooling)
         e1 = sentence_embeddings(model, tokenizer, [p["text_parallel_1"] for p in rows], [layer], pooling=pooling)
-        result[f"en->{lang}"] = retrieval_accuracy_at_1(e0[layer], e1[layer])
-        result[f"{lang}->en"] = retrieval_accuracy_at_1(e1[layer], e0[layer])
+        x0, x1 = e0[layer], e1[layer]
+        if centered:
+            x0, x1 = x0 - x0.mean(0), x1 - x1.mean(0)
+        result[f"en->{lang}"] = retrieval_accuracy_at_1(x0, x1)
+        result[f"{lang}->en"] = retrieval_accuracy_at_1(x1, x0)
     for direction in ("en->", "->en"):
         vals = [v for k, v in result.items() if direction in k]
         result[f"mean {direction.replace('->', '->x' if direction == 'en->' else 'x->')}"] = sum(vals) / len(vals)
@@ -37,6 +46,11 @@ def _first_last(history: list[dict], key: str) -> tuple[float | None, float | No
     return (vals[0], vals[-1]) if vals else (None, None)
 
 
+def _retrieval(model, tokenizer, pairs, layer, pooling) -> dict[str, dict[str, float]]:
+    return {kind: heldout_retrieval(model, tokenizer, pairs, layer, pooling, centered=kind == "centered")
+            for kind in ("raw", "centered")}  # fmt: skip
+
+
 def run_demo(
     output_dir: str,
     max_steps: int,
@@ -46,103 +60,86 @@ def run_demo(
     data_dir: Path,
     model: str | None = None,
     pooling: str = "mean_skip_first",
-    center: str = "none",
+    centers: tuple[str, ...] = ("none", "batch"),
 ) -> dict:
-    from .models import load_tokenizer, resolve_model_path
+    """Retrieval before, then one training per ``--alignment_center`` in ``centers`` (same seed and data, adapter
+    in ``<output_dir>/<center>``) and retrieval after each; the report is also ``<output_dir>/demo_report.json``."""
+    from .alignment import num_decoder_layers
+    from .models import load_model, load_tokenizer, resolve_model_path
+    from .training import default_alignment_layer
     from .training.run import parse_args, run_training
 
     model_path = resolve_model_path(model)
     tokenizer = load_tokenizer(model_path)
     pairs = read_rows(str(data_dir / "heldout_pairs.json"), ("text_parallel_0", "text_parallel_1", "lang"))
-    argv = [
-        "--model_name_or_path",
-        model_path,
-        "--train_file",
-        str(data_dir / "train_baseline_with_alignment.json"),
-        "--output_dir",
-        output_dir,
-        "--overwrite_output_dir",
-        "--max_steps",
-        str(max_steps),
-        "--per_device_train_batch_size",
-        str(batch_size),
-        "--gradient_accumulation_steps",
-        str(grad_accum),
-        "--learning_rate",
-        str(learning_rate),
-        "--lr_scheduler_type",
-        "constant",
-        "--warmup_steps",
-        "0",
-        "--logging_steps",
-        "5",
-        "--save_strategy",
-        "no",
-        "--report_to",
-        "none",
-        "--disable_tqdm",
-        "False",
-        "--alternate_training",
-        "--contrastive_data_mode",
-        "2",
-        "--seed",
-        "1",
-        "--do_train",
-        "--contrastive_pooling_type",
-        pooling,
-        "--alignment_center",
-        center,
-    ]
-    model_args, data_args, training_args = parse_args(argv)
-    from .alignment import num_decoder_layers
-    from .models import load_model
-    from .training import default_alignment_layer
-
     base = load_model(model_path)
     layer = default_alignment_layer(num_decoder_layers(base))
     t0 = time.time()
-    before = heldout_retrieval(base, tokenizer, pairs, layer, pooling)
+    before = _retrieval(base, tokenizer, pairs, layer, pooling)
     del base
-    trainer = run_training(model_args, data_args, training_args)
-    train_time = time.time() - t0
-    after = heldout_retrieval(trainer.model, tokenizer, pairs, layer, pooling)
-    hist = trainer.state.log_history
     report = {
+        "command": "midalign demo",
         "model": model_path,
         "layer": layer,
         "pooling": pooling,
-        "alignment_center": center,
         "steps": max_steps,
         "batch_size": batch_size,
         "gradient_accumulation_steps": grad_accum,
         "learning_rate": learning_rate,
-        "loss/task": _first_last(hist, "loss/task"),
-        "loss/align": _first_last(hist, "loss/align"),
+        "seed": 1,
+        "heldout_sentences_per_language": len(pairs) // max(len({p["lang"] for p in pairs}), 1),
         "retrieval_before": before,
-        "retrieval_after": after,
-        "adapter": str(Path(output_dir) / "adapter_model"),
-        "seconds": round(train_time, 1),
+        "runs": {},
     }
-    Path(output_dir, "demo_report.json").write_text(json.dumps(report, indent=2))
+    for center in centers:
+        out = str(Path(output_dir) / center)
+        argv = [
+            "--model_name_or_path", model_path, "--train_file", str(data_dir / "train_baseline_with_alignment.json"),
+            "--output_dir", out, "--overwrite_output_dir", "--max_steps", str(max_steps),
+            "--per_device_train_batch_size", str(batch_size), "--gradient_accumulation_steps", str(grad_accum),
+            "--learning_rate", str(learning_rate), "--lr_scheduler_type", "constant", "--warmup_steps", "0",
+            "--logging_steps", str(min(5, max_steps)), "--save_strategy", "no", "--report_to", "none",
+            "--disable_tqdm", "False",
+            "--alternate_training", "--contrastive_data_mode", "2", "--seed", "1", "--do_train",
+            "--contrastive_pooling_type", pooling, "--alignment_center", center,
+        ]  # fmt: skip
+        t1 = time.time()
+        trainer = run_training(*parse_args(argv))
+        hist = trainer.state.log_history
+        report["runs"][center] = {
+            "loss/task": _first_last(hist, "loss/task"),
+            "loss/align": _first_last(hist, "loss/align"),
+            "retrieval_after": _retrieval(trainer.model, tokenizer, pairs, layer, pooling),
+            "adapter": str(Path(out) / "adapter_model"),
+            "train_seconds": round(time.time() - t1, 1),
+        }
+        del trainer
+    report["seconds"] = round(time.time() - t0, 1)
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    write_json(str(Path(output_dir) / "demo_report.json"), report)
     return report
 
 
 def _print(report: dict) -> None:
-    b, a = report["retrieval_before"], report["retrieval_after"]
+    b = report["retrieval_before"]
     print("\n==== midalign demo ====")
     print(
         f"model {report['model']}, alignment layer {report['layer']} ({report['pooling']} pooling), "
-        f"{report['steps']} steps "
-        f"(batch {report['batch_size']} x accumulation {report['gradient_accumulation_steps']}), "
-        f"{report['seconds']} s"
+        f"{report['steps']} steps per run "
+        f"(batch {report['batch_size']} x accumulation {report['gradient_accumulation_steps']}), {report['seconds']} s"
     )
-    for key in ("loss/task", "loss/align"):
-        first, last = report[key]
-        print(f"{key:<11} first log {first:.3f} -> last log {last:.3f}")
-    print(f"held-out retrieval accuracy@1 at layer {report['layer']} (16 sentences per language; chance 0.0625):")
-    for key in b:
-        print(f"  {key:<12} before {b[key]:.3f}  after {a[key]:.3f}")
-    print(f"adapter saved to {report['adapter']}")
+    for center, run in report["runs"].items():
+        name = "paper loss" if center == "none" else f"--alignment_center {center}"
+        first, last = run["loss/align"]
+        print(f"{name}: loss/align first log {first:.3f} -> last log {last:.3f}; adapter {run['adapter']}")
+    n = report["heldout_sentences_per_language"]
+    print(f"held-out retrieval accuracy@1, mean over languages ({n} sentences each; chance {1 / n:.4f}):")
+    print(f"  {'':<28}{'before':>8}" + "".join(f"{c:>10}" for c in report["runs"]))
+    for kind in ("raw", "centered"):
+        for key in ("mean en->x", "mean x->en"):
+            row = f"  {kind + ' ' + key:<28}{b[kind][key]:>8.3f}"
+            row += "".join(f"{run['retrieval_after'][kind][key]:>10.3f}" for run in report["runs"].values())
+            print(row)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -164,9 +161,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     from .alignment import CENTERING
 
-    p.add_argument("--alignment-center", default="none", choices=list(CENTERING),
-                   help="re-centre pooled representations before the loss (docs: Remedies)")  # fmt: skip
+    p.add_argument("--alignment-center", default="none,batch",
+                   help="comma-separated --alignment_center values, one training each (default: the paper's loss "
+                   f"and the remedy; choices {', '.join(CENTERING)}; docs: Remedies)")  # fmt: skip
+    p.add_argument("--results", default=None, help="also write the report here (make demo: fig/demo.json)")
     args = p.parse_args(argv)
+    centers = tuple(c for c in args.alignment_center.split(",") if c)
+    bad = [c for c in centers if c not in CENTERING]
+    if bad or not centers:
+        p.error(f"--alignment-center {args.alignment_center!r}: comma-separated values of {', '.join(CENTERING)}")
+    for flag in ("max_steps", "batch_size", "grad_accum"):
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} {getattr(args, flag)}: must be >= 1")
     report = run_demo(
         args.output_dir,
         args.max_steps,
@@ -176,8 +182,10 @@ def main(argv: list[str] | None = None) -> None:
         args.data_dir or example_data_dir(),
         args.model,
         args.pooling,
-        args.alignment_center,
+        centers,
     )
+    if args.results:
+        write_json(args.results, report)
     _print(report)
 
 
