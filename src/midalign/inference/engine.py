@@ -439,9 +439,13 @@ def run_generation(
     prefix_cache: bool = True,
     progress: bool = True,
     provenance: dict | None = None,
+    backend=None,
     **generate_kwargs,
 ) -> list[dict]:
     """Generate for every ``row`` (needs ``id`` and ``prompt``; other fields are copied to the output).
+
+    ``backend``: another decoder, a callable from a batch's prompt token ids to its texts (e.g.
+    :class:`~midalign.inference.vllm_engine.VllmWorker`'s ``generate``); ``model`` is then unused and may be None.
 
     ``prefix_cache``: reuse the key/value states of the prompt prefix shared by the rows (see :class:`PrefixCache`).
     ``provenance``: what produces the rows (model, adapters with content hashes, generation settings), stored
@@ -485,7 +489,7 @@ def run_generation(
     todo = [r for r in rows if str(r["id"]) not in done]
     token_ids = [tokenizer(r["prompt"], add_special_tokens=add_special_tokens)["input_ids"] for r in todo]
     batches = length_sorted_batches([len(t) for t in token_ids], batch_size)
-    shared = PrefixCache(model) if prefix_cache else None
+    shared = PrefixCache(model) if prefix_cache and backend is None else None
     if shared is not None and todo:
         shared.prime(token_ids)  # every rank primes with all prompts: the same prefix as a single process
     target = output_path if dist is None else part_path(output_path, rank, world)
@@ -497,16 +501,19 @@ def run_generation(
     ):
         for b, batch in mine:
             items = [todo[i] for i in batch]
-            texts, _ = generate_batch(
-                model,
-                tokenizer,
-                [r["prompt"] for r in items],
-                token_ids=[token_ids[i] for i in batch],
-                max_new_tokens=max_new_tokens,
-                add_special_tokens=add_special_tokens,
-                prefix_cache=shared if shared is not None else False,
-                **generate_kwargs,
-            )
+            if backend is not None:
+                texts = backend([token_ids[i] for i in batch])
+            else:
+                texts, _ = generate_batch(
+                    model,
+                    tokenizer,
+                    [r["prompt"] for r in items],
+                    token_ids=[token_ids[i] for i in batch],
+                    max_new_tokens=max_new_tokens,
+                    add_special_tokens=add_special_tokens,
+                    prefix_cache=shared if shared is not None else False,
+                    **generate_kwargs,
+                )
             lines = []
             for r, text in zip(items, texts):
                 out = {**r, "prediction": text, "_batch": b, "_batch_len": len(items)}

@@ -52,6 +52,10 @@ def add_model_args(p: argparse.ArgumentParser, *, batch_size: int = 16, max_new_
     p.add_argument("--batch-size", "--bsz", type=positive_int, default=batch_size)
     p.add_argument("--max-new-tokens", type=positive_int, default=max_new_tokens)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--engine", default="midalign", choices=["midalign", "vllm"],
+                   help="midalign's own engine, or vLLM in its own environment (make vllm-env)")  # fmt: skip
+    p.add_argument("--vllm-python", default=None, help="--engine vllm: the vLLM environment's Python "
+                   "(default $MIDALIGN_VLLM_PYTHON, else .venv-vllm/bin/python)")  # fmt: skip
     p.add_argument("--revision-model", default="main", help="hub revision of the base model")
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N examples (N >= 1)")
 
@@ -80,9 +84,11 @@ def generate_task(args: argparse.Namespace, examples: list[dict], output: str) -
     from ..models.loading import load_model_with_adapters, load_tokenizer, resolve_model_path
     from .engine import init_distributed_from_env
 
-    init_distributed_from_env()  # under torchrun --nproc_per_node N: each process generates a share
     base = resolve_model_path(args.base_model_name)
     tokenizer = load_tokenizer(args.base_model_name, revision=args.revision_model)
+    if getattr(args, "engine", "midalign") == "vllm":
+        return _generate_vllm(args, examples, output, base, tokenizer)
+    init_distributed_from_env()  # under torchrun --nproc_per_node N: each process generates a share
     model = load_model_with_adapters(
         args.base_model_name, args.peft_model_id, torch_dtype=args.dtype, revision=args.revision_model
     )
@@ -102,8 +108,23 @@ def generate_task(args: argparse.Namespace, examples: list[dict], output: str) -
         return _generate(model, tokenizer, items, output, args, add_special_tokens, default, base)
 
 
-def _generate(model, tokenizer, items, output, args, add_special_tokens, default, base):
+def _provenance(args, base: str, default: bool) -> dict:
     from ..models.loading import adapter_fingerprint
+
+    prov = {
+        "base_model": os.path.abspath(base) if os.path.isdir(base) else base,
+        "revision": args.revision_model,
+        "adapters": [adapter_fingerprint(a) for a in args.peft_model_id],  # content, wherever it lives
+        "default_template": default,
+        "max_new_tokens": args.max_new_tokens,
+        "dtype": args.dtype,
+    }
+    if getattr(args, "engine", "midalign") != "midalign":  # unchanged for the default engine: old files resume
+        prov["engine"] = args.engine
+    return prov
+
+
+def _generate(model, tokenizer, items, output, args, add_special_tokens, default, base):
     from .engine import run_generation
 
     return run_generation(
@@ -115,15 +136,39 @@ def _generate(model, tokenizer, items, output, args, add_special_tokens, default
         max_new_tokens=args.max_new_tokens,
         add_special_tokens=add_special_tokens,
         prefix_cache=not args.no_prefix_cache,
-        provenance={
-            "base_model": os.path.abspath(base) if os.path.isdir(base) else base,
-            "revision": args.revision_model,
-            "adapters": [adapter_fingerprint(a) for a in args.peft_model_id],  # content, wherever it lives
-            "default_template": default,
-            "max_new_tokens": args.max_new_tokens,
-            "dtype": args.dtype,
-        },
+        provenance=_provenance(args, base, default),
     )
+
+
+def _generate_vllm(args, examples, output, base, tokenizer) -> list[dict]:
+    """``--engine vllm``: the same prompt rows, token ids, stop tokens, output file, resume and provenance; vLLM
+    decodes (in chunks of at least 64 prompts, each written when done)."""
+    from types import SimpleNamespace
+
+    from transformers import GenerationConfig
+
+    from ..locking import exclusive
+    from .engine import run_generation, stop_token_ids
+    from .vllm_engine import VllmWorker
+
+    if args.peft_model_id and len(args.peft_model_id) > 1:
+        raise ValueError(
+            f"--engine vllm serves one LoRA adapter; got {len(args.peft_model_id)} --peft-model-id. Merge them "
+            "first (midalign compose) or use --engine midalign"
+        )
+    try:
+        config = GenerationConfig.from_pretrained(base, revision=args.revision_model)
+    except OSError:
+        config = None
+    stops = stop_token_ids(SimpleNamespace(generation_config=config), tokenizer)
+    default = not args.no_default_template
+    items, add_special_tokens = prompt_rows(tokenizer, examples, default)
+    worker = VllmWorker(base, max_new_tokens=args.max_new_tokens, stop_token_ids=stops,
+                        adapters=list(args.peft_model_id or []), dtype=args.dtype, python=args.vllm_python)  # fmt: skip
+    with exclusive(output, directory=False, what="--output-path"), worker:
+        return run_generation(None, tokenizer, items, output, batch_size=max(args.batch_size, 64),
+                              max_new_tokens=args.max_new_tokens, add_special_tokens=add_special_tokens,
+                              provenance=_provenance(args, base, default), backend=worker.generate)  # fmt: skip
 
 
 def write_training_rows(

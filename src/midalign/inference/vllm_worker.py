@@ -1,0 +1,57 @@
+"""The vLLM side of ``--engine vllm``: run by the Python of the vLLM environment (``make vllm-env``), never imported
+by midalign (vLLM pins a transformers older than ours, so it lives in its own environment).
+
+Protocol, one JSON object per line: the first line on stdin is the setup ``{"model", "adapter" (a LoRA directory
+or null), "max_lora_rank", "dtype", "max_model_len", "max_new_tokens", "stop_token_ids", "seed"}``; the worker
+answers ``{"ready": true, "vllm": version}``. Then each line ``{"prompt_token_ids": [[int, ...], ...]}`` is
+answered by ``{"texts": [str, ...]}`` (greedy, special tokens skipped, in the order given). An error is answered
+by ``{"error": message}`` and ends the worker. The prompts arrive tokenized, so both engines see the same tokens.
+"""
+
+import json
+import sys
+
+
+def _reply(obj) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def main() -> int:
+    setup = json.loads(sys.stdin.readline())
+    try:
+        import vllm
+        from vllm import LLM, SamplingParams
+
+        kwargs = dict(model=setup["model"], dtype=setup.get("dtype", "float32"), seed=setup.get("seed", 0),
+                      max_model_len=setup.get("max_model_len", 2048), enforce_eager=True)  # fmt: skip
+        lora = None
+        if setup.get("adapter"):
+            from vllm.lora.request import LoRARequest
+
+            kwargs.update(enable_lora=True, max_lora_rank=setup.get("max_lora_rank", 16), max_loras=1)
+            lora = LoRARequest("adapter", 1, setup["adapter"])
+        llm = LLM(**kwargs)
+        stops = setup.get("stop_token_ids") or None
+        params = SamplingParams(temperature=0.0, max_tokens=setup["max_new_tokens"], stop_token_ids=stops,
+                                skip_special_tokens=True)  # fmt: skip
+    except Exception as err:  # reported to the client, which names what failed
+        _reply({"error": f"{type(err).__name__}: {err}"})
+        return 1
+    _reply({"ready": True, "vllm": getattr(vllm, "__version__", "?")})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            ids = json.loads(line)["prompt_token_ids"]
+            prompts = [{"prompt_token_ids": p} for p in ids]
+            outputs = llm.generate(prompts, params, lora_request=lora, use_tqdm=False)
+            _reply({"texts": [o.outputs[0].text for o in outputs]})
+        except Exception as err:
+            _reply({"error": f"{type(err).__name__}: {err}"})
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""A stand-in for vLLM in tests of ``--engine vllm`` (the protocol, resume, provenance), not a model: the "text" of
+a prompt names its length, last token and whether the adapter was requested."""
+
+__version__ = "fake-0"
+
+
+class SamplingParams:
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+
+class _Completion:
+    def __init__(self, text):
+        self.text = text
+
+
+class _Output:
+    def __init__(self, text):
+        self.outputs = [_Completion(text)]
+
+
+class LLM:
+    def __init__(self, model, **kwargs):
+        import os
+
+        if not os.path.isdir(model):
+            raise ValueError(f"no model directory {model}")
+        if kwargs.get("dtype") == "float16":
+            raise ValueError("fake vllm: no float16")
+        self.kwargs = kwargs
+
+    def generate(self, prompts, params, lora_request=None, use_tqdm=False):
+        stops = params.kwargs.get("stop_token_ids")
+        return [
+            _Output(f"n={len(p['prompt_token_ids'])} last={p['prompt_token_ids'][-1]} lora={lora_request is not None} "
+                    f"max={params.kwargs['max_tokens']} stops={stops}")
+            for p in prompts
+        ]  # fmt: skip
