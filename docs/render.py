@@ -1,10 +1,11 @@
 """Render the docs pages whose numbers come from results files the commands wrote (never typed by hand).
 
-    python docs/render.py          # rewrite docs/remedies.md and docs/experiment-sib200.md from fig/*.json
+    python docs/render.py          # rewrite the rendered pages and README/quickstart blocks from fig/*.json
     python docs/render.py --check  # exit 1 if a committed page differs from what the results files give
 
 Sources: ``fig/anisotropy_{smollm2,gemma3}_{mean,mean_skip_first}.json`` (``midalign analyze anisotropy``),
-``fig/sib200.json`` (``midalign experiment sib200``), ``fig/bf16.json`` (``benchmarks/bf16.py``).
+``fig/sib200.json`` (``midalign experiment sib200``), ``fig/bf16.json`` (``benchmarks/bf16.py``), ``fig/vllm.json``
+(``benchmarks/vllm.py``), ``fig/demo.json`` (``make demo``).
 """
 
 from __future__ import annotations
@@ -149,7 +150,62 @@ def _verdict(d) -> str:
         return "higher, interval above zero"
     if hi < 0:
         return "lower, interval below zero"
-    return "no difference beyond noise (interval includes zero)"
+    return "no difference beyond noise: the interval includes zero"
+
+
+def _dtypes(sib: dict) -> str:
+    by_seed = sib["summary"].get("dtype_by_seed")
+    if not by_seed:
+        return sib["config"]["dtype"]
+    if len(set(by_seed.values())) == 1:
+        return next(iter(by_seed.values()))
+    return (", ".join(f"{v} (seed {k})" for k, v in by_seed.items()) + "; the compute dtype follows the machine "
+            "(`--dtype auto`: bfloat16 only on a CPU with bf16 units), and every paired difference compares runs "
+            "of one seed, hence of one dtype")  # fmt: skip
+
+
+def _plainly(sib: dict) -> list[str]:
+    """The answer in words, generated from the intervals (so it cannot go stale)."""
+    s = sib["summary"]
+    paired, ctrl = s["paired"], s["methods"]
+    out = []
+    cp, cc = ctrl.get("control_paper"), ctrl.get("control_center")
+    base = s["base_retrieval"]
+    if cp and cc:
+        out.append(
+            f"**Alignment alone** ({cc['n_seeds']} seeds): held-out centered retrieval of never-aligned languages goes "
+            f"from {_pct(base['centered transfer'])}% (base) to {_pct(cp['retrieval']['centered']['transfer'][0])}% "
+            f"with the paper's loss and {_pct(cc['retrieval']['centered']['transfer'][0])}% with the remedy; of the "
+            f"aligned languages from {_pct(base['centered aligned'])}% to "
+            f"{_pct(cp['retrieval']['centered']['aligned'][0])}% / {_pct(cc['retrieval']['centered']['aligned'][0])}%."
+        )
+    for name, what in (("alignment - baseline", "the paper's loss"), ("alignment_center - baseline", "the remedy")):
+        d = paired.get(name)
+        if not d:
+            continue
+        g = d["groups"]
+        words = {k: _verdict(g[k]) for k in ("english", "aligned", "transfer") if k in g}
+        out.append(
+            f"**Task transfer with {what}** (`{name}`, {len(d['seeds'])} seeds, same task passes): transfer languages "
+            f"{_ci(g['transfer'])} points ({words['transfer']}); aligned languages {_ci(g['aligned'])} "
+            f"({words['aligned']}); English {_ci(g['english'])} ({words['english']})."
+        )
+    d = paired.get("alignment_center - baseline_2x")
+    if d:
+        g = d["groups"]
+        text = (
+            f"Against `baseline_2x` (as many optimizer steps as the alignment rows, all of them on the task: twice the "
+            f"task passes): transfer {_ci(g['transfer'])} ({_verdict(g['transfer'])}), English {_ci(g['english'])} "
+            f"({_verdict(g['english'])})."
+        )
+        vs_base = paired.get("alignment_center - baseline", {}).get("groups", {}).get("transfer")
+        if vs_base and g["transfer"][1] > 0 and vs_base[1] <= 0:
+            text += (" Beating `baseline_2x` but not `baseline` means the remedy's runs transfer better than twice "
+                     "the task training, not better than the same task training (consistent with a second task pass "
+                     "costing transfer while alignment in its place does not): no evidence here that alignment adds "
+                     "transfer beyond the task training it goes with.")  # fmt: skip
+        out.append(text)
+    return out
 
 
 def render_sib200() -> str:
@@ -162,7 +218,7 @@ def render_sib200() -> str:
     seeds = sorted({r["seed"] for r in sib["runs"]})
     lines = head + [
         "```bash", "midalign experiment sib200 --data-dir <sib-200/data/annotated>   # defaults below", "```", "",
-        f"Model: embedded Gemma 3 270M, base weights in {cfg['dtype']}, LoRA r 8. Task: English train split (701), "
+        f"Model: embedded Gemma 3 270M, base weights in {_dtypes(sib)}, LoRA r 8. Task: English train split (701), "
         f"{cfg['steps']} optimizer steps of {cfg['batch_size']} (baseline; `baseline_2x` and the alignment rows "
         f"{2 * cfg['steps']}), lr {cfg['learning_rate']} cosine. Alignment: the paper's alternate schedule at layer "
         f"{sib['layer']}, pooling `{cfg['pooling']}`, τ {cfg['temperature']}, pairs English <-> "
@@ -189,6 +245,9 @@ def render_sib200() -> str:
     for name, d in s["paired"].items():
         lines.append(f"| {name} | " + " | ".join(_ci(d["groups"][g]) for g in groups) + " |")
     lines += ["", "## What this says", ""]
+    for para in _plainly(sib):
+        lines += [para, ""]
+    lines += ["The bullets below are each paired difference's reading:", ""]
     for name in ("alignment - baseline", "alignment_center - baseline", "alignment_center - baseline_2x"):
         d = s["paired"].get(name)
         if not d:
@@ -262,17 +321,91 @@ def render_bf16() -> str:
     return "\n".join(lines)
 
 
+def _demo_table(demo: dict) -> list[str]:
+    runs = demo["runs"]
+    names = {"none": "after, paper loss", "batch": "after, `--alignment_center batch`"}
+    cols = [names.get(c, f"after, `--alignment_center {c}`") for c in runs]
+    b = demo["retrieval_before"]
+    out = [f"`make demo` (`midalign demo`): SmolLM2-135M-Instruct, layer {demo['layer']}, pooling `{demo['pooling']}`, "
+           f"{demo['steps']} steps per run (batch {demo['batch_size']} x accumulation "
+           f"{demo['gradient_accumulation_steps']}, lr {demo['learning_rate']}, seed {demo['seed']}), "
+           f"{demo['seconds'] / 60:.0f} min in all (`fig/demo.json`). Held-out retrieval acc@1, mean over languages "
+           f"({demo['heldout_sentences_per_language']} sentences each, chance "
+           f"{1 / demo['heldout_sentences_per_language']:.3f}):", "",
+           "| retrieval | before | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]  # fmt: skip
+    for kind in ("raw", "centered"):
+        for key in ("mean en->x", "mean x->en"):
+            out.append(f"| {kind}, {key.replace('mean ', '')} | {b[kind][key]:.3f} | "
+                       + " | ".join(f"{r['retrieval_after'][kind][key]:.3f}" for r in runs.values()) + " |")  # fmt: skip
+    out.append("| loss/align, first -> last log | | " + " | ".join(
+        f"{r['loss/align'][0]:.3f} -> {r['loss/align'][1]:.3f}" for r in runs.values()) + " |")  # fmt: skip
+    return out
+
+
+def block_demo() -> str:
+    demo = _load("demo.json")
+    if not demo:
+        return "Not run yet: `make demo` writes `fig/demo.json`, which this table is rendered from."
+    return "\n".join(_demo_table(demo))
+
+
+def block_headline() -> str:
+    lines = []
+    demo = _load("demo.json")
+    if demo:
+        b, runs = demo["retrieval_before"]["centered"], demo["runs"]
+        after = ", ".join(f"{'paper loss' if c == 'none' else c} {r['retrieval_after']['centered']['mean x->en']:.3f}"
+                          for c, r in runs.items())  # fmt: skip
+        lines.append(f"- **Demo** (SmolLM2, {demo['steps']} steps, `make demo`): held-out centered retrieval x->en "
+                     f"{b['mean x->en']:.3f} before, after: {after} ([Quick start](docs/quickstart.md)).")  # fmt: skip
+    sib = _load("sib200.json")
+    if sib:
+        s = sib["summary"]
+        cc, cp = s["methods"].get("control_center"), s["methods"].get("control_paper")
+        base = s["base_retrieval"]
+        if cc and cp:
+            lines.append(
+                f"- **SIB-200, alignment alone** (Gemma 3 270M, {cc['n_seeds']} seeds): centered retrieval of "
+                f"never-aligned languages {_pct(base['centered transfer'])}% base, "
+                f"{_pct(cp['retrieval']['centered']['transfer'][0])}% after the paper's loss, "
+                f"{_pct(cc['retrieval']['centered']['transfer'][0])}% after the remedy."
+            )
+        for name in ("alignment - baseline", "alignment_center - baseline"):
+            d = s["paired"].get(name)
+            if d:
+                g = d["groups"]
+                lines.append(f"- **SIB-200, `{name}`** ({len(d['seeds'])} seeds, accuracy points): transfer "
+                             f"{_ci(g['transfer'])}, aligned {_ci(g['aligned'])}, English {_ci(g['english'])} "
+                             "([SIB-200 page](docs/experiment-sib200.md)).")  # fmt: skip
+    return "\n".join(lines) if lines else "No results files yet (`fig/demo.json`, `fig/sib200.json`)."
+
+
 PAGES = {"remedies.md": render_remedies, "experiment-sib200.md": render_sib200, "bf16.md": render_bf16}
+# Blocks between "<!-- BEGIN rendered:NAME -->" and "<!-- END rendered:NAME -->" in hand-written files
+BLOCKS = {"demo": block_demo, "headline": block_headline}
+BLOCK_FILES = (ROOT / "README.md", DOCS / "quickstart.md")
+
+
+def _with_blocks(text: str) -> str:
+    import re
+
+    def fill(m):
+        return f"{m.group(1)}\n{BLOCKS[m.group(2)]()}\n{m.group(3)}"
+
+    pattern = r"(<!-- BEGIN rendered:(\w+)[^>]*-->)\n.*?\n?(<!-- END rendered:\2 -->)"
+    return re.sub(pattern, fill, text, flags=re.S)
 
 
 def main(argv: list[str]) -> int:
     stale = []
-    for name, fn in PAGES.items():
-        text = fn()
-        path = DOCS / name
+    outputs = {DOCS / name: fn() for name, fn in PAGES.items()}
+    for path in BLOCK_FILES:
+        outputs[path] = _with_blocks(path.read_text(encoding="utf-8"))
+    for path, text in outputs.items():
+        name = path.relative_to(ROOT)
         if "--check" in argv:
             if not path.is_file() or path.read_text(encoding="utf-8") != text:
-                stale.append(name)
+                stale.append(str(name))
         else:
             path.write_text(text, encoding="utf-8")
     if stale:
