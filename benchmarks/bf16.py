@@ -8,6 +8,9 @@
    + float32 LoRA under autocast (what ``--bf16 True`` does on a CPU).
 
     python benchmarks/bf16.py [--sentences 32] [--rounds 2] [--threads 2] [--data-dir ../shared/data/sib-200]
+    python benchmarks/bf16.py --matmul-only      # 0. alone: is bf16 native on this CPU? (fig/bf16_matmul.json)
+
+0. float32 vs bfloat16 matmuls, which say whether the CPU has bf16 units (the rows below assume it has).
 
 Writes ``fig/bf16.json``. Needs the prepared Gemma 3 (``midalign prepare-model --model gemma-3-270m``).
 """
@@ -112,20 +115,52 @@ def bench_training(rounds: int) -> dict:
     return res
 
 
+def bench_matmul(rounds: int) -> dict:
+    """float32 vs bfloat16 matmuls: square 1024 and a Gemma 3 MLP projection (1088 tokens x 640 -> 2048)."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    shapes = {"1024x1024 @ 1024x1024": ((1024, 1024), (1024, 1024)), "1088x640 @ 640x2048": ((1088, 640), (640, 2048))}
+    out = {}
+    for name, (sa, sb) in shapes.items():
+        a, b = torch.randn(*sa, generator=g), torch.randn(*sb, generator=g)
+        ab, bb = a.bfloat16(), b.bfloat16()
+        times = {"float32": [], "bfloat16": []}
+        for _ in range(rounds):
+            times["float32"].append(_time(lambda a=a, b=b: a @ b))
+            times["bfloat16"].append(_time(lambda a=ab, b=bb: a @ b))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        out[name] = {**med, "ratio_bf16_over_fp32": med["bfloat16"] / med["float32"]}
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sentences", type=int, default=32)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--data-dir", default=os.environ.get("MIDALIGN_SIB200_DIR", "../shared/data/sib-200"))
-    p.add_argument("--output", default="fig/bf16.json")
+    p.add_argument("--output", default=None, help="default fig/bf16.json (fig/bf16_matmul.json with --matmul-only)")
+    p.add_argument(
+        "--matmul-only",
+        action="store_true",
+        help="only the matmul section (minutes on a CPU without bf16 units, where the rest takes hours)",
+    )
     args = p.parse_args()
+    args.output = args.output or ("fig/bf16_matmul.json" if args.matmul_only else "fig/bf16.json")
     import tempfile
 
     import torch
 
     torch.set_num_threads(args.threads)
-    result = {"threads": args.threads, "rounds": args.rounds, "torch": torch.__version__}
+    from midalign.models.hardware import cpu_description
+
+    result = {"threads": args.threads, "rounds": args.rounds, "torch": torch.__version__, "cpu": cpu_description()}
+    result["matmul"] = bench_matmul(args.rounds)
+    print("matmul:", json.dumps(result["matmul"]), flush=True)
+    if args.matmul_only:
+        _write(args.output, result)
+        return
     result["lm_head_linear"] = bench_head(args.rounds)
     print("LM head F.linear bf16:", json.dumps(result["lm_head_linear"]), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -133,10 +168,14 @@ def main() -> None:
     print("SIB-200 scoring:", json.dumps(result["sib200_scoring"]), flush=True)
     result["training_step"] = bench_training(args.rounds)
     print("training step:", json.dumps(result["training_step"]), flush=True)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as fh:
+    _write(args.output, result)
+
+
+def _write(path: str, result: dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as fh:
         json.dump(result, fh, indent=1)
-    print(f"wrote {args.output}")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -292,12 +292,34 @@ def render_sib200() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _matmul_rows(m: dict) -> list[str]:
+    return [f"| {name} | {v['float32'] * 1000:.1f} ms | {v['bfloat16'] * 1000:.1f} ms | {v['ratio_bf16_over_fp32']:.2f}x |"
+            for name, v in m.items()]  # fmt: skip
+
+
 def render_bf16() -> str:
     b = _load("bf16.json")
     lines = ["# bf16 on the CPU's matrix units", "",
-             "```bash", "python benchmarks/bf16.py --threads 1 --rounds 2 --sentences 32", "```", ""]  # fmt: skip
+             "bf16 pays only on a CPU with bf16 matrix instructions (Intel AMX `amx_bf16`, or AVX-512 `avx512_bf16`)."
+             " Without them torch runs bf16 matmuls on a scalar fallback, far slower than float32. midalign checks "
+             "the CPU (`midalign.models.hardware`): the experiments' `--dtype auto` (their default) picks bfloat16 "
+             "only where it is native, and `--bf16 True` or bfloat16 weights on a CPU without bf16 units log one "
+             "warning saying so.", ""]  # fmt: skip
+    mm = _load("bf16_matmul.json")
+    if mm:
+        lines += ["```bash", "python benchmarks/bf16.py --matmul-only", "```", "",
+                  f"{mm['cpu']}, torch {mm['torch']}, {mm['threads']} thread(s), {mm['rounds']} interleaved rounds, "
+                  "medians (`fig/bf16_matmul.json`):", "",
+                  "| matmul | float32 | bfloat16 | ratio |", "|---|---|---|---|", *_matmul_rows(mm["matmul"]), ""]  # fmt: skip
+    lines += ["## On a CPU with bf16 units", "",
+              "```bash", "python benchmarks/bf16.py --threads 1 --rounds 2 --sentences 32", "```", ""]  # fmt: skip
     if not b:
         return "\n".join(lines + ["Not measured yet.", ""])
+    where = b.get("cpu") or ("a CPU with bf16 units (the file predates the `cpu` field; its bf16 speed-ups imply "
+                             "the units)")  # fmt: skip
+    lines += [f"Measured on {where}.", ""]
+    if "matmul" in b:
+        lines += ["| matmul | float32 | bfloat16 | ratio |", "|---|---|---|---|", *_matmul_rows(b["matmul"]), ""]
     h, sc, tr = b["lm_head_linear"], b["sib200_scoring"], b["training_step"]
     lines += [
         f"torch {b['torch']}, {b['threads']} thread(s), {b['rounds']} interleaved rounds, medians (`fig/bf16.json`).",

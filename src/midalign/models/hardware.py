@@ -2,8 +2,8 @@
 
 On a CPU with native bf16 matrix instructions (Intel AMX ``amx_bf16``, or AVX-512 ``avx512_bf16``) torch runs bf16
 matmuls on oneDNN, 1.2-10x faster than float32. On a CPU without them (e.g. an AVX2-only AMD EPYC) torch falls back
-to a scalar bf16 kernel: measured here, a 2048^2 matmul takes 60 s in bf16 against 0.23 s in float32, and a Gemma 3
-LoRA training step minutes instead of seconds. So "bf16" is a choice that depends on the machine: ``resolve_dtype``
+to a scalar bf16 kernel, many times slower than float32 (``benchmarks/bf16.py --matmul-only``; the docs' bf16 page
+has the figures). So "bf16" is a choice that depends on the machine: ``resolve_dtype``
 turns ``"auto"`` into bf16 only where it is native, and :func:`warn_if_slow_bf16` says so when bf16 is asked for
 on a CPU without it.
 """
@@ -79,9 +79,9 @@ def warn_if_slow_bf16(dtype, what: str = "bfloat16") -> None:
         return
     _warned = True
     logger.warning(
-        "%s on %s: without bf16 matrix instructions torch runs bf16 matmuls on a scalar fallback, ~100x slower than "
-        "float32 here (a 2048^2 matmul: 60 s vs 0.23 s). Use float32 on this machine (drop --bf16 / --dtype "
-        "bfloat16; the experiments' --dtype auto does this).",
+        "%s on %s: without bf16 matrix instructions torch runs bf16 matmuls on a scalar fallback, far slower than "
+        "float32 (`python benchmarks/bf16.py --matmul-only` measures it). Use float32 on this machine (drop --bf16 "
+        "/ --dtype bfloat16; the experiments' --dtype auto does this).",
         what,
         cpu_description(),
     )
