@@ -32,3 +32,34 @@ def test_xsid_languages_are_the_files_present(tmp_path):
     assert xsid._check_lang("nl", str(tmp_path)) == "nl"
     with pytest.raises(ValueError, match="files in"):
         xsid._check_lang("xx", str(tmp_path))
+
+
+def test_massive_and_ner_through_the_registry(tmp_path):
+    """The paper's MASSIVE and NER tasks behind the same interface: languages are the files present, load + score
+    with gold predictions are perfect."""
+    import json
+
+    from midalign.tasks import massive
+
+    (tmp_path / "de-DE.jsonl").write_text(
+        "\n".join(
+            json.dumps({"id": str(i), "locale": "de-DE", "partition": "test", "utt": massive.parse_annotation(a)[0],
+                        "annot_utt": a})
+            for i, a in enumerate(["weck mich um [time : sieben]", "spiel musik"])
+        ) + "\n"
+    )  # fmt: skip
+    (tmp_path / "da_ddt-ud-test.iob2").write_text("1\tAnna\tB-PER\t-\t-\n2\tbor\tO\t-\t-\n\n1\ti\tO\t-\t-\n")
+    task = get_task("massive")
+    assert task.languages(str(tmp_path)) == ["de-DE"]
+    rows = task.load("de", "test", str(tmp_path))
+    assert task.score(rows, [massive.gold_target(r["annot_utt"]) for r in rows])["slot_f1"] == 1.0
+    ner_task = get_task("ner")
+    assert ner_task.languages(str(tmp_path)) == ["da"]
+    sents = ner_task.load("da", "test", str(tmp_path))
+    from midalign.tasks import ner
+
+    golds = [ner.gold_json(ner.entities_from_bio(e["tokens"], e["tags"])) for e in sents]
+    assert ner_task.score(sents, golds)["micro"]["f1"] == 1.0
+    assert get_task("wmt23").kind == "generation" and "cs-en" in get_task("wmt23").languages(None)
+    with pytest.raises(ValueError, match="test split only"):
+        get_task("wmt23").load("cs-en", "train")

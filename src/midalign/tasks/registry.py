@@ -6,7 +6,7 @@ name instead of importing ``load_massive`` / ``load_xsid`` / ... one by one. Add
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 __all__ = ["Task", "TASKS", "register", "get_task"]
 
@@ -78,5 +78,86 @@ def _xsid() -> Task:
     )
 
 
-for _make in (_sib200, _xsid):
+def _files_present(data_dir: str | None, names: dict[str, list[str]]) -> list[str]:
+    """The languages of ``names`` (language -> candidate file names) with a file in ``data_dir``."""
+    import os
+
+    if data_dir is None:
+        return sorted(names)
+    found = []
+    for lang, candidates in names.items():
+        if any(os.path.isfile(os.path.join(data_dir, c)) or os.path.isfile(os.path.join(data_dir, "data", c))
+               for c in candidates):  # fmt: skip
+            found.append(lang)
+    return sorted(found)
+
+
+def _massive() -> Task:
+    from . import massive
+
+    def languages(data_dir):
+        return _files_present(data_dir, {loc: [f"{loc}.jsonl"] for loc in massive.MASSIVE_LOCALES})
+
+    return Task(
+        name="massive",
+        kind="generation",
+        languages=languages,
+        load=massive.load_massive,
+        score=lambda examples, preds: asdict(massive.score_slots(examples, preds)),
+        description="MASSIVE slot filling, 51 locales (the paper's task)",
+    )
+
+
+def _ner() -> Task:
+    from . import ner
+
+    def languages(data_dir):
+        return _files_present(
+            data_dir,
+            {x: [f"{c}-ud-test.iob2", f"{x}.test.conll", f"{x}_test.conll"] for x, c in ner.UNER_CONFIGS.items()},
+        )
+
+    def score(examples, preds):
+        golds = [ner.entities_from_bio(e["tokens"], e["tags"]) for e in examples]
+        return ner.score_entities(golds, preds)
+
+    return Task(
+        name="ner",
+        kind="generation",
+        languages=languages,
+        load=ner.load_uner,
+        score=score,
+        description="Universal NER as JSON entities (LOC, PER, ORG), the paper's 8 languages",
+    )
+
+
+def _wmt23() -> Task:
+    from . import translation
+
+    def languages(data_dir):
+        return sorted(f"{x}-en" for x in translation.LANG_NAMES if x != "en") + sorted(
+            f"en-{x}" for x in translation.LANG_NAMES if x != "en"
+        )
+
+    def load(lang, split="test", data_dir=None):
+        if split != "test":
+            raise ValueError(f"WMT23 has a test split only, not {split!r}")
+        source, target = lang.split("-", 1)
+        src, ref, _ = translation.load_pairs(source, target)
+        return [{"source": a, "reference": b, "target": translation.resolve_lang(target)} for a, b in zip(src, ref)]
+
+    def score(examples, preds):
+        return translation.score_translation(preds, [e["reference"] for e in examples], examples[0]["target"])
+
+    return Task(
+        name="wmt23",
+        kind="generation",
+        languages=languages,
+        load=load,
+        score=score,
+        description="WMT23 translation (BLEU; COMET in its own environment), language pairs src-tgt",
+    )
+
+
+for _make in (_sib200, _xsid, _massive, _ner, _wmt23):
     register(_make())
