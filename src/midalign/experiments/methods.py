@@ -37,7 +37,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 
-from .harness import experiment_cli, mean_sd, train, write_jsonl
+from .harness import experiment_cli, mean_sd, run_once, train, write_jsonl
 from .xsid import XsidBenchConfig, evaluate_sentences, evaluated_languages, test_sentences, train_argv
 
 __all__ = ["METHODS", "MethodsBenchConfig", "run_benchmark", "summarize", "markdown_table", "main"]
@@ -506,34 +506,30 @@ def run_benchmark(
     for seed in cfg.seeds:
         for method in cfg.methods:
             out_dir = os.path.join(work_dir, f"seed{seed}", method)
-            done = os.path.join(out_dir, "result.json")
-            if os.path.isfile(done):
-                with open(done) as fh:
-                    runs.append(json.load(fh))
-                print(f"seed {seed} {method}: done earlier ({done})", flush=True)
+            fresh = not os.path.isfile(os.path.join(out_dir, "result.json"))
+            if fresh and report_only:
                 continue
-            if report_only:
-                continue
-            t0 = time.time()
-            scores, extra = RUNNERS[method](ctx, seed, out_dir)
-            result = {
-                "seed": seed,
-                "method": method,
-                "f1": {lang: scores[lang]["slot_f1"] for lang in ctx.langs},
-                "scores": {lang: scores[lang] for lang in ctx.langs},
-                "seconds": time.time() - t0,
-                **extra,
-            }
-            os.makedirs(out_dir, exist_ok=True)
-            with open(done + ".tmp", "w") as fh:
-                json.dump(result, fh, indent=1, ensure_ascii=False)
-            os.replace(done + ".tmp", done)
+
+            def one(method=method, seed=seed, out_dir=out_dir):
+                t0 = time.time()
+                scores, extra = RUNNERS[method](ctx, seed, out_dir)
+                return {
+                    "seed": seed,
+                    "method": method,
+                    "f1": {lang: scores[lang]["slot_f1"] for lang in ctx.langs},
+                    "scores": {lang: scores[lang] for lang in ctx.langs},
+                    "seconds": time.time() - t0,
+                    **extra,
+                }
+
+            result = run_once(out_dir, f"seed {seed} {method}", one)
             runs.append(result)
-            print(
-                f"seed {seed} {method}: {result['seconds']:.0f}s  F1 "
-                + " ".join(f"{k}={v:.3f}" for k, v in result["f1"].items()),
-                flush=True,
-            )
+            if fresh:
+                print(
+                    f"seed {seed} {method}: {result['seconds']:.0f}s  F1 "
+                    + " ".join(f"{k}={v:.3f}" for k, v in result["f1"].items()),
+                    flush=True,
+                )
     summary = summarize(runs, cfg, ctx.langs)
     summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
     result = {"config": asdict(cfg), "runs": runs, "summary": summary}

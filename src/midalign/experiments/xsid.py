@@ -28,7 +28,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, field
 
-from .harness import experiment_cli, mean_sd, pearson, train, write_jsonl
+from .harness import experiment_cli, mean_sd, pearson, run_once, train, write_jsonl
 
 __all__ = ["XsidBenchConfig", "evaluated_languages", "METHODS", "run_benchmark", "summarize", "main"]
 
@@ -261,42 +261,37 @@ def run_benchmark(cfg: XsidBenchConfig, work_dir: str, fig_dir: str, name: str =
     for seed in cfg.seeds:
         for method in cfg.methods:
             out_dir = os.path.join(work_dir, f"seed{seed}", method)
-            done = os.path.join(out_dir, "result.json")
-            if os.path.isfile(done):
-                with open(done) as fh:
-                    runs.append(json.load(fh))
-                print(f"seed {seed} {method}: done earlier ({done})", flush=True)
-                continue
-            t0 = time.time()
-            trainer = _train(cfg, method, seed, files, os.path.join(out_dir, "train"))
-            train_seconds = time.time() - t0
-            logs = trainer.state.log_history
-            del trainer
-            model = load_model_with_adapters(cfg.model, [os.path.join(out_dir, "train", "adapter_model")])
-            t1 = time.time()
-            scores = _evaluate(model, tokenizer, cfg, langs, out_dir)
-            retrieval = _retrieval(model, tokenizer, cfg, targets, [layer])
-            result = {
-                "seed": seed,
-                "method": method,
-                "f1": {lang: s["slot_f1"] for lang, s in scores.items()},
-                "scores": scores,
-                "retrieval_at_layer": {lang: r[str(layer)] for lang, r in retrieval.items()},
-                "train_seconds": train_seconds,
-                "eval_seconds": time.time() - t1,
-                "final_logs": [h for h in logs if "loss/task" in h or "loss/align" in h][-2:],
-            }
-            del model
-            os.makedirs(out_dir, exist_ok=True)
-            with open(done + ".tmp", "w") as fh:
-                json.dump(result, fh, indent=1, ensure_ascii=False)
-            os.replace(done + ".tmp", done)
+            fresh = not os.path.isfile(os.path.join(out_dir, "result.json"))
+
+            def one(method=method, seed=seed, out_dir=out_dir):
+                t0 = time.time()
+                trainer = _train(cfg, method, seed, files, os.path.join(out_dir, "train"))
+                train_seconds = time.time() - t0
+                logs = trainer.state.log_history
+                del trainer
+                model = load_model_with_adapters(cfg.model, [os.path.join(out_dir, "train", "adapter_model")])
+                t1 = time.time()
+                scores = _evaluate(model, tokenizer, cfg, langs, out_dir)
+                retrieval = _retrieval(model, tokenizer, cfg, targets, [layer])
+                return {
+                    "seed": seed,
+                    "method": method,
+                    "f1": {lang: s["slot_f1"] for lang, s in scores.items()},
+                    "scores": scores,
+                    "retrieval_at_layer": {lang: r[str(layer)] for lang, r in retrieval.items()},
+                    "train_seconds": train_seconds,
+                    "eval_seconds": time.time() - t1,
+                    "final_logs": [h for h in logs if "loss/task" in h or "loss/align" in h][-2:],
+                }
+
+            result = run_once(out_dir, f"seed {seed} {method}", one)
             runs.append(result)
-            print(
-                f"seed {seed} {method}: train {train_seconds:.0f}s eval {result['eval_seconds']:.0f}s  F1 "
-                + " ".join(f"{k}={v:.3f}" for k, v in result["f1"].items()),
-                flush=True,
-            )
+            if fresh:
+                print(
+                    f"seed {seed} {method}: train {result['train_seconds']:.0f}s eval {result['eval_seconds']:.0f}s F1 "
+                    + " ".join(f"{k}={v:.3f}" for k, v in result["f1"].items()),
+                    flush=True,
+                )
     summary = summarize(runs, base, cfg, langs, layer)
     summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
     result = {"config": asdict(cfg), "layer": layer, "base": base, "runs": runs, "summary": summary}
