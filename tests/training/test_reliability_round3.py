@@ -251,3 +251,13 @@ def test_alignment_without_negatives_is_warned(tmp_path, tiny_model_dir, data_fi
         "2 copies of one pair" if case == "one-row alignment file" else "of one pair has no negatives and is skipped"
     )
     assert expected in caplog.text and caplog.text.count("no negatives") == 1
+
+
+def test_first_batch_verdict_never_suggests_the_remedy_already_in_use(tmp_path, tiny_model_dir, data_files, caplog):
+    """With --alignment_center batch the first-batch line reports the centred loss; it must not advise centring."""
+    argv = _argv(tiny_model_dir, data_files, tmp_path / "out", "--max_steps", "2", "--alignment_center", "batch")
+    with caplog.at_level("INFO", logger="midalign"):
+        run_training(*parse_args(argv))
+    lines = [r.getMessage() for r in caplog.records if "alignment loss at the first batch" in r.getMessage()]
+    assert len(lines) == 1 and "consider --alignment_center batch" not in lines[0]
+    assert "with --alignment_center batch" in lines[0] or "< chance" in lines[0]

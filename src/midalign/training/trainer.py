@@ -236,6 +236,13 @@ class AlignmentTrainer(Trainer):
                 "the pairs of --train_file) at least two different pairs.",
                 p0.shape[0], value,
             )  # fmt: skip
+        elif value >= 0.98 * chance and a.alignment_center != "none":
+            logger.warning(
+                "alignment loss at the first batch is %.3f with --alignment_center %s, chance ln %d = %.3f: even "
+                "re-centred, the loss starts at or above chance. Run `midalign analyze anisotropy` on your pairs "
+                "(another layer, pooling or --alignment_center may see them; a larger batch steadies 'batch').",
+                value, a.alignment_center, p0.shape[0], chance,
+            )  # fmt: skip
         elif value >= 0.98 * chance:
             with torch.no_grad():
                 cen = alignment_loss(center(p0, "batch"), center(p1, "batch"), temperature=a.alignment_temperature,
