@@ -297,6 +297,24 @@ def _matmul_rows(m: dict) -> list[str]:
             for name, v in m.items()]  # fmt: skip
 
 
+def block_vllm() -> str:
+    v = _load("vllm.json")
+    if not v:
+        return ("Not measured yet: `make vllm-env && python benchmarks/vllm.py` writes `fig/vllm.json`, which this "
+                "table is rendered from.")  # fmt: skip
+    sec, sps, load = v["seconds"], v["sentences_per_second"], v["load_seconds"]
+    return "\n".join([
+        f"`{v['command']}`: {v['n_prompts']} xSID test prompts, Gemma 3 270M in {v['dtype']}, at most "
+        f"{v['max_new_tokens']} new tokens, {v['cpu']}, {v['threads']} thread(s), torch {v['torch']}, vLLM "
+        f"{v['vllm']}; medians of {v['rounds']} interleaved rounds after load (`fig/vllm.json`).", "",
+        "| engine | generation (s) | sentences/s | model load (s) |", "|---|---|---|---|",
+        f"| midalign | {sec['midalign']:.1f} | {sps['midalign']:.2f} | {load['midalign']:.1f} |",
+        f"| vLLM | {sec['vllm']:.1f} | {sps['vllm']:.2f} | {load['vllm']:.1f} |", "",
+        f"vLLM / midalign generation time: {v['ratio_vllm_over_midalign']:.2f}x; identical outputs "
+        f"{_pct(v['identical_outputs'])}%.",
+    ])  # fmt: skip
+
+
 def render_bf16() -> str:
     b = _load("bf16.json")
     lines = ["# bf16 on the CPU's matrix units", "",
@@ -404,8 +422,8 @@ def block_headline() -> str:
 
 PAGES = {"remedies.md": render_remedies, "experiment-sib200.md": render_sib200, "bf16.md": render_bf16}
 # Blocks between "<!-- BEGIN rendered:NAME -->" and "<!-- END rendered:NAME -->" in hand-written files
-BLOCKS = {"demo": block_demo, "headline": block_headline}
-BLOCK_FILES = (ROOT / "README.md", DOCS / "quickstart.md")
+BLOCKS = {"demo": block_demo, "headline": block_headline, "vllm": block_vllm}
+BLOCK_FILES = (ROOT / "README.md", DOCS / "quickstart.md", DOCS / "benchmarks.md")
 
 
 def _with_blocks(text: str) -> str:
