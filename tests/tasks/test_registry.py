@@ -63,3 +63,27 @@ def test_massive_and_ner_through_the_registry(tmp_path):
     assert get_task("wmt23").kind == "generation" and "cs-en" in get_task("wmt23").languages(None)
     with pytest.raises(ValueError, match="test split only"):
         get_task("wmt23").load("cs-en", "train")
+
+
+XSID_SAMPLE = str(ROOT / "tests" / "assets" / "xsid")
+
+
+def test_xsid_reader_and_scorer_on_the_committed_sample():
+    """Runs on a clone alone (no ../shared): the committed xSID sample read in the release layout and scored by
+    hand. German test, 7 gold spans in 6 sentences; sentence 1 predicts the wrong span (1 FP, 1 FN), sentence 6 misses
+    one of its two: TP 5, FP 1, FN 2 -> P 5/6, R 5/7, F1 50/65; exact slot sets 4 of 6."""
+    task = get_task("xsid")
+    assert task.languages(XSID_SAMPLE) == ["de", "en", "ja"]
+    sents = task.load("de", "test", XSID_SAMPLE)
+    assert [s.text_en for s in sents][:2] == ["show all reminders", "Do I need a sweater?"]
+    from midalign.tasks import xsid
+
+    preds = [xsid.gold_target(s) for s in sents]
+    assert task.score(sents, preds).slot_f1 == 1.0
+    preds[0] = "reference: Erinnerungen"
+    preds[5] = "datetime: am Mittwoch"
+    scores = task.score(sents, preds)
+    assert scores.slot_precision == pytest.approx(5 / 6) and scores.slot_recall == pytest.approx(5 / 7)
+    assert scores.slot_f1 == pytest.approx(50 / 65) and scores.exact_match == pytest.approx(4 / 6)
+    ja = task.load("ja", "valid", XSID_SAMPLE)
+    assert len(ja) == 6 and ja[0].text_en
