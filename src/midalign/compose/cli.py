@@ -49,7 +49,13 @@ def sft_main(argv: list[str]) -> None:
     if not argv or argv[0] not in ("diff", "apply"):
         dispatch("midalign sparse", {"diff": None, "apply": None}, argv)
     p = argparse.ArgumentParser(prog=f"midalign sparse {argv[0]}", allow_abbrev=False)
-    p.add_argument("--base", default=None, help="base model (hub id or directory); default: embedded SmolLM2")
+    p.add_argument(
+        "--model",
+        "--base",
+        dest="base",
+        default=None,
+        help="base model (hub id or directory); default: embedded SmolLM2",
+    )
     p.add_argument("--output", required=True)
     if argv[0] == "diff":
         p.description = "Keep the largest changes of a fully fine-tuned model as a sparse difference (.safetensors)."

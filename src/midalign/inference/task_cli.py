@@ -30,9 +30,12 @@ def positive_int(text: str) -> int:
 
 
 def add_model_args(p: argparse.ArgumentParser, *, batch_size: int = 16, max_new_tokens: int = 128) -> None:
-    p.add_argument("--base-model-name", default=None, help="hub id or directory; default: embedded SmolLM2")
+    p.add_argument("--model", "--base-model-name", dest="base_model_name", default=None,
+                   help="base model: hub id or directory; default: embedded SmolLM2")  # fmt: skip
     p.add_argument(
+        "--adapter",
         "--peft-model-id",
+        dest="peft_model_id",
         action="append",
         default=[],
         help="LoRA adapter (directory or hub id); repeat to stack several (merged in turn)",

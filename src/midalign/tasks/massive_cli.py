@@ -25,7 +25,7 @@ def _data_args(p: argparse.ArgumentParser) -> None:
         default="en",
         help="language code (en, de, zh, ja, ...) or locale; comma-separated for several (eval and export)",
     )
-    p.add_argument("--partition", default="test", help="train, validation (dev) or test")
+    p.add_argument("--split", "--partition", dest="partition", default="test", help="train, validation (dev) or test")
     p.add_argument("--data-dir", default=None, help="local MASSIVE release (<dir>/<locale>.jsonl); default: hub")
     p.add_argument("--revision", default=massive.HUB_REVISION, help="hub revision of AmazonScience/massive")
 

@@ -17,7 +17,9 @@ __all__ = ["main", "export", "cli"]
 
 def _data_args(p):
     p.add_argument("--lang", default="en", help=f"one of {', '.join(ner.UNER_CONFIGS)}")
-    p.add_argument("--split", default="test", choices=["train", "dev", "validation", "test"])
+    p.add_argument(
+        "--split", "--partition", dest="split", default="test", choices=["train", "dev", "validation", "test"]
+    )
     p.add_argument("--data-dir", default=None, help="local Universal NER files (CoNLL / IOB2); default: hub")
 
 

@@ -25,7 +25,7 @@ def _data_args(p: argparse.ArgumentParser, *, several: bool = False) -> None:
         default="en",
         help=f"one of {', '.join(xsid.XSID_LANGUAGES)}" + ("; comma-separated for several" if several else ""),
     )
-    p.add_argument("--partition", default="test", help="valid (dev) or test")
+    p.add_argument("--split", "--partition", dest="partition", default="test", help="valid (dev) or test")
     p.add_argument(
         "--data-dir", default=None, help=f"the xSID release folder (data/xSID-0.7); default ${xsid.XSID_DIR_ENV}"
     )
