@@ -369,7 +369,7 @@ def _demo_table(demo: dict) -> list[str]:
     out = [f"`make demo` (`midalign demo`): SmolLM2-135M-Instruct, layer {demo['layer']}, pooling `{demo['pooling']}`, "
            f"{demo['steps']} steps per run (batch {demo['batch_size']} x accumulation "
            f"{demo['gradient_accumulation_steps']}, lr {demo['learning_rate']}, seed {demo['seed']}), "
-           f"{demo['seconds'] / 60:.0f} min in all (`fig/demo.json`). Held-out retrieval acc@1, mean over languages "
+           f"{demo['seconds'] / 60:.0f} min in all{_threads(demo)} (`fig/demo.json`). Held-out retrieval acc@1, mean over languages "
            f"({demo['heldout_sentences_per_language']} sentences each, chance "
            f"{1 / demo['heldout_sentences_per_language']:.3f}):", "",
            "| retrieval | before | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]  # fmt: skip
@@ -380,6 +380,10 @@ def _demo_table(demo: dict) -> list[str]:
     out.append("| loss/align, first -> last log | | " + " | ".join(
         f"{r['loss/align'][0]:.3f} -> {r['loss/align'][1]:.3f}" for r in runs.values()) + " |")  # fmt: skip
     return out
+
+
+def _threads(demo: dict) -> str:
+    return f" with {demo['threads']} thread(s)" if demo.get("threads") else ""
 
 
 def block_demo() -> str:
@@ -393,11 +397,16 @@ def block_headline() -> str:
     lines = []
     demo = _load("demo.json")
     if demo:
-        b, runs = demo["retrieval_before"]["centered"], demo["runs"]
-        after = ", ".join(f"{'paper loss' if c == 'none' else c} {r['retrieval_after']['centered']['mean x->en']:.3f}"
+        b, runs = demo["retrieval_before"], demo["runs"]
+
+        def four(r):
+            return "/".join(f"{r[k][d]:.2f}" for k in ("raw", "centered") for d in ("mean en->x", "mean x->en"))
+
+        after = "; ".join(f"{'paper loss' if c == 'none' else '`--alignment_center ' + c + '`'} {four(r['retrieval_after'])}"
                           for c, r in runs.items())  # fmt: skip
-        lines.append(f"- **Demo** (SmolLM2, {demo['steps']} steps, `make demo`): held-out centered retrieval x->en "
-                     f"{b['mean x->en']:.3f} before, after: {after} ([Quick start](docs/quickstart.md)).")  # fmt: skip
+        lines.append(f"- **Demo** (SmolLM2, {demo['steps']} steps, one seed, 16 sentences per language, `make demo`): "
+                     f"held-out retrieval acc@1, raw en->x/x->en, centered en->x/x->en: before {four(b)}; after "
+                     f"{after} ([Quick start](docs/quickstart.md)).")  # fmt: skip
     sib = _load("sib200.json")
     if sib:
         s = sib["summary"]

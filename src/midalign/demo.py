@@ -64,6 +64,8 @@ def run_demo(
 ) -> dict:
     """Retrieval before, then one training per ``--alignment_center`` in ``centers`` (same seed and data, adapter
     in ``<output_dir>/<center>``) and retrieval after each; the report is also ``<output_dir>/demo_report.json``."""
+    import torch
+
     from .alignment import num_decoder_layers
     from .models import load_model, load_tokenizer, resolve_model_path
     from .training import default_alignment_layer
@@ -87,6 +89,7 @@ def run_demo(
         "gradient_accumulation_steps": grad_accum,
         "learning_rate": learning_rate,
         "seed": 1,
+        "threads": torch.get_num_threads(),
         "heldout_sentences_per_language": len(pairs) // max(len({p["lang"] for p in pairs}), 1),
         "retrieval_before": before,
         "runs": {},
