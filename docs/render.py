@@ -173,7 +173,7 @@ def _plainly(sib: dict) -> list[str]:
     base = s["base_retrieval"]
     if cp and cc:
         out.append(
-            f"**Alignment alone** ({cc['n_seeds']} seeds): held-out centered retrieval of never-aligned languages goes "
+            f"**Alignment alone** (paper loss {cp['n_seeds']} seeds, remedy {cc['n_seeds']}): held-out centered retrieval of never-aligned languages goes "
             f"from {_pct(base['centered transfer'])}% (base) to {_pct(cp['retrieval']['centered']['transfer'][0])}% "
             f"with the paper's loss and {_pct(cc['retrieval']['centered']['transfer'][0])}% with the remedy; of the "
             f"aligned languages from {_pct(base['centered aligned'])}% to "
@@ -414,7 +414,8 @@ def block_headline() -> str:
         base = s["base_retrieval"]
         if cc and cp:
             lines.append(
-                f"- **SIB-200, alignment alone** (Gemma 3 270M, {cc['n_seeds']} seeds): centered retrieval of "
+                f"- **SIB-200, alignment alone** (Gemma 3 270M; paper loss {cp['n_seeds']} seeds, remedy "
+                f"{cc['n_seeds']}): centered retrieval of "
                 f"never-aligned languages {_pct(base['centered transfer'])}% base, "
                 f"{_pct(cp['retrieval']['centered']['transfer'][0])}% after the paper's loss, "
                 f"{_pct(cc['retrieval']['centered']['transfer'][0])}% after the remedy."
