@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "midalign.tasks.xsid_cli:main",
         "xSID slot filling (15 languages): infer, eval, export (training rows), pairs (en <-> x)",
     ),
+    "sib200": (
+        "midalign.tasks.sib200_cli:main",
+        "SIB-200 topic classification (195 languages): infer (label scoring), eval, export, pairs (en <-> x)",
+    ),
     "massive": ("midalign.tasks.massive_cli:cli", "MASSIVE slot filling: infer, extract, eval, export (training data)"),
     "analyze": (
         "midalign.analysis.cli:main",

@@ -68,3 +68,104 @@ def test_predict_by_label_scoring_is_resumable(tmp_path, tokenizer):
     assert sib200.predict(model, tokenizer, ex, labels, out, batch_size=4, provenance={"m": 1}) == first
     rows = sib200.task_rows(tokenizer, ex[:1])
     assert rows[0]["text"].strip().startswith("science/technology")
+
+
+# --- midalign sib200 infer / eval / export / pairs ------------------------------------------------------------------
+
+
+def _sib(argv):
+    from midalign.cli import main
+
+    main(["sib200", *argv])
+
+
+def test_infer_then_eval_end_to_end_and_resume(tmp_path, tiny_model_dir, capsys):
+    import json
+
+    out = tmp_path / "de.jsonl"
+    argv = ["infer", "--model", tiny_model_dir, "--lang", "deu_Latn", "--data-dir", SAMPLE, "--output-path", str(out),
+            "--batch-size", "4"]  # fmt: skip
+    _sib(argv)
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(rows) == 6 and rows[0]["id"].startswith("deu_Latn:") and len(rows[0]["scores"]) == 7
+    before = out.read_text()
+    _sib(argv)  # a second run finds every row done and rewrites nothing
+    assert out.read_text() == before
+    capsys.readouterr()
+    scores_file = tmp_path / "s.json"
+    _sib(["eval", "--predictions", str(out), "--lang", "deu_Latn", "--data-dir", SAMPLE, "--output-json",
+          str(scores_file)])  # fmt: skip
+    printed = json.loads(capsys.readouterr().out)
+    # the accuracy eval prints is the share of rows whose best-scoring label is the gold one, counted here by hand
+    labels = sib200.load_labels(SAMPLE)
+    by_hand = sum(labels[r["prediction"]] == r["gold"] for r in rows) / len(rows)
+    assert printed["accuracy"] == pytest.approx(by_hand) and printed["n"] == 6
+    assert json.loads(scores_file.read_text()) == printed
+
+
+def test_infer_refuses_another_languages_file(tmp_path, tiny_model_dir, capsys):
+    out = str(tmp_path / "p.jsonl")
+    base = ["infer", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--output-path", out, "--limit", "2"]
+    _sib([*base, "--lang", "deu_Latn"])
+    before = open(out).read()
+    with pytest.raises(SystemExit) as err:
+        _sib([*base, "--lang", "zho_Hans"])
+    assert err.value.code == 2 and "holds rows of another run" in capsys.readouterr().err
+    assert open(out).read() == before  # nothing of the first run lost
+
+
+def test_eval_reads_one_label_per_line_and_names_bad_lines(tmp_path, capsys):
+    import json
+
+    gold = [e.category for e in sib200.load_sib200("eng_Latn", "test", SAMPLE)]
+    pred = gold[:5] + ["travel" if gold[5] != "travel" else "sports"]
+    f = tmp_path / "p.txt"
+    f.write_text("\n".join(pred) + "\n")
+    _sib(["eval", "--predictions", str(f), "--data-dir", SAMPLE])
+    assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(5 / 6)
+    f.write_text("\n".join(gold[:2] + ["cooking"] + gold[3:]) + "\n")
+    with pytest.raises(SystemExit) as err:
+        _sib(["eval", "--predictions", str(f), "--data-dir", SAMPLE])
+    assert err.value.code == 2
+    assert f"{f}:3: 'cooking' is not a label" in capsys.readouterr().err
+    f.write_text("\n".join(gold[:3]) + "\n")
+    with pytest.raises(SystemExit):
+        _sib(["eval", "--predictions", str(f), "--data-dir", SAMPLE])
+    assert "3 lines, but the split has 6 sentences" in capsys.readouterr().err
+
+
+def test_eval_pools_languages_and_checks_ids(tmp_path, capsys):
+    import json
+
+    files = []
+    for lang in ("deu_Latn", "zho_Hans"):
+        ex = sib200.load_sib200(lang, "test", SAMPLE)
+        rows = [{"id": f"{lang}:{e.index_id}", "prediction": e.category} for e in ex]
+        files.append(str(tmp_path / f"{lang}.jsonl"))
+        (tmp_path / f"{lang}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _sib(["eval", "--predictions", ",".join(files), "--lang", "deu_Latn,zho_Hans", "--data-dir", SAMPLE])
+    out = json.loads(capsys.readouterr().out)
+    assert out["accuracy"] == 1.0 and out["n"] == 12 and set(out["per_language"]) == {"deu_Latn", "zho_Hans"}
+    with pytest.raises(SystemExit):  # German predictions scored as Arabic: ids do not match
+        _sib(["eval", "--predictions", files[0], "--lang", "arb_Arab", "--data-dir", SAMPLE])
+    assert "no prediction for 6 of 6 sentences of arb_Arab" in capsys.readouterr().err
+
+
+def test_pairs_by_index_id_and_export(tmp_path, tiny_model_dir):
+    import json
+
+    out = tmp_path / "pairs.jsonl"
+    _sib(["pairs", "--lang", "deu_Latn,zho_Hans", "--data-dir", SAMPLE, "--output", str(out)])
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    en = {e.text: e.index_id for e in sib200.load_sib200("eng_Latn", "train", SAMPLE)}
+    de = {e.index_id: e.text for e in sib200.load_sib200("deu_Latn", "train", SAMPLE)}
+    assert len(rows) == 16 and {r["lang"] for r in rows} == {"deu_Latn", "zho_Hans"}
+    for r in rows:
+        if r["lang"] == "deu_Latn":
+            assert de[en[r["text_parallel_0"]]] == r["text_parallel_1"]  # the same sentence, by index_id
+    assert [r["lang"] for r in rows] != sorted(r["lang"] for r in rows)  # shuffled across languages
+    train = tmp_path / "train.jsonl"
+    _sib(["export", "--lang", "eng_Latn", "--data-dir", SAMPLE, "--model", tiny_model_dir, "--output", str(train)])
+    first = json.loads(train.read_text().splitlines()[0])
+    assert set(first) == {"prefix", "text"}
+    assert first["text"].strip().split("<")[0].strip() in sib200.load_labels(SAMPLE)

@@ -21,6 +21,8 @@ __all__ = [
     "iter_rows",
     "read_rows",
     "count_rows",
+    "write_jsonl",
+    "write_json",
 ]
 
 TASK_FIELDS = ("prefix", "text")
@@ -153,3 +155,20 @@ def count_rows(files: str | Iterable[str]) -> int:
         with open(path, encoding="utf-8") as fh:
             n += sum(1 for line in fh if line.strip())
     return n
+
+
+def write_jsonl(path: str, rows) -> None:
+    """All of ``rows`` to ``path`` atomically (a temp file renamed over it)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    os.replace(tmp, path)
+
+
+def write_json(path: str, obj) -> None:
+    """``obj`` to ``path`` atomically; NaN/inf are refused (they are not JSON)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=1, ensure_ascii=False, allow_nan=False)
+    os.replace(tmp, path)

@@ -15,6 +15,8 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
+from ..data.jsonl import write_json, write_jsonl
+
 __all__ = [
     "write_json",
     "write_jsonl",
@@ -28,23 +30,6 @@ __all__ = [
     "paired_bootstrap",
     "experiment_cli",
 ]
-
-
-def write_jsonl(path: str, rows) -> None:
-    """All of ``rows`` to ``path`` atomically (a temp file renamed over it)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    os.replace(tmp, path)
-
-
-def write_json(path: str, obj) -> None:
-    """``obj`` to ``path`` atomically; NaN/inf are refused (they are not JSON)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=1, ensure_ascii=False, allow_nan=False)
-    os.replace(tmp, path)
 
 
 def read_json(path: str):
