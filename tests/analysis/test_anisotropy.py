@@ -71,3 +71,19 @@ def test_command_writes_table_and_figure(tmp_path, tiny_model_dir, capsys):
     with pytest.raises(SystemExit):
         main(["anisotropy", "--model", tiny_model_dir, "--input", str(ROOT / "data_example" / "parallel.jsonl"),
               "--loss-batch-size", "1"])  # fmt: skip
+
+
+def test_command_refuses_to_replace_earlier_results(tmp_path, tiny_model_dir, capsys):
+    from midalign.cli import main
+    from tests.conftest import ROOT
+
+    (tmp_path / "anisotropy.csv").write_text("earlier")
+    data = str(ROOT / "data_example" / "parallel.jsonl")
+    argv = ["analyze", "anisotropy", "--model", tiny_model_dir, "--input", data, "--limit", "8",
+            "--layers", "1", "--output-dir", str(tmp_path)]  # fmt: skip
+    with pytest.raises(SystemExit) as err:
+        main(argv)
+    assert err.value.code == 2 and "anisotropy.csv holds an earlier run's results" in capsys.readouterr().err
+    assert (tmp_path / "anisotropy.csv").read_text() == "earlier"
+    main([*argv, "--overwrite"])
+    assert "verdict" in (tmp_path / "anisotropy.csv").read_text()

@@ -102,7 +102,7 @@ def test_rerun_resumes_every_method(quick, capsys):
     from midalign.experiments.methods import main
 
     capsys.readouterr()
-    again = main(quick["argv"])
+    again = main([*quick["argv"], "--overwrite"])
     assert capsys.readouterr().out.count("done earlier") == len(METHODS)
     assert again["runs"] == quick["result"]["runs"]
 

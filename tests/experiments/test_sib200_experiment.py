@@ -43,14 +43,14 @@ def test_quick_run_writes_results_and_resumes(tmp_path, tiny_model_dir, capsys):
     train_rows = (tmp_path / "work" / "train_eng_Latn.json").read_text().splitlines()
     assert len(train_rows) == 8
     capsys.readouterr()
-    again = main(argv)
+    again = main([*argv, "--overwrite"])  # the results of the first call are replaced on purpose
     assert capsys.readouterr().out.count("done earlier") == len(methods) + 1  # + the base model's retrieval
     assert again["runs"] == result["runs"]
     # --report-only summarises what is finished, running nothing: remove one run and it is left out
     import shutil
 
     shutil.rmtree(tmp_path / "work" / "seed0" / "control_center")
-    report = main([*argv, "--report-only"])
+    report = main([*argv, "--report-only", "--overwrite"])
     assert [r["method"] for r in report["runs"]] == methods[:-1] and report["complete"] is False
     assert not (tmp_path / "work" / "seed0" / "control_center").exists()
 
@@ -83,4 +83,5 @@ def test_reuse_results_runs_only_what_the_file_lacks(tmp_path, tiny_model_dir, c
     assert "reused_from" not in both["runs"][2] and both["complete"] is True
     assert both["summary"]["methods"]["baseline"]["n_seeds"] == 2
     with pytest.raises(ValueError, match=r"other settings \(steps: file 2 vs now 3\)"):
-        main([*common, "--steps", "3", "--work-dir", str(tmp_path / "other"), "--reuse-results", results])
+        main([*common, "--steps", "3", "--work-dir", str(tmp_path / "other"), "--reuse-results", results,
+              "--name", "other"])  # fmt: skip

@@ -48,3 +48,24 @@ def test_answers_copied_from_the_input(tmp_path):
     rows = [json.loads(x) for x in open(tmp_path / "work" / "seed0" / "baseline" / "train.json")]
     assert all(r["text"].startswith(" None") or " : " in r["text"] for r in rows)
     assert all(0.0 <= r["f1_mean"] <= 1.0 for r in result["summary"])
+
+
+def test_resumes_per_run_refuses_to_replace_results_and_takes_the_shared_flag_names(tmp_path, capsys):
+    """Each (seed, method) is a resumable run; a rerun pretrains nothing; results already in --fig-dir are refused
+    without --overwrite; ``--layer``/``--num-layers`` are the other experiments' names for ``--align-layer``/
+    ``--layers`` (kept as aliases); another setting in the same --work-dir is refused."""
+    from midalign.experiments.transfer import main
+
+    argv = ["--quick", "--no-long-baseline", "--pretrain-steps", "20", "--finetune-steps", "4", "--layer", "1",
+            "--num-layers", "2", "--work-dir", str(tmp_path / "work"), "--fig-dir", str(tmp_path / "fig")]  # fmt: skip
+    first = main(argv)
+    assert first["config"]["align_layer"] == 1 and first["config"]["layers"] == 2
+    with pytest.raises(FileExistsError, match="transfer_quick.json holds an earlier run's results"):
+        main(argv)
+    capsys.readouterr()
+    again = main([*argv, "--overwrite"])
+    assert capsys.readouterr().out.count("done earlier") == 2 and again["runs"] == first["runs"]
+    old_names = [a.replace("--layer", "--align-layer").replace("--num-layers", "--layers") for a in argv]
+    assert main([*old_names, "--overwrite"])["runs"] == first["runs"]
+    with pytest.raises(ValueError, match=r"other settings \(finetune_steps: file 4 vs now 5\)"):
+        main([*argv, "--finetune-steps", "5", "--overwrite"])

@@ -8,8 +8,18 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def test_quick_run_writes_results_and_resumes(tmp_path, tiny_model_dir, xsid_dir, capsys):
+def test_quick_run_writes_results_and_resumes(tmp_path, tiny_model_dir, xsid_dir, capsys, monkeypatch):
+    from midalign.experiments import xsid as experiment
     from midalign.experiments.xsid import main
+
+    seen = {}
+    real_train = experiment.train
+
+    def spy(argv):  # the real training, recording each run's flags
+        seen[argv[argv.index("--output_dir") + 1].split("/")[-2]] = argv
+        return real_train(argv)
+
+    monkeypatch.setattr(experiment, "train", spy)
 
     argv = ["--quick", "--model", tiny_model_dir, "--data-dir", xsid_dir, "--work-dir", str(tmp_path / "work"),
             "--fig-dir", str(tmp_path / "fig")]  # fmt: skip
@@ -19,6 +29,7 @@ def test_quick_run_writes_results_and_resumes(tmp_path, tiny_model_dir, xsid_dir
         (0, "baseline"),
         (0, "baseline_2x"),
         (0, "alignment"),
+        (0, "alignment_center"),
     ]
     for run in result["runs"]:
         assert set(run["f1"]) == set(langs) and all(0.0 <= v <= 1.0 for v in run["f1"].values())
@@ -26,11 +37,22 @@ def test_quick_run_writes_results_and_resumes(tmp_path, tiny_model_dir, xsid_dir
     align_logs = result["runs"][2]["final_logs"]
     assert any("loss/align" in h for h in align_logs)  # the alignment run really ran the alignment loss
     assert not any("loss/align" in h for h in result["runs"][0]["final_logs"])
+    assert any("loss/align" in h for h in result["runs"][3]["final_logs"])
+    # the remedy row trained with --alignment_center batch, the paper's row without it
+    for method, center in (("alignment", "none"), ("alignment_center", "batch")):
+        assert seen[method][seen[method].index("--alignment_center") + 1] == center
     summary = result["summary"]
     assert summary["groups"] == {"english": ["en"], "aligned": ["de", "zh"], "transfer": ["da", "ja"]}
     base = summary["methods"]["baseline"]
     # group means are means of the per-language F1 (one seed)
     assert base["groups"]["aligned"][0] == pytest.approx((base["f1"]["de"][0] + base["f1"]["zh"][0]) / 2)
+    # paired differences with bootstrap intervals, from per-sentence span counts
+    pair = summary["paired"]["alignment_center - baseline_2x"]
+    assert pair["seeds"] == [0] and set(pair) == {"seeds", "english", "aligned", "transfer"}
+    a, b = summary["methods"]["alignment_center"], summary["methods"]["baseline_2x"]
+    assert pair["english"][0] == pytest.approx(a["f1"]["en"][0] - b["f1"]["en"][0])
+    assert pair["english"][1] <= pair["english"][0] <= pair["english"][2]
+    assert "Paired differences in slot F1" in (tmp_path / "fig" / "xsid_quick.md").read_text()
     assert (tmp_path / "fig" / "xsid_quick.png").stat().st_size > 0
     table = (tmp_path / "fig" / "xsid_quick.md").read_text()
     assert table.startswith("| method | English | aligned avg | transfer avg | en | de | zh | da | ja |")
@@ -40,8 +62,8 @@ def test_quick_run_writes_results_and_resumes(tmp_path, tiny_model_dir, xsid_dir
     preds = (tmp_path / "work" / "seed0" / "alignment" / "pred_zh.json").read_text(encoding="utf-8").splitlines()
     assert len(preds) == 4
     capsys.readouterr()
-    again = main(argv)  # nothing left to do: every (method, seed) is read back
-    assert capsys.readouterr().out.count("done earlier") == 3
+    again = main([*argv, "--overwrite"])  # nothing left to do: every (method, seed) is read back
+    assert capsys.readouterr().out.count("done earlier") == 4
     assert again["runs"] == result["runs"]
 
 

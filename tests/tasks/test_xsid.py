@@ -197,3 +197,18 @@ def test_plain_format_training_rows_mask_the_prompt_exactly(plain_model_dir, xsi
     assert feats["input_ids"][:n_prompt] == tok(row["prefix"])["input_ids"]
     target = [t for t in feats["labels"] if t != IGNORE_INDEX]
     assert tok.decode(target) == row["text"] and target[-1] == tok.eos_token_id
+
+
+def test_sentence_span_counts_sum_to_the_corpus_f1():
+    """Summed per-sentence span counts give exactly score_xsid's micro-F1 (so a bootstrap may resample sentences)."""
+    from midalign.tasks import xsid
+    from tests.conftest import ROOT
+
+    sents = xsid.load_xsid("de", "test", str(ROOT / "tests" / "assets" / "xsid"))
+    gold = [xsid.gold_target(s) for s in sents]
+    preds = [gold[0], "None", gold[2].split(";")[0], "weather/attribute: regen; ;;", gold[4], "garbage"][: len(sents)]
+    counts = xsid.sentence_span_counts(sents, preds)
+    c, p, g = (sum(x[i] for x in counts) for i in range(3))
+    assert g == sum(len(s.slots()) for s in sents) and 0 < c < g
+    assert 2 * c / (p + g) == pytest.approx(xsid.score_xsid(sents, preds).slot_f1)
+    assert counts[0][0] == counts[0][1] == counts[0][2]  # the gold answer: every span right

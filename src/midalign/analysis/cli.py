@@ -26,8 +26,22 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flores-split", default="devtest", choices=["dev", "devtest"])
     p.add_argument("--limit", type=int, help="use the first N sentences per language")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--output-dir", default="fig")
-    p.add_argument("--name", default=None, help="file name prefix (default: the command name)")
+    _output_args(p, "the command name")
+
+
+def _output_args(p, default_name: str) -> None:
+    p.add_argument("--output-dir", default="outputs/fig", help="JSON, CSV and figure (default: %(default)s)")
+    p.add_argument("--name", default=None, help=f"file name prefix (default: {default_name})")
+    p.add_argument("--overwrite", action="store_true", help="replace results of the same --name in --output-dir")
+
+
+def _claim(args, default_name: str) -> Path:
+    """The output stem; results already there are refused (before any model is loaded) unless --overwrite."""
+    from ..data.jsonl import claim_results
+
+    name = args.name or default_name
+    claim_results(args.output_dir, name, args.overwrite, exts=(".json", ".csv", ".png"), flag="--output-dir")
+    return Path(args.output_dir) / name
 
 
 def _series(args):
@@ -60,6 +74,7 @@ def _parallel(args):
 
 
 def _write(rows: list[dict], stem: Path) -> None:
+    os.makedirs(stem.parent, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(rows, indent=1))
     keys = list(dict.fromkeys(k for r in rows for k in r))
     with open(stem.with_suffix(".csv"), "w", newline="") as fh:
@@ -79,6 +94,7 @@ def retrieval(argv: list[str]) -> dict:
     p.add_argument("--pooling", default="mean", choices=["mean", "mean_skip_first", "bos"])
     p.add_argument("--per-direction", action="store_true", help="plot one line per direction too")
     args = p.parse_args(argv)
+    stem = _claim(args, "retrieval")
     parallel = _parallel(args)
     series, rows = {}, []
     for label, model, tok in _series(args):
@@ -86,8 +102,6 @@ def retrieval(argv: list[str]) -> dict:
             model, tok, parallel, pooling=args.pooling, batch_size=args.batch_size, progress=True
         )
         rows += [{"series": label, **r} for r in series[label]]
-    os.makedirs(args.output_dir, exist_ok=True)
-    stem = Path(args.output_dir) / (args.name or "retrieval")
     _write(rows, stem)
     plot_retrieval(
         series,
@@ -128,6 +142,7 @@ def subspaces(argv: list[str]) -> list[dict]:
         "holds attention-sink activations in many LLMs)",
     )
     args = p.parse_args(argv)
+    stem = _claim(args, "subspaces")
     parallel = _parallel(args)
     layers = [int(x) for x in args.layers.split(",")] if args.layers else None
     rows = []
@@ -145,8 +160,6 @@ def subspaces(argv: list[str]) -> list[dict]:
                 progress=True,
             )
         ]
-    os.makedirs(args.output_dir, exist_ok=True)
-    stem = Path(args.output_dir) / (args.name or "subspaces")
     _write(rows, stem)
     plot_subspaces([r for r in rows if r["series"] == rows[0]["series"]], str(stem.with_suffix(".png")))
     for layer in sorted({r["layer"] for r in rows}):
@@ -178,9 +191,9 @@ def facts(argv: list[str]) -> dict:
         "--reduce", default="sum", choices=["sum", "mean"], help="sentence score: log-likelihood sum or mean"
     )
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--output-dir", default="fig")
-    p.add_argument("--name", default=None, help="file name prefix (default: facts)")
+    _output_args(p, "facts")
     args = p.parse_args(argv)
+    stem = _claim(args, "facts")
     path = args.input or str(example_data_dir() / "facts.jsonl")
     rows_in = load_facts(path, args.langs.split(",") if args.langs else None)
     results, rows = {}, []
@@ -197,8 +210,6 @@ def facts(argv: list[str]) -> dict:
             + f" | mean {res['mean_accuracy']:.3f}; mean RankC {res['mean_rankc']:.3f}; mean top-1 agreement "
             + f"{sum(v['top1_agreement'] for v in res['pairs'].values()) / max(len(res['pairs']), 1):.3f}"
         )
-    os.makedirs(args.output_dir, exist_ok=True)
-    stem = Path(args.output_dir) / (args.name or "facts")
     _write(rows, stem)
     stem.with_suffix(".json").write_text(
         json.dumps({"input": path, "reduce": args.reduce, "series": results}, indent=1)
@@ -225,6 +236,7 @@ def anisotropy(argv: list[str]) -> dict:
     p.add_argument("--loss-batch-size", type=int, default=8, help="pairs per batch of the run (B; chance = ln B)")
     p.add_argument("--temperature", type=float, default=0.1, help="the run's τ (default 0.1)")
     args = p.parse_args(argv)
+    stem = _claim(args, "anisotropy")
     if args.loss_batch_size < 2:
         p.error(f"--loss-batch-size must be >= 2 (in-batch negatives), got {args.loss_batch_size}")
     if not (args.temperature > 0 and args.temperature != float("inf")):
@@ -250,8 +262,6 @@ def anisotropy(argv: list[str]) -> dict:
                   f"{r['infonce_init_centered']:.3f}, standardized {r['infonce_init_standardized']:.3f}, ln B "
                   f"{r['chance']:.3f}); retrieval {r['retrieval_raw']:.2f} "
                   f"raw / {r['retrieval_centered']:.2f} centered -- {r['verdict']}")  # fmt: skip
-    os.makedirs(args.output_dir, exist_ok=True)
-    stem = Path(args.output_dir) / (args.name or "anisotropy")
     _write(rows, stem)
     plot_anisotropy(out, str(stem.with_suffix(".png")), title=f"{args.pooling} pooling, {len(src)} pairs")
     print(f"wrote {stem}.json/.csv/.png")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 __all__ = [
     "TASK_FIELDS",
@@ -23,6 +23,7 @@ __all__ = [
     "count_rows",
     "write_jsonl",
     "write_json",
+    "claim_results",
 ]
 
 TASK_FIELDS = ("prefix", "text")
@@ -172,3 +173,20 @@ def write_json(path: str, obj) -> None:
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(obj, fh, indent=1, ensure_ascii=False, allow_nan=False)
     os.replace(tmp, path)
+
+
+def claim_results(
+    out_dir: str,
+    name: str,
+    overwrite: bool = False,
+    exts: Sequence[str] = (".json", ".md", ".png"),
+    flag: str = "--fig-dir",
+) -> None:
+    """Refuse, before anything runs, to replace an earlier run's results (``<out_dir>/<name><ext>``) unless
+    ``overwrite`` (``--overwrite``): a run never silently replaces another's results."""
+    existing = [p for p in (os.path.join(out_dir, name + e) for e in exts) if os.path.exists(p)]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{flag} {out_dir}: {existing[0]} holds an earlier run's results; give another {flag} or --name, "
+            "or --overwrite to replace them"
+        )

@@ -15,7 +15,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
-from ..data.jsonl import write_json, write_jsonl
+from ..data.jsonl import claim_results, write_json, write_jsonl
 
 __all__ = [
     "write_json",
@@ -23,13 +23,21 @@ __all__ = [
     "read_json",
     "run_once",
     "reuse_results",
+    "claim_work_dir",
+    "claim_results",
+    "publish",
     "train",
     "mean_sd",
     "pearson",
     "bootstrap_mean_ci",
     "paired_bootstrap",
+    "bootstrap_f1_ci",
     "experiment_cli",
 ]
+
+# Results go here unless --fig-dir says otherwise; the committed ``fig/`` is written only on purpose
+# (``--fig-dir fig --overwrite``, the Makefile's regeneration targets), never by a user's first run.
+FIG_DIR = "outputs/fig"
 
 
 def read_json(path: str):
@@ -82,11 +90,8 @@ def reuse_results(
         raise ValueError(
             f"--reuse-results {results_file}: not an experiment results file (JSON with 'config' and 'runs'): {e}"
         ) from None
-    norm = json.loads(json.dumps(config))  # tuples as lists, as in the file
-    free = (*free, *per_run)
-    differ = sorted(k for k in set(norm) | set(old_config) if k not in free and norm.get(k) != old_config.get(k))
-    if differ:
-        detail = ", ".join(f"{k}: file {old_config.get(k)!r} vs now {norm.get(k)!r}" for k in differ)
+    detail = _settings_differ(old_config, config, (*free, *per_run))
+    if detail:
         raise ValueError(f"--reuse-results {results_file}: written with other settings ({detail}); rerun instead")
     written = []
     entries = [(os.path.join(work_dir, run_dir(r)), {k: old_config.get(k) for k in per_run} | r) for r in runs]
@@ -99,6 +104,52 @@ def reuse_results(
         write_json(done, {**result, "reused_from": os.path.abspath(results_file)})
         written.append(out_dir)
     return written
+
+
+def _settings_differ(old: dict, new: dict, free: Sequence[str]) -> str:
+    """``"key: file X vs now Y, ..."`` for every setting outside ``free`` that differs ("" if none)."""
+    norm = json.loads(json.dumps(new))  # tuples as lists, as in a JSON file
+    differ = sorted(k for k in set(norm) | set(old) if k not in free and norm.get(k) != old.get(k))
+    return ", ".join(f"{k}: file {old.get(k)!r} vs now {norm.get(k)!r}" for k in differ)
+
+
+def claim_work_dir(
+    work_dir: str, config: dict, *, free: tuple[str, ...] = ("seeds", "methods"), per_run: tuple[str, ...] = ()
+) -> None:
+    """Record ``config`` in ``<work_dir>/experiment.json``, or check it against the one there.
+
+    Finished runs in a work dir are reused by :func:`run_once`; reusing runs of *other* settings would mix two
+    experiments in one table. So a work dir written with other settings is refused (naming each one that differs);
+    only ``free`` (the seeds and methods, which may grow) and ``per_run`` (settings each run records itself) may
+    change. A work dir of an older version (runs but no ``experiment.json``) is adopted.
+    """
+    path = os.path.join(work_dir, "experiment.json")
+    if os.path.isfile(path):
+        try:
+            old = read_json(path)["config"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}: not an experiment record (JSON with 'config'): {e}; remove it") from None
+        detail = _settings_differ(old, config, (*free, *per_run))
+        if detail:
+            raise ValueError(
+                f"--work-dir {work_dir}: its finished runs were made with other settings ({detail}); give another "
+                "--work-dir, or the same settings to resume"
+            )
+    write_json(path, {"config": config})
+
+
+def publish(fig_dir: str, name: str, result: dict, *, table: str | None = None, plot: Callable | None = None):
+    """Write ``<name>.json`` (atomically; NaN refused), ``<name>.md`` (``table``, also printed) and ``<name>.png``
+    (``plot(path)``) under ``fig_dir``; :func:`claim_results` checked them at the start."""
+    write_json(os.path.join(fig_dir, f"{name}.json"), result)
+    if table is not None:
+        md = os.path.join(fig_dir, f"{name}.md")
+        with open(md + ".tmp", "w", encoding="utf-8") as fh:
+            fh.write(table)
+        os.replace(md + ".tmp", md)
+        print(table)
+    if plot is not None:
+        plot(os.path.join(fig_dir, f"{name}.png"))
 
 
 def train(argv: list[str]):
@@ -160,6 +211,62 @@ def paired_bootstrap(a: dict[int, list[float]], b: dict[int, list[float]], **kw)
     return bootstrap_mean_ci(diff, **kw)
 
 
+def _group_f1(counts: dict, seeds: list, langs: list, idx: dict) -> float:
+    """Mean over ``seeds`` of the mean over ``langs`` of micro-F1 ``2c / (p + g)`` of the sentences ``idx[lang]``."""
+    total = 0.0
+    for s in seeds:
+        f1s = []
+        for lang in langs:
+            rows = counts[s][lang]
+            c = sum(rows[i][0] for i in idx[lang])
+            pg = sum(rows[i][1] + rows[i][2] for i in idx[lang])
+            f1s.append(2 * c / pg if pg else 0.0)
+        total += sum(f1s) / len(f1s)
+    return total / len(seeds)
+
+
+def bootstrap_f1_ci(
+    a: dict[int, dict[str, list]],
+    b: dict[int, dict[str, list]] | None = None,
+    *,
+    langs: Sequence[str],
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> list[float]:
+    """Span micro-F1 averaged over ``langs`` and seeds (``a``), or the paired difference ``a - b`` (same seeds,
+    languages and sentences), with a percentile bootstrap interval that resamples seeds and, per language, sentences
+    (the same sentence indices for every seed and both sides). F1 is a ratio of sums, not a mean of per-sentence
+    scores, so each resample recomputes it from the per-sentence ``[correct, predicted, gold]`` span counts.
+
+    Args:
+        a, b: ``{seed: {lang: [[correct, predicted, gold] per sentence]}}``.
+    Returns:
+        ``[value, low, high]``.
+    """
+    seeds = sorted(a)
+    if b is not None and sorted(b) != seeds:
+        raise ValueError(f"paired bootstrap needs the same seeds on both sides; got {seeds} and {sorted(b)}")
+    sizes = {lang: len(a[seeds[0]][lang]) for lang in langs}
+    for side in (a, b) if b is not None else (a,):
+        if any(len(side[s][lang]) != sizes[lang] for s in seeds for lang in langs) or 0 in sizes.values():
+            raise ValueError("bootstrap: every seed and side needs the same non-zero number of sentences per language")
+
+    def stat(drawn, idx):
+        value = _group_f1(a, drawn, list(langs), idx)
+        return value - _group_f1(b, drawn, list(langs), idx) if b is not None else value
+
+    point = stat(seeds, {lang: range(n) for lang, n in sizes.items()})
+    rng = random.Random(seed)
+    stats = []
+    for _ in range(resamples):
+        drawn = [seeds[rng.randrange(len(seeds))] for _ in seeds]
+        stats.append(stat(drawn, {lang: [rng.randrange(n) for _ in range(n)] for lang, n in sizes.items()}))
+    stats.sort()
+    alpha = (1 - level) / 2
+    return [point, _percentile(stats, alpha), _percentile(stats, 1 - alpha)]
+
+
 def experiment_cli(
     argv: list[str] | None,
     *,
@@ -204,8 +311,9 @@ def experiment_cli(
     for option, help_ in (options or {}).items():  # run options taking a value, likewise
         p.add_argument(f"--{option}", default=None, metavar="FILE", help=help_)
     p.add_argument("--work-dir", default=work_dir)
-    p.add_argument("--fig-dir", default="fig")
-    p.add_argument("--name", default=None)
+    p.add_argument("--fig-dir", default=FIG_DIR, help="results JSON, table and figure (default: %(default)s)")
+    p.add_argument("--name", default=None, help="results file name (default: the experiment's)")
+    p.add_argument("--overwrite", action="store_true", help="replace the results already in --fig-dir")
     args = p.parse_args(argv)
     overrides = {
         k: v
@@ -218,6 +326,7 @@ def experiment_cli(
             "work_dir",
             "fig_dir",
             "name",
+            "overwrite",
             *(w.replace("-", "_") for w in [*(switches or {}), *(options or {})]),
         )
     }

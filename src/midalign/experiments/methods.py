@@ -37,7 +37,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 
-from .harness import experiment_cli, mean_sd, run_once, train, write_jsonl
+from .harness import claim_results, claim_work_dir, experiment_cli, mean_sd, publish, run_once, train, write_jsonl
 from .xsid import XsidBenchConfig, evaluate_sentences, evaluated_languages, test_sentences, train_argv
 
 __all__ = ["METHODS", "MethodsBenchConfig", "run_benchmark", "summarize", "markdown_table", "main"]
@@ -487,10 +487,16 @@ RUNNERS = {
 
 
 def run_benchmark(
-    cfg: MethodsBenchConfig, work_dir: str, fig_dir: str, name: str = "methods", report_only: bool = False
+    cfg: MethodsBenchConfig,
+    work_dir: str,
+    fig_dir: str,
+    name: str = "methods",
+    report_only: bool = False,
+    overwrite: bool = False,
 ) -> dict:
     """Run every (seed, method) not done yet, then write the table, JSON and figure. ``report_only``: run nothing;
-    report the (seed, method) results already in ``work_dir`` (e.g. while a long run is still going)."""
+    report the (seed, method) results already in ``work_dir`` (e.g. while a long run is still going).
+    ``overwrite``: replace results already in ``fig_dir`` (refused otherwise, before anything runs)."""
     from ..models import GEMMA3_MODEL_NAME, load_tokenizer, prepared_model_path
     from ..tasks.xsid import resolve_data_dir
 
@@ -499,6 +505,8 @@ def run_benchmark(
     bad = [m for m in cfg.methods if m not in RUNNERS]
     if bad:
         raise ValueError(f"unknown methods {bad}; choose from {', '.join(METHODS)}")
+    claim_results(fig_dir, name, overwrite)
+    claim_work_dir(work_dir, asdict(cfg))
     tokenizer = load_tokenizer(cfg.model)
     ctx = _Context(cfg, tokenizer, work_dir)
     t_start = time.time()
@@ -533,14 +541,8 @@ def run_benchmark(
     summary = summarize(runs, cfg, ctx.langs)
     summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
     result = {"config": asdict(cfg), "runs": runs, "summary": summary}
-    os.makedirs(fig_dir, exist_ok=True)
-    with open(os.path.join(fig_dir, f"{name}.json"), "w") as fh:
-        json.dump(result, fh, indent=1, ensure_ascii=False)
-    table = markdown_table(summary, cfg, ctx.langs)
-    with open(os.path.join(fig_dir, f"{name}.md"), "w") as fh:
-        fh.write(table)
-    print(table)
-    _plot(summary, cfg, ctx.langs, os.path.join(fig_dir, f"{name}.png"))
+    publish(fig_dir, name, result, table=markdown_table(summary, cfg, ctx.langs),
+            plot=lambda path: _plot(summary, cfg, ctx.langs, path))  # fmt: skip
     return result
 
 
@@ -689,4 +691,4 @@ def main(argv: list[str] | None = None) -> dict:
         },
     )
     name = args.name or ("methods_quick" if args.quick else "methods")
-    return run_benchmark(cfg, args.work_dir, args.fig_dir, name, report_only=args.report_only)
+    return run_benchmark(cfg, args.work_dir, args.fig_dir, name, report_only=args.report_only, overwrite=args.overwrite)

@@ -34,10 +34,13 @@ from dataclasses import asdict, dataclass, field
 from ..models.hardware import resolve_dtype
 from .harness import (
     bootstrap_mean_ci,
+    claim_results,
+    claim_work_dir,
     experiment_cli,
     mean_sd,
     paired_bootstrap,
     pearson,
+    publish,
     read_json,
     reuse_results,
     run_once,
@@ -216,10 +219,12 @@ def run_experiment(
     name: str = "sib200",
     report_only: bool = False,
     reuse: str | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Run every (seed, method) not done yet, then write the table, JSON and figure. ``report_only``: run nothing;
     summarise the runs already finished in ``work_dir`` (those not finished are left out and counted per row).
-    ``reuse``: an earlier results file of the same settings whose runs count as done (:func:`reuse_results`)."""
+    ``reuse``: an earlier results file of the same settings whose runs count as done (:func:`reuse_results`).
+    ``overwrite``: replace results already in ``fig_dir`` (refused otherwise, before anything runs)."""
     from ..alignment import num_decoder_layers
     from ..models import GEMMA3_MODEL_NAME, load_model, load_model_with_adapters, load_tokenizer, prepared_model_path
     from ..tasks.sib200 import resolve_data_dir
@@ -227,6 +232,8 @@ def run_experiment(
 
     cfg.data_dir = resolve_data_dir(cfg.data_dir)
     cfg.model = cfg.model or prepared_model_path(GEMMA3_MODEL_NAME)
+    claim_results(fig_dir, name, overwrite)
+    claim_work_dir(work_dir, asdict(cfg), per_run=("dtype",))
     langs = _languages(cfg)
     targets = [x for x in langs if x != ENGLISH]
     tokenizer = load_tokenizer(cfg.model)
@@ -285,13 +292,8 @@ def run_experiment(
     result = {"config": asdict(cfg), "layer": layer, "languages": langs, "base": base, "summary": summary,
               "complete": len(runs) == len(cfg.seeds) * len(cfg.methods),
               "runs": runs}  # fmt: skip
-    os.makedirs(fig_dir, exist_ok=True)
-    write_json(os.path.join(fig_dir, f"{name}.json"), result)
-    table = markdown_table(summary, cfg, langs)
-    with open(os.path.join(fig_dir, f"{name}.md"), "w", encoding="utf-8") as fh:
-        fh.write(table)
-    print(table)
-    _plot(summary, cfg, langs, os.path.join(fig_dir, f"{name}.png"))
+    publish(fig_dir, name, result, table=markdown_table(summary, cfg, langs),
+            plot=lambda path: _plot(summary, cfg, langs, path))  # fmt: skip
     return result
 
 
@@ -504,7 +506,13 @@ def main(argv: list[str] | None = None) -> dict:
     )
     name = args.name or ("sib200_quick" if args.quick else "sib200")
     return run_experiment(
-        cfg, args.work_dir, args.fig_dir, name, report_only=args.report_only, reuse=args.reuse_results
+        cfg,
+        args.work_dir,
+        args.fig_dir,
+        name,
+        report_only=args.report_only,
+        reuse=args.reuse_results,
+        overwrite=args.overwrite,
     )
 
 

@@ -24,7 +24,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ..data.jsonl import write_jsonl
 from ..training.arguments import default_alignment_layer
+from .harness import FIG_DIR
 from .world import World, make_world
 
 __all__ = ["TransferConfig", "build_tokenizer", "pair_f1", "pretraining_rows", "run_seed", "run_benchmark", "main"]
@@ -230,74 +232,57 @@ def pretraining_rows(world: World, cfg: TransferConfig, seed: int) -> list[dict]
 
 
 def run_seed(cfg: TransferConfig, seed: int, work_dir: str) -> list[dict]:
+    """Every method of one seed, each a resumable run (``<work_dir>/seed<seed>/<method>/result.json``): the
+    pretraining of step (a) happens only when some method of the seed is not done yet."""
     import copy
 
-    world = make_world(seed, (cfg.source, *cfg.targets))
-    tok = build_tokenizer(world)
+    from .harness import run_once
+
     langs = (cfg.source, *cfg.targets)
-    # (a) pretraining on monolingual text only
-    mono = pretraining_rows(world, cfg, seed)
-    base = _model(cfg, tok, seed)
-    _train(
-        base,
-        tok,
-        mono,
-        os.path.join(work_dir, f"seed{seed}", "pretrain"),
-        schedule="task_only",
-        steps=cfg.pretrain_steps,
-        lr=cfg.lr_pretrain,
-        cfg=cfg,
-        seed=seed,
-    )
-    task_insts = world.instances(cfg.task_examples, seed * 1000 + 1)
-    eval_insts = world.instances(cfg.eval_examples, seed * 1000 + 2)
-    held = world.instances(cfg.heldout_pairs, seed * 1000 + 3)
-    pair_insts = world.instances(cfg.pairs, seed * 1000 + 4)
-    pairs_path = os.path.join(work_dir, f"seed{seed}", "pairs.json")
-    with open(pairs_path, "w") as fh:
-        for t in cfg.targets:
-            for i in pair_insts:
-                fh.write(
-                    json.dumps(
-                        {
-                            "text_parallel_0": world.languages[cfg.source].render(i)[0],
-                            "text_parallel_1": world.languages[t].render(i)[0],
-                        },
-                        ensure_ascii=False,
-                    )
-                    + "\n"
-                )
-    rows = []
-    for method, schedule, steps in _methods(cfg):
-        model = copy.deepcopy(base)
+    seed_dir = os.path.join(work_dir, f"seed{seed}")
+    shared: dict = {}
+
+    def setup() -> dict:
+        if shared:
+            return shared
+        world = make_world(seed, langs)
+        tok = build_tokenizer(world)
+        # (a) pretraining on monolingual text only
+        mono = pretraining_rows(world, cfg, seed)
+        base = _model(cfg, tok, seed)
+        _train(base, tok, mono, os.path.join(seed_dir, "pretrain"),
+               schedule="task_only", steps=cfg.pretrain_steps, lr=cfg.lr_pretrain, cfg=cfg, seed=seed)  # fmt: skip
+        pair_insts = world.instances(cfg.pairs, seed * 1000 + 4)
+        pairs_path = os.path.join(seed_dir, "pairs.json")
+        rows = [{"text_parallel_0": world.languages[cfg.source].render(i)[0],
+                 "text_parallel_1": world.languages[t].render(i)[0], "lang": t}
+                for t in cfg.targets for i in pair_insts]  # fmt: skip
+        write_jsonl(pairs_path, rows)
+        shared.update(world=world, tok=tok, base=base, pairs=pairs_path,
+                      task=world.instances(cfg.task_examples, seed * 1000 + 1),
+                      eval=world.instances(cfg.eval_examples, seed * 1000 + 2),
+                      held=world.instances(cfg.heldout_pairs, seed * 1000 + 3))  # fmt: skip
+        return shared
+
+    def one(method: str, schedule: str, steps: int) -> dict:
+        ctx = setup()
+        world, tok = ctx["world"], ctx["tok"]
+        model = copy.deepcopy(ctx["base"])
         t0 = time.time()
-        trainer = _train(
-            model,
-            tok,
-            _rows_task(world, cfg.source, task_insts, _answer_language(cfg)),
-            os.path.join(work_dir, f"seed{seed}", method),
-            schedule=schedule,
-            steps=steps,
-            lr=cfg.lr_finetune,
-            cfg=cfg,
-            seed=seed,
-            pairs_file=pairs_path if schedule != "task_only" else None,
-        )
-        f1 = {lang: _slot_f1(model, tok, world, lang, eval_insts, _answer_language(cfg)) for lang in langs}
-        retrieval = _retrieval(model, tok, world, cfg, held)
+        trainer = _train(model, tok, _rows_task(world, cfg.source, ctx["task"], _answer_language(cfg)),
+                         os.path.join(seed_dir, method), schedule=schedule, steps=steps, lr=cfg.lr_finetune, cfg=cfg,
+                         seed=seed, pairs_file=ctx["pairs"] if schedule != "task_only" else None)  # fmt: skip
+        f1 = {lang: _slot_f1(model, tok, world, lang, ctx["eval"], _answer_language(cfg)) for lang in langs}
         align_logs = [h["loss/align"] for h in trainer.state.log_history if "loss/align" in h]
-        rows.append(
-            {
-                "seed": seed,
-                "method": method,
-                "f1": f1,
-                "retrieval_by_layer": retrieval,
-                "final_align_loss": align_logs[-1] if align_logs else None,
-                "seconds": time.time() - t0,
-            }
-        )
         print(f"seed {seed} {method:<9} F1 " + " ".join(f"{k}={v:.3f}" for k, v in f1.items()), flush=True)
-    return rows
+        return {"seed": seed, "method": method, "f1": f1,
+                "retrieval_by_layer": _retrieval(model, tok, world, cfg, ctx["held"]),
+                "final_align_loss": align_logs[-1] if align_logs else None, "seconds": time.time() - t0}  # fmt: skip
+
+    return [
+        run_once(os.path.join(seed_dir, method), f"seed {seed} {method}", lambda m=method, s=sch, n=n: one(m, s, n))
+        for method, sch, n in _methods(cfg)
+    ]
 
 
 def _methods(cfg: TransferConfig) -> list[tuple[str, str, int]]:
@@ -371,23 +356,28 @@ def _plot(rows, summary, cfg: TransferConfig, path: str) -> None:
     plt.close(fig)
 
 
-def run_benchmark(cfg: TransferConfig, work_dir: str, fig_dir: str, name: str = "transfer") -> dict:
+def run_benchmark(
+    cfg: TransferConfig, work_dir: str, fig_dir: str, name: str = "transfer", overwrite: bool = False
+) -> dict:
+    """Every (seed, method) not done yet in ``work_dir`` (resumable), then the JSON, table and figure in
+    ``fig_dir`` (results already there are refused before anything runs, unless ``overwrite``)."""
+    from .harness import claim_results, claim_work_dir, publish
+
+    claim_results(fig_dir, name, overwrite)
+    claim_work_dir(work_dir, asdict(cfg), free=("seeds",))
     # Tiny matrices: one thread is as fast as two, and never oversubscribes the cores when other jobs run.
     torch.set_num_threads(1)
     rows = []
     for seed in cfg.seeds:
         rows += run_seed(cfg, seed, work_dir)
     summary = _summary(rows, cfg)
-    os.makedirs(fig_dir, exist_ok=True)
     result = {"config": asdict(cfg), "runs": rows, "summary": summary}
-    with open(os.path.join(fig_dir, f"{name}.json"), "w") as fh:
-        json.dump(result, fh, indent=1, ensure_ascii=False)
-    _plot(rows, summary, cfg, os.path.join(fig_dir, f"{name}.png"))
-    print("\n| method | " + " | ".join(r["language"] for r in summary if r["method"] == "baseline") + " |")
-    print("|---|" + "---|" * len(cfg.targets + (cfg.source,)))
+    table = ["| method | " + " | ".join(r["language"] for r in summary if r["method"] == "baseline") + " |",
+             "|---|" + "---|" * len(cfg.targets + (cfg.source,))]  # fmt: skip
     for method, _, _ in _methods(cfg):
         cells = [f"{r['f1_mean']:.3f} ± {r['f1_std']:.3f}" for r in summary if r["method"] == method]
-        print(f"| {method} | " + " | ".join(cells) + " |")
+        table.append(f"| {method} | " + " | ".join(cells) + " |")
+    publish(fig_dir, name, result, table="\n".join(table) + "\n", plot=lambda path: _plot(rows, summary, cfg, path))
     return result
 
 
@@ -395,8 +385,10 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="midalign bench transfer", description=__doc__)
     p.add_argument("--quick", action="store_true", help="~1 minute: one seed, small data and step budgets")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2; quick: 0)")
-    p.add_argument("--align-layer", type=int, default=None)
-    p.add_argument("--layers", type=int, default=None)
+    p.add_argument("--layer", "--align-layer", dest="align_layer", type=int, default=None,
+                   help="alignment layer (default: the library's, L // 2)")  # fmt: skip
+    p.add_argument("--num-layers", "--layers", dest="layers", type=int, default=None,
+                   help="decoder layers of the tiny model (default: 4)")  # fmt: skip
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--schedule", default=None, choices=["alternate", "alternate_steps", "joint"])
     p.add_argument("--pretrain-steps", type=int, default=None)
@@ -417,8 +409,9 @@ def main(argv: list[str] | None = None) -> dict:
         "label-value pairs) or copied from the input sentence (as in MASSIVE; scored with span slot F1)",
     )
     p.add_argument("--work-dir", default="outputs/bench_transfer")
-    p.add_argument("--fig-dir", default="fig")
+    p.add_argument("--fig-dir", default=FIG_DIR, help="results JSON, table and figure (default: %(default)s)")
     p.add_argument("--name", default=None)
+    p.add_argument("--overwrite", action="store_true", help="replace the results already in --fig-dir")
     args = p.parse_args(argv)
     cfg = TransferConfig.quick() if args.quick else TransferConfig()
     overrides = {
@@ -440,6 +433,5 @@ def main(argv: list[str] | None = None) -> dict:
         cfg.long_baseline = False
     if args.seeds:
         cfg.seeds = tuple(int(s) for s in args.seeds.split(","))
-    return run_benchmark(
-        cfg, args.work_dir, args.fig_dir, args.name or ("transfer_quick" if args.quick else "transfer")
-    )
+    name = args.name or ("transfer_quick" if args.quick else "transfer")
+    return run_benchmark(cfg, args.work_dir, args.fig_dir, name, overwrite=args.overwrite)

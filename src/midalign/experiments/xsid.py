@@ -1,4 +1,4 @@
-"""``midalign bench xsid``: the paper's experiment on real data, at laptop scale.
+"""``midalign experiment xsid``: the paper's experiment on real data, at laptop scale.
 
 Per seed, a pretrained multilingual model (default: the embedded Gemma 3 270M) is fine-tuned with LoRA on English
 slot filling (xSID ``en.valid``, 300 sentences) and evaluated zero-shot on the ``test`` files of every xSID language
@@ -9,11 +9,14 @@ slot filling (xSID ``en.valid``, 300 sentences) and evaluated zero-shot on the `
 - ``alignment``: the paper's alternate schedule, with en<->x pairs from the ``x.valid`` files of the *aligned*
   languages at the middle layer (the alignment run gets twice the steps, so it sees as many task micro-batches as
   the baseline). ``x.valid`` translates ``en.valid``; the test sentences translate ``en.test``, so no test content
-  leaks. The other languages are *transfer* languages: no run sees them in any form.
+  leaks. The other languages are *transfer* languages: no run sees them in any form;
+- ``alignment_center``: the same with the remedy (``--alignment_center`` = ``remedy``, default ``batch``).
 
 Reported: slot F1 per language (mean ± sd over seeds) and the averages English / aligned / transfer; held-out
 retrieval accuracy (en.test <-> x.test) at the aligned layer for the base model and each fine-tuned one; over
-languages, Pearson r between the base model's retrieval accuracy and the baseline's F1 (the paper: r = 0.56).
+languages, Pearson r between the base model's retrieval accuracy and the baseline's F1 (the paper: r = 0.56); the
+paired differences of :data:`PAIRS` per group with 95% bootstrap intervals over seeds and test sentences (F1
+recomputed from per-sentence span counts in each resample).
 
 Everything goes through the library's real entry points (``run_training``, ``run_generation``, the xSID reader and
 scorer). Resumable: each (method, seed) writes ``result.json`` when done and is skipped on a rerun; generation
@@ -28,11 +31,26 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, field
 
-from .harness import experiment_cli, mean_sd, pearson, run_once, train, write_jsonl
+from .harness import (
+    bootstrap_f1_ci,
+    claim_results,
+    claim_work_dir,
+    experiment_cli,
+    mean_sd,
+    pearson,
+    publish,
+    run_once,
+    train,
+    write_jsonl,
+)
 
 __all__ = ["XsidBenchConfig", "evaluated_languages", "METHODS", "run_benchmark", "summarize", "main"]
 
-METHODS = ("baseline", "baseline_2x", "alignment")
+METHODS = ("baseline", "baseline_2x", "alignment", "alignment_center")
+ALIGNMENT_METHODS = ("alignment", "alignment_center")  # the alternate schedule: task + alignment micro-batches
+# Paired differences reported (a - b, same seeds and sentences), when both rows ran.
+PAIRS = (("alignment", "baseline_2x"), ("alignment_center", "baseline_2x"), ("alignment_center", "alignment"),
+         ("alignment", "baseline"), ("baseline_2x", "baseline"))  # fmt: skip
 ALIGNED = ("de", "zh", "ja", "ar")
 
 
@@ -52,7 +70,8 @@ class XsidBenchConfig:
     learning_rate: float = 1e-3
     layer: int | None = None  # default: the library's default (L // 2)
     pooling: str = "mean_skip_first"
-    center: str = "none"  # --alignment_center of the alignment runs (docs: Remedies)
+    center: str = "none"  # --alignment_center of the paper's row "alignment" (default: the paper's loss)
+    remedy: str = "batch"  # --alignment_center of the row "alignment_center" (docs: Remedies)
     temperature: float = 0.1
     weight: float = 1.0
     intent: bool = False
@@ -106,6 +125,7 @@ def train_argv(
     schedule: str = "task_only",
     pairs: str | None = None,
     learning_rate: float | None = None,
+    center: str | None = None,
 ) -> list[str]:
     """The ``run_training`` flags of one bench run (LoRA by default; callers add e.g. ``--use_lora False``)."""
     argv = [
@@ -127,7 +147,7 @@ def train_argv(
         "--alignment_pooling", cfg.pooling,
         "--alignment_temperature", str(cfg.temperature),
         "--alignment_weight", str(cfg.weight),
-        "--alignment_schedule", schedule, "--alignment_center", cfg.center,
+        "--alignment_schedule", schedule, "--alignment_center", center or cfg.center,
         *(["--alignment_layer", str(cfg.layer)] if cfg.layer else []),
         *(["--alignment_file", pairs] if pairs else []),
     ]  # fmt: skip
@@ -136,9 +156,10 @@ def train_argv(
 
 def _train(cfg: XsidBenchConfig, method: str, seed: int, files: dict[str, str], out_dir: str):
     steps = cfg.steps if method == "baseline" else 2 * cfg.steps
-    if method == "alignment":
+    if method in ALIGNMENT_METHODS:
+        center = cfg.remedy if method == "alignment_center" else cfg.center
         argv = train_argv(cfg, seed=seed, train_file=files["train"], out_dir=out_dir, steps=steps,
-                          schedule="alternate", pairs=files["pairs"])  # fmt: skip
+                          schedule="alternate", pairs=files["pairs"], center=center)  # fmt: skip
     else:
         argv = train_argv(cfg, seed=seed, train_file=files["train"], out_dir=out_dir, steps=steps)
     return train(argv)
@@ -194,8 +215,10 @@ def evaluate_sentences(
             prefix_cache=prefix_cache,
             progress=False,
         )
-        scores[lang] = xsid.score_xsid(sents, [r["prediction"] for r in out]).to_dict()
+        predictions = [r["prediction"] for r in out]
+        scores[lang] = xsid.score_xsid(sents, predictions).to_dict()
         scores[lang].pop("per_language")
+        scores[lang]["span_counts"] = xsid.sentence_span_counts(sents, predictions)  # for intervals
     return scores
 
 
@@ -230,7 +253,11 @@ def evaluated_languages(cfg: XsidBenchConfig) -> list[str]:
     return langs
 
 
-def run_benchmark(cfg: XsidBenchConfig, work_dir: str, fig_dir: str, name: str = "xsid") -> dict:
+def run_benchmark(
+    cfg: XsidBenchConfig, work_dir: str, fig_dir: str, name: str = "xsid", overwrite: bool = False
+) -> dict:
+    """Run every (seed, method) not done yet in ``work_dir`` (resumable), then write the table, JSON and figure to
+    ``fig_dir`` (existing results there are refused before anything runs, unless ``overwrite``)."""
     from ..alignment import num_decoder_layers
     from ..models import GEMMA3_MODEL_NAME, load_model, load_model_with_adapters, load_tokenizer, prepared_model_path
     from ..tasks.xsid import resolve_data_dir
@@ -238,6 +265,8 @@ def run_benchmark(cfg: XsidBenchConfig, work_dir: str, fig_dir: str, name: str =
 
     cfg.data_dir = resolve_data_dir(cfg.data_dir)
     cfg.model = cfg.model or prepared_model_path(GEMMA3_MODEL_NAME)
+    claim_results(fig_dir, name, overwrite)
+    claim_work_dir(work_dir, asdict(cfg))
     langs = evaluated_languages(cfg)
     targets = [x for x in langs if x != "en"]
     tokenizer = load_tokenizer(cfg.model)
@@ -295,14 +324,8 @@ def run_benchmark(cfg: XsidBenchConfig, work_dir: str, fig_dir: str, name: str =
     summary = summarize(runs, base, cfg, langs, layer)
     summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
     result = {"config": asdict(cfg), "layer": layer, "base": base, "runs": runs, "summary": summary}
-    os.makedirs(fig_dir, exist_ok=True)
-    with open(os.path.join(fig_dir, f"{name}.json"), "w") as fh:
-        json.dump(result, fh, indent=1, ensure_ascii=False)
-    table = markdown_table(summary, cfg, langs)
-    with open(os.path.join(fig_dir, f"{name}.md"), "w") as fh:
-        fh.write(table)
-    print(table)
-    _plot(summary, cfg, langs, os.path.join(fig_dir, f"{name}.png"))
+    publish(fig_dir, name, result, table=markdown_table(summary, cfg, langs),
+            plot=lambda path: _plot(summary, cfg, langs, path))  # fmt: skip
     return result
 
 
@@ -331,6 +354,7 @@ def summarize(runs: list[dict], base: dict, cfg: XsidBenchConfig, langs: list[st
         entry["train_seconds"] = statistics.mean(r["train_seconds"] for r in sub)
         entry["eval_seconds"] = statistics.mean(r["eval_seconds"] for r in sub)
         out["methods"][method] = entry
+    _intervals(out, runs, groups)
     base_at = {lang: v[str(layer)] for lang, v in base["retrieval"].items()}
     out["base_retrieval_at_layer"] = base_at
     if "baseline" in out["methods"]:
@@ -339,6 +363,31 @@ def summarize(runs: list[dict], base: dict, cfg: XsidBenchConfig, langs: list[st
             [base_at[x] for x in xs], [out["methods"]["baseline"]["f1"][x][0] for x in xs]
         )
     return out
+
+
+def _counts(runs: list[dict], method: str) -> dict[int, dict[str, list]] | None:
+    """``{seed: {lang: span counts}}`` of one method, or None when a run predates the counts."""
+    sub = [r for r in runs if r["method"] == method]
+    if not sub or any("span_counts" not in v for r in sub for v in r["scores"].values()):
+        return None
+    return {r["seed"]: {lang: v["span_counts"] for lang, v in r["scores"].items()} for r in sub}
+
+
+def _intervals(out: dict, runs: list[dict], groups: dict[str, list[str]]) -> None:
+    """95% bootstrap intervals (seeds and sentences) of each group's F1 and of the paired differences in PAIRS."""
+    for method, entry in out["methods"].items():
+        counts = _counts(runs, method)
+        if counts:
+            entry["groups_ci"] = {g: bootstrap_f1_ci(counts, langs=m) for g, m in groups.items() if m}
+    out["paired"] = {}
+    for a, b in PAIRS:
+        ca, cb = _counts(runs, a), _counts(runs, b)
+        if ca and cb:
+            common = sorted(set(ca) & set(cb))
+            if common:
+                ca, cb = {s: ca[s] for s in common}, {s: cb[s] for s in common}
+                out["paired"][f"{a} - {b}"] = {"seeds": common, **{
+                    g: bootstrap_f1_ci(ca, cb, langs=m) for g, m in groups.items() if m}}  # fmt: skip
 
 
 def markdown_table(summary: dict, cfg: XsidBenchConfig, langs: list[str]) -> str:
@@ -371,6 +420,16 @@ def markdown_table(summary: dict, cfg: XsidBenchConfig, langs: list[str]) -> str
     r = summary.get("pearson_base_retrieval_vs_baseline_f1")
     lines += ["", f"Pearson r (base retrieval vs baseline F1, {len(targets)} languages): "
               + (f"{r:.2f}" if r is not None else "n/a")]  # fmt: skip
+    if summary.get("paired"):
+
+        def ci(v):
+            return f"{100 * v[0]:+.1f} [{100 * v[1]:+.1f}, {100 * v[2]:+.1f}]"
+
+        names = [g for g in ("english", "aligned", "transfer") if g in summary["groups"] and summary["groups"][g]]
+        lines += ["", "Paired differences in slot F1 (points; 95% bootstrap interval over seeds and sentences):", "",
+                  "| a - b | seeds | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]  # fmt: skip
+        for pair, d in summary["paired"].items():
+            lines.append(f"| {pair} | {len(d['seeds'])} | " + " | ".join(ci(d[g]) for g in names) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -415,9 +474,11 @@ def _plot(summary: dict, cfg: XsidBenchConfig, langs: list[str], path: str) -> N
 
 
 def main(argv: list[str] | None = None) -> dict:
+    from ..alignment import CENTERING
+
     cfg, args = experiment_cli(
         argv,
-        prog="midalign bench xsid",
+        prog="midalign experiment xsid",
         description=__doc__.split("\n\n")[0],
         cfg_cls=XsidBenchConfig,
         methods=METHODS,
@@ -432,10 +493,11 @@ def main(argv: list[str] | None = None) -> dict:
             ("weight", float),
             ("max-new-tokens", int),
         ),  # fmt: skip
-        choices={"center": ["none", "batch", "fixed", "standardize"]},
+        choices={"center": list(CENTERING), "remedy": [c for c in CENTERING if c != "none"]},
         languages_help="comma-separated evaluated languages (default: all 15)",
         quick_help="a minutes-long smoke run (1 seed, 5 languages, 2 steps)",
         work_dir="outputs/bench_xsid",
         flags=("intent",),
     )
-    return run_benchmark(cfg, args.work_dir, args.fig_dir, args.name or ("xsid_quick" if args.quick else "xsid"))
+    name = args.name or ("xsid_quick" if args.quick else "xsid")
+    return run_benchmark(cfg, args.work_dir, args.fig_dir, name, overwrite=args.overwrite)

@@ -39,6 +39,7 @@ __all__ = [
     "gold_target",
     "prediction_tags",
     "score_xsid",
+    "sentence_span_counts",
 ]
 
 XSID_LANGUAGES = (
@@ -324,3 +325,20 @@ def score_xsid(sentences: list[XsidSentence], predictions: list[str]) -> SlotSco
         unmatched_slots=unmatched,
         intent_accuracy=intent_right / len(sentences) if intents_asked else None,
     )
+
+
+def sentence_span_counts(sentences: list[XsidSentence], predictions: list[str]) -> list[list[int]]:
+    """Per sentence ``[correct spans, predicted spans, gold spans]`` (seqeval's span extraction, as
+    :func:`score_xsid`): summed over any subset of sentences they give that subset's micro-F1 ``2c / (p + g)``, so
+    intervals can resample sentences."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    if len(sentences) != len(predictions):
+        raise ValueError(f"{len(predictions)} predictions for {len(sentences)} sentences")
+    out = []
+    for sent, text in zip(sentences, predictions):
+        pairs, _ = parse_prediction(text)
+        tags, _ = prediction_tags(sent, [(lab, v) for lab, v in pairs if lab != INTENT_LABEL])
+        gold, pred = set(get_entities(list(sent.tags))), set(get_entities(list(tags)))
+        out.append([len(gold & pred), len(pred), len(gold)])
+    return out
