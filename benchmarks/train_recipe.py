@@ -7,7 +7,11 @@ Variants (each in its own process, rounds interleaved, medians reported):
   with the prompt masked, ``DataCollatorForSeq2Seq``, ``get_peft_model`` with ``config/lora_config.json``, a stock
   ``Trainer`` whose loss is the model's own (logits at every position);
 - ``baseline``: ``scripts/run_clm_lora.py --only_train_language_modeling`` (the real entry point);
-- ``alternate``: ``scripts/run_clm_lora.py --alternate_training --contrastive_data_mode 2`` (the paper's recipe).
+- ``alternate``: ``scripts/run_clm_lora.py --alternate_training --contrastive_data_mode 2`` (the paper's recipe);
+- ``baseline_bf16``, ``alternate_bf16``: the same with ``--bf16 True`` (frozen base weights stored in bf16, LoRA
+  weights and optimizer state in fp32, autocast): the dtype axis. In the default set only where the CPU has bf16
+  matrix units (``midalign.models.hardware.cpu_bf16_native``); elsewhere bf16 runs on a scalar fallback many times
+  slower than fp32 (``benchmarks/bf16.py --matmul-only`` measures by how much), so ask for them with ``--variants``.
 
 All three: the embedded SmolLM2-135M-Instruct, ``data_example``, LoRA r=8 on the seven projections, batch 8,
 gradient accumulation 2, block 256, fp32, the same optimizer steps, learning rate and schedule, no evaluation or
@@ -36,7 +40,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = ("plain_hf", "baseline", "alternate")
+VARIANTS = ("plain_hf", "baseline", "alternate", "baseline_bf16", "alternate_bf16")
+FP32_VARIANTS = VARIANTS[:3]
 DATA = ROOT / "data_example"
 MARK = "TRAIN_RECIPE_RESULT "
 
@@ -157,13 +162,16 @@ def _ours(args, variant: str) -> dict:
         return out
 
     Trainer.train = capture
-    flags = {"baseline": ["--only_train_language_modeling"], "alternate": ["--alternate_training"]}[variant]
-    data = "train_baseline.json" if variant == "baseline" else "train_baseline_with_alignment.json"
+    recipe, _, dtype = variant.partition("_")
+    flags = {"baseline": ["--only_train_language_modeling"], "alternate": ["--alternate_training"]}[recipe]
+    if dtype == "bf16":
+        flags = [*flags, "--bf16", "True"]
+    data = "train_baseline.json" if recipe == "baseline" else "train_baseline_with_alignment.json"
     with tempfile.TemporaryDirectory() as out:
         argv = ["run_clm_lora.py", "--train_file", str(DATA / data), "--use_lora", "True",
                 "--lora_config", str(ROOT / "config" / "lora_config.json"), "--block_size", "256",
                 "--output_dir", out, *flags]  # fmt: skip
-        if variant == "alternate":
+        if recipe == "alternate":
             argv += ["--contrastive_data_mode", "2", "--contrastive_pooling_type", "mean_skip_first"]
         if args.model:
             argv += ["--model_name_or_path", args.model]
@@ -249,14 +257,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=10, help="optimizer steps per run (each = 2 micro-batches)")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--variants", default=None, help=f"comma-separated of {', '.join(VARIANTS)} (default: all on a "
+                    "CPU with bf16 units or a GPU, else the fp32 ones)")  # fmt: skip
     ap.add_argument("--profile", action="store_true", help="also profile one alternate run (torch.profiler)")
     ap.add_argument("--json", default=None, help="write every run's figures here")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         return child(args)
+    if args.variants is None:
+        from midalign.models.hardware import cpu_bf16_native
+
+        args.variants = ",".join(VARIANTS if cpu_bf16_native() else FP32_VARIANTS)
     variants = [v for v in args.variants.split(",") if v]
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        ap.error(f"--variants {bad}: choose from {', '.join(VARIANTS)}")
     runs: dict[str, list[dict]] = {v: [] for v in variants}
     for r in range(args.rounds):
         # the machine's speed drifts over minutes: rotate the order each round, and compare within rounds
@@ -284,8 +300,19 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{v} / plain_hf: time per round {', '.join(f'{x:.2f}' for x in ratios)} -> median "
                   f"{statistics.median(ratios):.2f}x (ratio of medians "
                   f"{of_medians:.2f}x); peak RSS {rss:.2f}x")  # fmt: skip
+    bf16_ratios = {}
+    for recipe in ("baseline", "alternate"):
+        if recipe in runs and f"{recipe}_bf16" in runs:
+            ratios = [a["train_runtime"] / b["train_runtime"] for a, b in zip(runs[f"{recipe}_bf16"], runs[recipe])]
+            bf16_ratios[recipe] = {"per_round": ratios, "median": statistics.median(ratios)}
+            print(f"{recipe}_bf16 / {recipe} (fp32): time per round {', '.join(f'{x:.2f}' for x in ratios)} -> "
+                  f"median {statistics.median(ratios):.2f}x")  # fmt: skip
     if args.json:
-        Path(args.json).write_text(json.dumps({"runs": runs, "medians": med}, indent=1))
+        from midalign.models.hardware import cpu_description
+
+        Path(args.json).write_text(json.dumps({"cpu": cpu_description(), "threads": args.threads, "steps": args.steps,
+                                               "runs": runs, "medians": med, "bf16_vs_fp32": bf16_ratios},
+                                              indent=1))  # fmt: skip
     if args.profile:
         result = _run("alternate", args, profile=True)
         print("\nalternate run under torch.profiler: mean seconds per alignment micro-batch")

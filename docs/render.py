@@ -433,14 +433,20 @@ def block_headline() -> str:
 PAGES = {"remedies.md": render_remedies, "experiment-sib200.md": render_sib200, "bf16.md": render_bf16}
 # Blocks between "<!-- BEGIN rendered:NAME -->" and "<!-- END rendered:NAME -->" in hand-written files
 BLOCKS = {"demo": block_demo, "headline": block_headline, "vllm": block_vllm}
-BLOCK_FILES = (ROOT / "README.md", DOCS / "quickstart.md", DOCS / "benchmarks.md")
+BLOCK_FILES = (ROOT / "README.md", DOCS / "quickstart.md", DOCS / "benchmarks.md", DOCS / "experiment-xsid.md",
+               DOCS / "experiment-methods.md")  # fmt: skip
 
 
 def _with_blocks(text: str) -> str:
     import re
 
     def fill(m):
-        return f"{m.group(1)}\n{BLOCKS[m.group(2)]()}\n{m.group(3)}"
+        name = m.group(2)
+        if name.startswith("md_"):  # an experiment's own table (fig/<name>.md), verbatim
+            body = (FIG / f"{name[3:]}.md").read_text(encoding="utf-8").rstrip("\n")
+        else:
+            body = BLOCKS[name]()
+        return f"{m.group(1)}\n{body}\n{m.group(3)}"
 
     pattern = r"(<!-- BEGIN rendered:(\w+)[^>]*-->)\n.*?\n?(<!-- END rendered:\2 -->)"
     return re.sub(pattern, fill, text, flags=re.S)
