@@ -3,6 +3,7 @@ command's prompts with the real Gemma 3 270M: sentences/s after load, model load
 outputs. Interleaved rounds (ours, vLLM, ours, ...), medians, ratios.
 
     make vllm-env && python benchmarks/vllm.py [--sentences 32] [--rounds 2] [--langs en,de] [--dtype float32]
+        [--adapter DIR]   # a LoRA adapter: merged into our engine's weights, served by vLLM through LoRARequest
 
 Writes ``fig/vllm.json``. Needs the prepared Gemma 3 and the xSID release (``--data-dir``, default
 ``$MIDALIGN_XSID_DIR`` or ../shared/data/xsid-0.7).
@@ -29,6 +30,7 @@ def main() -> None:
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--data-dir", default=os.environ.get("MIDALIGN_XSID_DIR", "../shared/data/xsid-0.7"))
     p.add_argument("--vllm-python", default=None)
+    p.add_argument("--adapter", default=None, help="a LoRA adapter directory (both engines apply it)")
     p.add_argument("--out", default="fig/vllm.json")
     args = p.parse_args()
 
@@ -37,7 +39,7 @@ def main() -> None:
     from midalign.inference.engine import run_generation, stop_token_ids
     from midalign.inference.task_cli import prompt_rows
     from midalign.inference.vllm_engine import VllmWorker
-    from midalign.models import GEMMA3_MODEL_NAME, load_model, load_tokenizer, prepared_model_path
+    from midalign.models import GEMMA3_MODEL_NAME, load_model_with_adapters, load_tokenizer, prepared_model_path
     from midalign.models.hardware import cpu_description
     from midalign.tasks import xsid
     from midalign.tasks.xsid_cli import examples
@@ -54,11 +56,11 @@ def main() -> None:
     rows, special = prompt_rows(tokenizer, exs)
     dtype = None if args.dtype == "float32" else args.dtype
     t = time.perf_counter()
-    model = load_model(path, torch_dtype=dtype).eval()
+    model = load_model_with_adapters(path, [args.adapter] if args.adapter else [], torch_dtype=dtype).eval()
     load_ours = time.perf_counter() - t
     stops = stop_token_ids(model, tokenizer)
     worker = VllmWorker(path, max_new_tokens=args.max_new_tokens, stop_token_ids=stops, dtype=args.dtype,
-                        python=args.vllm_python)  # fmt: skip
+                        adapters=[args.adapter] if args.adapter else [], python=args.vllm_python)  # fmt: skip
     t = time.perf_counter()
     worker.__enter__()
     load_vllm = time.perf_counter() - t
@@ -85,7 +87,8 @@ def main() -> None:
     result = {
         "command": "python benchmarks/vllm.py "
                    + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                              if k in ("sentences", "langs", "rounds", "dtype")),  # fmt: skip
+                              if k in ("sentences", "langs", "rounds", "dtype", "adapter") and v),  # fmt: skip
+        "adapter": args.adapter,
         "cpu": cpu_description(), "threads": torch.get_num_threads(), "python": platform.python_version(),
         "torch": torch.__version__, "vllm": worker.version, "dtype": args.dtype, "n_prompts": len(rows),
         "max_new_tokens": args.max_new_tokens, "rounds": args.rounds,

@@ -297,22 +297,31 @@ def _matmul_rows(m: dict) -> list[str]:
             for name, v in m.items()]  # fmt: skip
 
 
-def block_vllm() -> str:
-    v = _load("vllm.json")
-    if not v:
-        return ("Not measured yet: `make vllm-env && python benchmarks/vllm.py` writes `fig/vllm.json`, which this "
-                "table is rendered from.")  # fmt: skip
+def _vllm_table(v: dict, name: str) -> list[str]:
     sec, sps, load = v["seconds"], v["sentences_per_second"], v["load_seconds"]
-    return "\n".join([
-        f"`{v['command']}`: {v['n_prompts']} xSID test prompts, Gemma 3 270M in {v['dtype']}, at most "
+    adapter = f", LoRA adapter `{v['adapter']}` (merged in ours, `LoRARequest` in vLLM)" if v.get("adapter") else ""
+    return [
+        f"`{v['command']}`: {v['n_prompts']} xSID test prompts, Gemma 3 270M in {v['dtype']}{adapter}, at most "
         f"{v['max_new_tokens']} new tokens, {v['cpu']}, {v['threads']} thread(s), torch {v['torch']}, vLLM "
-        f"{v['vllm']}; medians of {v['rounds']} interleaved rounds after load (`fig/vllm.json`).", "",
+        f"{v['vllm']}; medians of {v['rounds']} interleaved rounds after load (`fig/{name}`).", "",
         "| engine | generation (s) | sentences/s | model load (s) |", "|---|---|---|---|",
         f"| midalign | {sec['midalign']:.1f} | {sps['midalign']:.2f} | {load['midalign']:.1f} |",
         f"| vLLM | {sec['vllm']:.1f} | {sps['vllm']:.2f} | {load['vllm']:.1f} |", "",
         f"vLLM / midalign generation time: {v['ratio_vllm_over_midalign']:.2f}x; identical outputs "
         f"{_pct(v['identical_outputs'])}%.",
-    ])  # fmt: skip
+    ]  # fmt: skip
+
+
+def block_vllm() -> str:
+    runs = [(name, _load(name)) for name in ("vllm.json", "vllm_lora.json")]
+    runs = [(name, v) for name, v in runs if v]
+    if not runs:
+        return ("Not measured yet: `make vllm-env && python benchmarks/vllm.py` writes `fig/vllm.json`, which this "
+                "table is rendered from.")  # fmt: skip
+    lines: list[str] = []
+    for name, v in runs:
+        lines += ([""] if lines else []) + _vllm_table(v, name)
+    return "\n".join(lines)
 
 
 def render_bf16() -> str:

@@ -198,3 +198,11 @@ def test_report_only_runs_nothing_and_reports_what_is_done(quick, tmp_path):
     assert [(r["seed"], r["method"]) for r in out["runs"]] == [(0, m) for m in METHODS]
     assert not (quick["work"] / "seed1").exists()
     assert (tmp_path / "methods_quick.md").read_text().count("| baseline |") == 2  # main table + transfer table
+
+
+def test_each_method_is_registered_once():
+    from midalign.experiments import methods
+
+    assert methods.METHODS == tuple(methods.RUNNERS) == methods.MethodsBenchConfig().methods
+    with pytest.raises(ValueError, match="registered twice"):
+        methods.method("incline")(lambda ctx, seed, out_dir: ({}, {}))

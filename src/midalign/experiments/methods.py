@@ -1,4 +1,4 @@
-"""``midalign bench methods``: the survey's cross-lingual transfer methods side by side on one model, one task, one
+"""``midalign experiment methods``: the survey's cross-lingual transfer methods side by side on one model, one task, one
 budget (xSID slot filling, Gemma 3 270M by default).
 
 Every method gets the same English task data (xSID ``en.valid``), the same target-language resources (for each
@@ -35,15 +35,30 @@ import os
 import shutil
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 
 from .harness import claim_results, claim_work_dir, experiment_cli, mean_sd, publish, run_once, train, write_jsonl
 from .xsid import XsidBenchConfig, evaluate_sentences, evaluated_languages, test_sentences, train_argv
 
 __all__ = ["METHODS", "MethodsBenchConfig", "run_benchmark", "summarize", "markdown_table", "main"]
 
-METHODS = ("baseline", "baseline_2x", "alignment", "merging", "madx", "lt_sft", "incline")
 ADAPTER = "adapter_model"
+# Every transfer method of the comparison, registered once by ``@method(name)`` on its runner; the table's rows
+# are in registration order. A runner takes (context, seed, out_dir) and returns (scores by language, extra fields).
+RUNNERS: dict[str, Callable] = {}
+
+
+def method(name: str):
+    """Register ``fn`` as the comparison's method ``name`` (one place: the rest reads :data:`RUNNERS`)."""
+
+    def register(fn: Callable) -> Callable:
+        if name in RUNNERS:
+            raise ValueError(f"method {name!r} is registered twice")
+        RUNNERS[name] = fn
+        return fn
+
+    return register
 
 
 @dataclass
@@ -60,7 +75,7 @@ class MethodsBenchConfig(XsidBenchConfig):
     sft_mask_learning_rate: float = 1e-3
     merge_weights: tuple[float, ...] = (0.25, 0.5, 1.0)  # alignment-adapter weights tried on the dev split
     incline_sigmas: tuple[float, ...] = (0.1, 0.3, 0.5)  # INCLINE strengths tried on the dev split
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = field(default_factory=lambda: tuple(RUNNERS))
 
     @classmethod
     def quick(cls, **kw) -> MethodsBenchConfig:
@@ -323,18 +338,22 @@ def _one_adapter(ctx: _Context, seed: int, out_dir: str, **train):
     }
 
 
+@method("baseline")
 def _run_baseline(ctx: _Context, seed: int, out_dir: str):
     return _one_adapter(ctx, seed, out_dir, steps=ctx.cfg.steps)
 
 
+@method("baseline_2x")
 def _run_baseline_2x(ctx: _Context, seed: int, out_dir: str):
     return _one_adapter(ctx, seed, out_dir, steps=2 * ctx.cfg.steps)
 
 
+@method("alignment")
 def _run_alignment(ctx: _Context, seed: int, out_dir: str):
     return _one_adapter(ctx, seed, out_dir, steps=2 * ctx.cfg.steps, schedule="alternate", pairs=ctx.pairs_file)
 
 
+@method("merging")
 def _run_merging(ctx: _Context, seed: int, out_dir: str):
     from ..compose import combine_adapters
     from ..models import load_model_with_adapters
@@ -365,6 +384,7 @@ def _run_merging(ctx: _Context, seed: int, out_dir: str):
     }
 
 
+@method("madx")
 def _run_madx(ctx: _Context, seed: int, out_dir: str):
     from ..compose import combine_adapters
     from ..models import load_model_with_adapters
@@ -389,6 +409,7 @@ def _run_madx(ctx: _Context, seed: int, out_dir: str):
     }
 
 
+@method("lt_sft")
 def _run_lt_sft(ctx: _Context, seed: int, out_dir: str):
     from ..compose import SparseDiff, apply_sparse_diffs
     from ..models import load_model
@@ -416,6 +437,7 @@ def _run_lt_sft(ctx: _Context, seed: int, out_dir: str):
     }
 
 
+@method("incline")
 def _run_incline(ctx: _Context, seed: int, out_dir: str):
     import torch
     from safetensors.torch import load_file, save_file
@@ -475,15 +497,7 @@ def _run_incline(ctx: _Context, seed: int, out_dir: str):
     }
 
 
-RUNNERS = {
-    "baseline": _run_baseline,
-    "baseline_2x": _run_baseline_2x,
-    "alignment": _run_alignment,
-    "merging": _run_merging,
-    "madx": _run_madx,
-    "lt_sft": _run_lt_sft,
-    "incline": _run_incline,
-}
+METHODS = tuple(RUNNERS)  # the registered methods, in order
 
 
 def run_benchmark(
@@ -665,7 +679,7 @@ def _plot(summary: dict, cfg: MethodsBenchConfig, langs: list[str], path: str) -
 def main(argv: list[str] | None = None) -> dict:
     cfg, args = experiment_cli(
         argv,
-        prog="midalign bench methods",
+        prog="midalign experiment methods",
         description=__doc__.split("\n\n")[0],
         cfg_cls=MethodsBenchConfig,
         methods=METHODS,
