@@ -419,7 +419,7 @@ def test_training_scripts_protect_existing_checkpoints_unless_asked(tmp_path):
     args.check_output_dir()  # resuming over existing checkpoints is allowed
 
 
-@pytest.mark.parametrize("order, warned", [("file", True), ("shuffle", False)])
+@pytest.mark.parametrize("order, warned", [("file", True), ("shuffle", False), ("streaming", True)])
 def test_a_pair_language_never_drawn_is_named(tmp_path, tiny_model_dir, data_files, caplog, order, warned):
     """A pair file in language blocks (16 de, then 16 ja) and a run that draws only 16 task rows: in file order ja
     is never aligned, and the warning says so; shuffled (seed 0), both languages are drawn."""
@@ -431,8 +431,9 @@ def test_a_pair_language_never_drawn_is_named(tmp_path, tiny_model_dir, data_fil
          for lang in ("de", "ja") for i in range(16)],
     )  # fmt: skip
     argv = ["--model_name_or_path", tiny_model_dir, "--train_file", data_files["task"], "--alignment_file", pairs,
-            "--output_dir", str(tmp_path / "run"), "--max_steps", "2", "--alignment_pair_order", order,
-            *PAPER_FLAGS]  # fmt: skip
+            "--output_dir", str(tmp_path / "run"), "--max_steps", "2", *PAPER_FLAGS]  # fmt: skip
+    # --streaming reads the pairs in file order too (it has no shuffled order)
+    argv += ["--streaming", "True"] if order == "streaming" else ["--alignment_pair_order", order]
     with caplog.at_level("INFO", logger="midalign"):
         _run(argv)
     messages = [r.getMessage() for r in caplog.records if "--alignment_file" in r.getMessage()]

@@ -101,6 +101,22 @@ class StreamingAlignmentDataset(IterableDataset):
     def __len__(self) -> int:
         return self._len
 
+    def pair_languages(self, draws: int) -> tuple[dict[str, int], dict[str, int]]:
+        """As :meth:`AlignmentDataset.pair_languages`, for pairs streamed in file order (epoch ``e`` starts
+        ``e * len(self)`` pairs in): one pass over the pair file, reading only each row's ``lang``."""
+        if not self.pair_files or not self._len:
+            return {}, {}
+        limit = -(-max(draws, 0) // self._len) * self._len  # the last, partial epoch counted whole
+        in_file, reach = Counter(), Counter()
+        for i, row in enumerate(iter_rows(self.pair_files, PAIR_FIELDS, keep=("lang",))):
+            if i == 0 and "lang" not in row:
+                return {}, {}
+            lang = row.get("lang", "?")
+            in_file[lang] += 1
+            if i < limit:
+                reach[lang] += 1
+        return dict(in_file), dict(reach)
+
     def _rows(self) -> Iterator[tuple[str, dict]]:
         rows = iter_located_rows(self.files, self.fields)
         if self.shuffle_buffer <= 0:

@@ -80,13 +80,11 @@ def _as_rows_dataset(data, tokenizer, name: str):
 
 
 def _one_pair_repeated(inputs) -> bool:
-    """Every row of the batch is the same pair (the same token ids on both sides)."""
+    """Every row of the batch is the same pair (the same token ids on both sides, padding ignored)."""
     for side in ("0", "1"):
         ids, mask = inputs[f"input_ids_parallel_{side}"], inputs[f"attention_mask_parallel_{side}"]
-        if not (
-            bool(mask.eq(mask[:1]).all())
-            and bool(ids.masked_fill(mask == 0, 0).eq(ids[:1].masked_fill(mask[:1] == 0, 0)).all())
-        ):
+        ids = ids.masked_fill(mask == 0, 0)
+        if not (torch.equal(mask, mask[:1].expand_as(mask)) and torch.equal(ids, ids[:1].expand_as(ids))):
             return False
     return True
 
