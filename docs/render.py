@@ -235,6 +235,19 @@ def block_xsid_remedy() -> str:
     return "\n".join(lines)
 
 
+def _run_hours(runs: list[dict], key: str) -> str:
+    return f"{sum(r.get(key, 0) for r in runs) / 3600:.1f}"
+
+
+def _per_seed_minutes(runs: list[dict]) -> dict[str, str]:
+    out: dict[str, float] = {}
+    dtypes: dict[str, str] = {}
+    for r in runs:
+        out[r["seed"]] = out.get(r["seed"], 0) + r.get("train_seconds", 0) + r.get("eval_seconds", 0)
+        dtypes[r["seed"]] = r.get("dtype", "?")
+    return {str(k): f"{v / 60:.0f} min ({dtypes[k]})" for k, v in sorted(out.items())}
+
+
 def render_sib200() -> str:
     sib = _load("sib200.json")
     head = ["# SIB-200: does alignment improve zero-shot transfer?", ""]
@@ -253,9 +266,11 @@ def render_sib200() -> str:
         f"{cfg['remedy']}`, chosen before the run from the positive control (no search on test data). Evaluation: "
         f"label scoring of the 7 topics on the first {cfg['test_size']} test sentences of each of "
         f"{len(sib['languages'])} languages (chosen before any result, see `DEFAULT_TRANSFER` in "
-        f"`midalign/experiments/sib200.py`). Seeds: {', '.join(map(str, seeds))}. Wall-clock of the last "
-        f"invocation: {s.get('wall_clock_seconds_this_invocation', 0) / 60:.0f} min (runs resumed from earlier "
-        "invocations are not counted).", "",
+        f"`midalign/experiments/sib200.py`). Seeds: {', '.join(map(str, seeds))}. Compute: "
+        f"{_run_hours(sib['runs'], 'train_seconds')} h of training and {_run_hours(sib['runs'], 'eval_seconds')} h of "
+        f"evaluation summed over the {len(sib['runs'])} runs ("
+        + ", ".join(f"seed {k}: {v}" for k, v in _per_seed_minutes(sib["runs"]).items())
+        + "; made across sessions on 2 CPU cores, partly beside other jobs: not a speed measurement).", "",
         *([f"**Incomplete**: {len(sib['runs'])} of {len(cfg['seeds']) * len(cfg['methods'])} runs of the default "
            f"configuration finished (seeds present: {', '.join(map(str, seeds))}); the rows say how many seeds each "
            "has. Rerunning the same command resumes the missing ones.", ""] if not sib.get("complete", True) else []),
