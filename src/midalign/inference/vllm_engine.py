@@ -76,7 +76,12 @@ class VllmWorker:
         if not line:
             code = self.proc.wait()
             raise RuntimeError(f"--engine vllm: the worker ({self.python}) exited with code {code} (its log is above)")
-        reply = json.loads(line)
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            raise RuntimeError(
+                f"--engine vllm: the worker wrote {line[:200]!r} where a protocol line was expected"
+            ) from None
         if "error" in reply:
             raise RuntimeError(f"--engine vllm failed on {self.setup['model']}: {reply['error']}")
         return reply

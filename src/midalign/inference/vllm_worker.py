@@ -6,18 +6,34 @@ or null), "max_lora_rank", "dtype", "max_model_len", "max_new_tokens", "stop_tok
 answers ``{"ready": true, "vllm": version}``. Then each line ``{"prompt_token_ids": [[int, ...], ...]}`` is
 answered by ``{"texts": [str, ...]}`` (greedy, special tokens skipped, in the order given). An error is answered
 by ``{"error": message}`` and ends the worker. The prompts arrive tokenized, so both engines see the same tokens.
+
+Only protocol lines reach the client's pipe: vLLM logs to stdout by default (and its engine process, C extensions
+and Triton print there too), so the worker keeps a private copy of file descriptor 1 for the protocol and points
+fd 1 and ``sys.stdout`` at stderr before importing vLLM.
 """
 
 import json
+import os
 import sys
+
+_PROTOCOL = None
 
 
 def _reply(obj) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    _PROTOCOL.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    _PROTOCOL.flush()
+
+
+def _claim_stdout() -> None:
+    global _PROTOCOL
+    _PROTOCOL = os.fdopen(os.dup(1), "w", encoding="utf-8")
     sys.stdout.flush()
+    os.dup2(2, 1)  # everything else written to fd 1 (child processes inherit it) goes to stderr
+    sys.stdout = sys.stderr
 
 
 def main() -> int:
+    _claim_stdout()
     setup = json.loads(sys.stdin.readline())
     try:
         import vllm

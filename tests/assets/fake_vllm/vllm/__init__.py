@@ -28,8 +28,13 @@ class LLM:
         if kwargs.get("dtype") == "float16":
             raise ValueError("fake vllm: no float16")
         self.kwargs = kwargs
+        # like vLLM's own logger (its default stream is stdout) and C extensions: output on stdout, at the file
+        # descriptor level too, which the worker must keep off its protocol channel
+        print("INFO fake vllm: initializing engine")
+        os.write(1, b"fake C-level log line\n")
 
     def generate(self, prompts, params, lora_request=None, use_tqdm=False):
+        print("INFO fake vllm: generating")
         stops = params.kwargs.get("stop_token_ids")
         return [
             _Output(f"n={len(p['prompt_token_ids'])} last={p['prompt_token_ids'][-1]} lora={lora_request is not None} "
