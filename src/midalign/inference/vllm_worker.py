@@ -2,7 +2,8 @@
 by midalign (vLLM pins a transformers older than ours, so it lives in its own environment).
 
 Protocol, one JSON object per line: the first line on stdin is the setup ``{"model", "adapter" (a LoRA directory
-or null), "max_lora_rank", "dtype", "max_model_len", "max_new_tokens", "stop_token_ids", "seed"}``; the worker
+or null), "max_lora_rank", "dtype", "max_model_len", "max_new_tokens", "stop_token_ids", "seed",
+"memory_utilization" (optional)}``; the worker
 answers ``{"ready": true, "vllm": version}``. Then each line ``{"prompt_token_ids": [[int, ...], ...]}`` is
 answered by ``{"texts": [str, ...]}`` (greedy, special tokens skipped, in the order given). An error is answered
 by ``{"error": message}`` and ends the worker. The prompts arrive tokenized, so both engines see the same tokens.
@@ -39,8 +40,16 @@ def main() -> int:
         import vllm
         from vllm import LLM, SamplingParams
 
+        import torch
+
+        # On the CPU backend this fraction of the machine's memory is reserved (KV cache included) at start-up, and
+        # vLLM refuses to start when less is free: its default 0.92 fails beside any other process holding a model
+        # (our engine in the same benchmark, a training run). Half leaves room; a GPU keeps vLLM's default.
+        memory = setup.get("memory_utilization") or (None if torch.cuda.is_available() else 0.5)
         kwargs = dict(model=setup["model"], dtype=setup.get("dtype", "float32"), seed=setup.get("seed", 0),
                       max_model_len=setup.get("max_model_len", 2048), enforce_eager=True)  # fmt: skip
+        if memory:
+            kwargs["gpu_memory_utilization"] = float(memory)
         lora = None
         if setup.get("adapter"):
             from vllm.lora.request import LoRARequest

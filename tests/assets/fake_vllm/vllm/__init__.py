@@ -27,6 +27,8 @@ class LLM:
             raise ValueError(f"no model directory {model}")
         if kwargs.get("dtype") == "float16":
             raise ValueError("fake vllm: no float16")
+        if kwargs.get("gpu_memory_utilization", 0.92) > 0.8:  # as vLLM's CPU backend beside another model process
+            raise ValueError("fake vllm: available memory is less than desired CPU memory utilization (0.92)")
         self.kwargs = kwargs
         # like vLLM's own logger (its default stream is stdout) and C extensions: output on stdout, at the file
         # descriptor level too, which the worker must keep off its protocol channel
