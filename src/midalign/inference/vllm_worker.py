@@ -37,10 +37,9 @@ def main() -> int:
     _claim_stdout()
     setup = json.loads(sys.stdin.readline())
     try:
+        import torch
         import vllm
         from vllm import LLM, SamplingParams
-
-        import torch
 
         # On the CPU backend this fraction of the machine's memory is reserved (KV cache included) at start-up, and
         # vLLM refuses to start when less is free: its default 0.92 fails beside any other process holding a model
