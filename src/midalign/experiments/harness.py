@@ -240,7 +240,9 @@ def bootstrap_f1_ci(
     scores, so each resample recomputes it from the per-sentence ``[correct, predicted, gold]`` span counts.
 
     Args:
-        a, b: ``{seed: {lang: [[correct, predicted, gold] per sentence]}}``.
+        a: ``{seed: {lang: [[correct, predicted, gold] per sentence]}}``.
+        b: the other side of a paired difference, the same shape (None: ``a``'s own F1).
+        langs: the languages averaged.
     Returns:
         ``[value, low, high]``.
     """
