@@ -478,6 +478,12 @@ def block_headline() -> str:
                 lines.append(f"- **SIB-200, `{name}`** ({len(d['seeds'])} seeds, accuracy points): transfer "
                              f"{_ci(g['transfer'])}, aligned {_ci(g['aligned'])}, English {_ci(g['english'])} "
                              "([SIB-200 page](docs/experiment-sib200.md)).")  # fmt: skip
+    x = _load("xsid_remedy.json")
+    d = x and x["summary"].get("paired", {}).get("alignment_center - baseline_2x")
+    if d:
+        lines.append(f"- **xSID, `alignment_center - baseline_2x`** ({len(d['seeds'])} seeds, slot-F1 points): transfer "
+                     f"{_ci(d['transfer'])}, aligned {_ci(d['aligned'])}, English {_ci(d['english'])} "
+                     "([xSID page](docs/experiment-xsid.md)).")  # fmt: skip
     return "\n".join(lines) if lines else "No results files yet (`fig/demo.json`, `fig/sib200.json`)."
 
 

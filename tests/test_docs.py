@@ -19,3 +19,27 @@ def test_every_docs_page_is_in_the_nav():
     missing = [p for p in pages if p not in nav]
     assert not missing, f"docs pages not in mkdocs.yml nav: {missing}"
     assert yaml.safe_load(nav.replace("!!python", "")) is not None
+
+
+def test_the_xsid_remedy_section_says_what_its_intervals_say(tmp_path, monkeypatch):
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("render", ROOT / "docs" / "render.py")
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    monkeypatch.setattr(render, "FIG", tmp_path)
+    assert render.block_xsid_remedy().startswith("Not run yet")
+    paired = {"seeds": [0, 1, 2], "english": [-0.02, -0.05, 0.01], "aligned": [0.04, 0.01, 0.08],
+              "transfer": [0.01, -0.03, 0.05]}  # fmt: skip
+    config = {"methods": ["baseline_2x", "alignment_center"], "languages": ["en", "de"], "remedy": "batch",
+              "steps": 32, "seeds": [0, 1, 2], "test_size": 32}  # fmt: skip
+    summary = {"paired": {"alignment_center - baseline_2x": paired}, "wall_clock_seconds_this_invocation": 600}
+    result = {"config": config, "summary": summary}
+    (tmp_path / "xsid_remedy.json").write_text(json.dumps(result))
+    (tmp_path / "xsid_remedy.md").write_text("| method |\n")
+    text = render.block_xsid_remedy()
+    assert "| method |" in text and "64 optimizer steps" in text and "10 min" in text
+    assert "aligned languages 4.0 [1.0, 8.0] points (higher, interval above zero)" in text
+    assert "transfer languages 1.0 [-3.0, 5.0] points (no difference beyond noise" in text
+    assert "xSID, `alignment_center - baseline_2x`** (3 seeds" in render.block_headline()
