@@ -61,7 +61,8 @@ says it at the first alignment batch ("the loss starts at chance: the objective 
 
 ```bash
 midalign analyze anisotropy --model <model> --input data_example/parallel.jsonl --langs en,de,ru,zh \\
-    --pooling mean_skip_first --loss-batch-size 16 --output-dir fig --name anisotropy_<model>_mean_skip_first
+    --pooling mean_skip_first --loss-batch-size 16 --output-dir fig --name anisotropy_<model>_mean_skip_first \\
+    --overwrite   # replaces the committed results
 ```
 
 ## Remedies (`--alignment_center`)
@@ -487,9 +488,33 @@ def block_headline() -> str:
     return "\n".join(lines) if lines else "No results files yet (`fig/demo.json`, `fig/sib200.json`)."
 
 
+def block_diagnosis() -> str:
+    """One row per embedded model and pooling at the default alignment layer (L // 2), from fig/anisotropy_*.json."""
+    models = (("gemma3", "Gemma 3 270M", 18), ("smollm2", "SmolLM2-135M-Instruct", 30))
+    first = _load("anisotropy_gemma3_mean_skip_first.json")
+    head = (f"Pairs {first[0]['pairs']} ({first[0]['n']} pairs), InfoNCE on batches of {first[0]['batch_size']} at "
+            f"τ {first[0]['temperature']}:" if first else "")
+    out = ["| model | pooling | layer | pair / unrelated cos | top-1 dim share | InfoNCE at init: paper / batch / "
+           "standardized (ln B) | retrieval raw / centered |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for key, label, n_layers in models:
+        for pooling in ("mean", "mean_skip_first"):
+            rows = _load(f"anisotropy_{key}_{pooling}.json")
+            r = next((x for x in rows or [] if x["layer"] == n_layers // 2), None)
+            if r:
+                out.append(
+                    f"| {label} | `{pooling}` | {r['layer']} | {r['pair_cos']:.3f} / {r['unrelated_cos']:.3f} | "
+                    f"{r['top1_share']:.2f} | {r['infonce_init']:.2f} / {r['infonce_init_centered']:.2f} / "
+                    f"{r['infonce_init_standardized']:.2f} ({r['chance']:.2f}) | {r['retrieval_raw']:.2f} / "
+                    f"{r['retrieval_centered']:.2f} |"
+                )  # fmt: skip
+    if len(out) == 2:
+        return "Not run yet: `midalign analyze anisotropy` (see the remedies page)."
+    return "\n".join([head, "", *out])
+
+
 PAGES = {"remedies.md": render_remedies, "experiment-sib200.md": render_sib200, "bf16.md": render_bf16}
 # Blocks between "<!-- BEGIN rendered:NAME -->" and "<!-- END rendered:NAME -->" in hand-written files
-BLOCKS = {"demo": block_demo, "headline": block_headline, "vllm": block_vllm, "xsid_remedy": block_xsid_remedy}
+BLOCKS = {"diagnosis": block_diagnosis, "demo": block_demo, "headline": block_headline, "vllm": block_vllm, "xsid_remedy": block_xsid_remedy}
 BLOCK_FILES = (ROOT / "README.md", DOCS / "quickstart.md", DOCS / "benchmarks.md", DOCS / "experiment-xsid.md",
                DOCS / "experiment-methods.md")  # fmt: skip
 
