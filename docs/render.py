@@ -212,7 +212,7 @@ def _plainly(sib: dict) -> list[str]:
 def block_xsid_remedy() -> str:
     x = _load("xsid_remedy.json")
     if not x:
-        return ("Not run yet: `midalign experiment xsid --methods baseline_2x,alignment_center --name xsid_remedy` "
+        return ("Not run yet: `midalign experiment xsid --methods baseline_2x,alignment_center --name xsid_remedy --fig-dir fig` "
                 "writes `fig/xsid_remedy.json`, which this section is rendered from.")  # fmt: skip
     cfg, s = x["config"], x["summary"]
     minutes = s.get("wall_clock_seconds_this_invocation", 0) / 60
