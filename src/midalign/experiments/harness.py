@@ -175,6 +175,20 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[i]
 
 
+def _seed_item_interval(seeds: list, sizes: dict, stat: Callable, resamples: int, seed: int, level: float):
+    """``[low, high]``: the percentile interval of ``stat(drawn seeds, {key: item indices})`` over ``resamples``
+    draws of the seeds with replacement and, per key of ``sizes`` (its item count), of the items with replacement
+    (the same indices for every drawn seed: items are shared across seeds)."""
+    rng = random.Random(seed)
+    stats = []
+    for _ in range(resamples):
+        drawn = [seeds[rng.randrange(len(seeds))] for _ in seeds]
+        stats.append(stat(drawn, {k: [rng.randrange(n) for _ in range(n)] for k, n in sizes.items()}))
+    stats.sort()
+    alpha = (1 - level) / 2
+    return [_percentile(stats, alpha), _percentile(stats, 1 - alpha)]
+
+
 def bootstrap_mean_ci(
     scores: dict[int, list[float]], *, resamples: int = 1000, seed: int = 0, level: float = 0.95
 ) -> list[float]:
@@ -191,15 +205,11 @@ def bootstrap_mean_ci(
     if any(len(scores[s]) != n for s in seeds) or n == 0:
         raise ValueError("bootstrap: every seed needs the same non-zero number of items")
     point = statistics.mean(statistics.mean(scores[s]) for s in seeds)
-    rng = random.Random(seed)
-    stats = []
-    for _ in range(resamples):
-        drawn = [seeds[rng.randrange(len(seeds))] for _ in seeds]
-        idx = [rng.randrange(n) for _ in range(n)]
-        stats.append(statistics.mean(sum(scores[s][i] for i in idx) / n for s in drawn))
-    stats.sort()
-    alpha = (1 - level) / 2
-    return [point, _percentile(stats, alpha), _percentile(stats, 1 - alpha)]
+
+    def stat(drawn, idx):
+        return statistics.mean(sum(scores[s][i] for i in idx[None]) / n for s in drawn)
+
+    return [point, *_seed_item_interval(seeds, {None: n}, stat, resamples, seed, level)]
 
 
 def paired_bootstrap(a: dict[int, list[float]], b: dict[int, list[float]], **kw) -> list[float]:
@@ -259,14 +269,7 @@ def bootstrap_f1_ci(
         return value - _group_f1(b, drawn, list(langs), idx) if b is not None else value
 
     point = stat(seeds, {lang: range(n) for lang, n in sizes.items()})
-    rng = random.Random(seed)
-    stats = []
-    for _ in range(resamples):
-        drawn = [seeds[rng.randrange(len(seeds))] for _ in seeds]
-        stats.append(stat(drawn, {lang: [rng.randrange(n) for _ in range(n)] for lang, n in sizes.items()}))
-    stats.sort()
-    alpha = (1 - level) / 2
-    return [point, _percentile(stats, alpha), _percentile(stats, 1 - alpha)]
+    return [point, *_seed_item_interval(seeds, sizes, stat, resamples, seed, level)]
 
 
 def experiment_cli(
