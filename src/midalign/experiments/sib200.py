@@ -26,7 +26,6 @@ files per language.
 from __future__ import annotations
 
 import os
-import random
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -117,12 +116,8 @@ def prepare_data(cfg: Sib200Config, tokenizer, work_dir: str) -> dict[str, str]:
     os.makedirs(work_dir, exist_ok=True)
     train_file = os.path.join(work_dir, "train_eng_Latn.json")
     write_jsonl(train_file, sib200.task_rows(tokenizer, sib200.load_sib200(ENGLISH, "train", cfg.data_dir)))
-    english = {e.index_id: e.text for e in sib200.load_sib200(ENGLISH, "train", cfg.data_dir)}
-    pairs = []
-    for lang in cfg.aligned:
-        for e in sib200.load_sib200(lang, "train", cfg.data_dir):
-            pairs.append({"text_parallel_0": english[e.index_id], "text_parallel_1": e.text, "lang": lang})
-    random.Random(0).shuffle(pairs)  # mixed-language batches (training shuffles again with its seed)
+    # mixed-language batches (training shuffles again with its seed)
+    pairs = sib200.parallel_pairs(list(cfg.aligned), "train", cfg.data_dir, ENGLISH, seed=0)
     pair_file = os.path.join(work_dir, "pairs_train_" + "_".join(cfg.aligned) + ".json")
     write_jsonl(pair_file, pairs)
     return {"train": train_file, "pairs": pair_file}

@@ -22,6 +22,7 @@ __all__ = [
     "load_labels",
     "load_sib200",
     "task_rows",
+    "parallel_pairs",
     "predict",
     "score_sib",
 ]
@@ -120,6 +121,23 @@ def task_rows(tokenizer, examples: list[SibExample]) -> list[dict]:
     from ..inference.prompts import render_example
 
     return [render_example(tokenizer, ex.text, ex.category, SYSTEM_PROMPT) for ex in examples]
+
+
+def parallel_pairs(langs: list[str], split: str, data_dir: str, pivot: str = "eng_Latn",
+                   seed: int | None = 0) -> list[dict]:  # fmt: skip
+    """``--alignment_file`` rows ``{"text_parallel_0": pivot sentence, "text_parallel_1": the same sentence in
+    lang, "lang"}`` joined by ``index_id``, for every language of ``langs`` but the pivot, shuffled across languages
+    with ``seed`` (so batches mix languages; None keeps the language blocks). Sentences without a pivot twin are
+    left out."""
+    import random
+
+    by_id = {e.index_id: e.text for e in load_sib200(pivot, split, data_dir)}
+    rows = [{"text_parallel_0": by_id[e.index_id], "text_parallel_1": e.text, "lang": lang}
+            for lang in langs if lang != pivot for e in load_sib200(lang, split, data_dir)
+            if e.index_id in by_id]  # fmt: skip
+    if seed is not None:
+        random.Random(seed).shuffle(rows)
+    return rows
 
 
 def predict(model, tokenizer, examples: list[SibExample], labels: list[str], output_path: str, *,

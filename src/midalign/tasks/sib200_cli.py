@@ -174,8 +174,6 @@ def export(argv: list[str] | None = None) -> int:
 def pairs(argv: list[str] | None = None) -> int:
     """English <-> x pairs by ``index_id`` (the same sentence in both), for --alignment_file, shuffled across
     languages with --seed so that batches mix languages."""
-    import random
-
     from ..data.jsonl import write_jsonl
 
     p = argparse.ArgumentParser(prog="midalign sib200 pairs", description=pairs.__doc__)
@@ -185,18 +183,9 @@ def pairs(argv: list[str] | None = None) -> int:
     p.add_argument("--output", required=True)
     args = p.parse_args(argv)
     data_dir = sib200.resolve_data_dir(args.data_dir)
-    pivot = {e.index_id: e.text for e in sib200.load_sib200(args.pivot, args.split, data_dir)}
-    rows = []
-    for lang in _langs(args):
-        if lang == args.pivot:
-            continue
-        for e in sib200.load_sib200(lang, args.split, data_dir):
-            if e.index_id in pivot:
-                rows.append({"text_parallel_0": pivot[e.index_id], "text_parallel_1": e.text, "lang": lang})
+    rows = sib200.parallel_pairs(_langs(args), args.split, data_dir, args.pivot, args.seed if args.seed >= 0 else None)
     if not rows:
         raise ValueError(f"--lang {args.lang}: no sentence shares an index_id with {args.pivot} in {args.split}")
-    if args.seed >= 0:
-        random.Random(args.seed).shuffle(rows)
     write_jsonl(args.output, rows)
     print(f"wrote {len(rows)} pairs to {args.output}")
     return len(rows)
