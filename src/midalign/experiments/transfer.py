@@ -26,7 +26,7 @@ import torch
 
 from ..data.jsonl import write_jsonl
 from ..training.arguments import default_alignment_layer
-from .harness import FIG_DIR
+from .harness import FIG_DIR, claim_results, claim_work_dir, publish, run_once
 from .world import World, make_world
 
 __all__ = ["TransferConfig", "build_tokenizer", "pair_f1", "pretraining_rows", "run_seed", "run_benchmark", "main"]
@@ -236,8 +236,6 @@ def run_seed(cfg: TransferConfig, seed: int, work_dir: str) -> list[dict]:
     pretraining of step (a) happens only when some method of the seed is not done yet."""
     import copy
 
-    from .harness import run_once
-
     langs = (cfg.source, *cfg.targets)
     seed_dir = os.path.join(work_dir, f"seed{seed}")
     shared: dict = {}
@@ -361,8 +359,6 @@ def run_benchmark(
 ) -> dict:
     """Every (seed, method) not done yet in ``work_dir`` (resumable), then the JSON, table and figure in
     ``fig_dir`` (results already there are refused before anything runs, unless ``overwrite``)."""
-    from .harness import claim_results, claim_work_dir, publish
-
     claim_results(fig_dir, name, overwrite)
     claim_work_dir(work_dir, asdict(cfg), free=("seeds",))
     # Tiny matrices: one thread is as fast as two, and never oversubscribes the cores when other jobs run.
