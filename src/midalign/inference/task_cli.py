@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterable
 
 __all__ = [
+    "add_base_model_args",
     "add_model_args",
     "generate_task",
     "prompt_rows",
@@ -29,7 +30,9 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_model_args(p: argparse.ArgumentParser, *, batch_size: int = 16, max_new_tokens: int = 128) -> None:
+def add_base_model_args(p: argparse.ArgumentParser) -> None:
+    """``--model`` (alias ``--base-model-name``) and ``--adapter`` (alias ``--peft-model-id``, repeatable): the
+    model a task command runs, in every task command's vocabulary."""
     p.add_argument("--model", "--base-model-name", dest="base_model_name", default=None,
                    help="base model: hub id or directory; default: embedded SmolLM2")  # fmt: skip
     p.add_argument(
@@ -40,6 +43,10 @@ def add_model_args(p: argparse.ArgumentParser, *, batch_size: int = 16, max_new_
         default=[],
         help="LoRA adapter (directory or hub id); repeat to stack several (merged in turn)",
     )
+
+
+def add_model_args(p: argparse.ArgumentParser, *, batch_size: int = 16, max_new_tokens: int = 128) -> None:
+    add_base_model_args(p)
     p.add_argument(
         "--no-default-template",
         action="store_true",

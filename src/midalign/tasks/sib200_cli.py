@@ -38,14 +38,12 @@ def _langs(args) -> list[str]:
 
 def infer(argv: list[str] | None = None) -> list[dict]:
     """Predict the topic of every sentence by label scoring (resumable JSON-lines output)."""
-    from ..inference.task_cli import positive_int
+    from ..inference.task_cli import add_base_model_args, positive_int
+    from ..models.hardware import resolve_dtype
     from ..models.loading import adapter_fingerprint, load_model_with_adapters, load_tokenizer, resolve_model_path
 
     p = argparse.ArgumentParser(prog="midalign sib200 infer", description=infer.__doc__)
-    p.add_argument("--model", "--base-model-name", dest="base_model_name", default=None,
-                   help="base model: hub id or directory; default: embedded SmolLM2")  # fmt: skip
-    p.add_argument("--adapter", "--peft-model-id", dest="peft_model_id", action="append", default=[],
-                   help="LoRA adapter (directory or hub id); repeat to stack several")  # fmt: skip
+    add_base_model_args(p)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16", "auto"],
                    help="base weights' dtype; auto = bf16 only where the hardware has bf16 units")  # fmt: skip
     p.add_argument("--batch-size", "--bsz", type=positive_int, default=8)
@@ -59,8 +57,6 @@ def infer(argv: list[str] | None = None) -> list[dict]:
     data_dir = sib200.resolve_data_dir(args.data_dir)
     examples = sib200.load_sib200(args.lang, args.split, data_dir)[: args.limit]
     labels = sib200.load_labels(data_dir, args.lang)
-    from ..models.hardware import resolve_dtype
-
     dtype = resolve_dtype(args.dtype)
     base = resolve_model_path(args.base_model_name)
     tokenizer = load_tokenizer(args.base_model_name, revision=args.revision_model)
