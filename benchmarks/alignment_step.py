@@ -8,7 +8,7 @@ Model: random weights shaped like SmolLM2-135M (30 layers, hidden 576, vocab 491
 projections), alignment layer 15, batch 8, pairs of ~24 tokens, task sequences of 64 tokens. Each variant runs in
 its own process so that peak RSS (ru_maxrss) is its own.
 
-    python benchmarks/alignment_step.py [--repeats 5]
+    python benchmarks/alignment_step.py [--repeats 5] [--json outputs/fig/alignment_step.json]
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import resource
 import subprocess
 import sys
 import time
+
+import _results
 
 
 def _model():
@@ -72,10 +74,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--variant", help=argparse.SUPPRESS)
+    _results.add_args(ap, "alignment_step")
     args = ap.parse_args()
     if args.variant:
         print(json.dumps(_run_variant(args.variant, args.repeats)))
         return
+    _results.claim(args.json, args.overwrite)
     results = {}
     for variant in ("task", "align", "naive"):
         out = subprocess.run(
@@ -94,6 +98,10 @@ def main() -> None:
         f"align / naive memory: {a['peak_rss_increase_mb'] / max(n['peak_rss_increase_mb'], 1e-9):.2f}x (target < 1x)"
     )
     print(f"align / task time:    {a['median_s'] / results['task']['median_s']:.2f}x")
+    import torch
+
+    _results.write(args.json, {"repeats": args.repeats, "batch": 8, "pair_tokens": 24, "task_tokens": 64,
+                               "layer": 15, "variants": results}, threads=torch.get_num_threads())  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@
 
 Prints generated tokens/s of each, the ratios to paper, and how many greedy outputs are identical to paper's.
 
-    python benchmarks/inference.py [--model PATH] [--n 128] [--max-new-tokens 24]
+    python benchmarks/inference.py [--model PATH] [--adapter DIR] [--n 128] [--max-new-tokens 24] [--json FILE]
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import argparse
 import json
 import random
 import time
+
+import _results
 
 
 def main() -> None:
@@ -38,7 +40,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--max-new-tokens", type=int, default=24)
+    _results.add_args(ap, "inference")
     args = ap.parse_args()
+    _results.claim(args.json, args.overwrite)
 
     tok = load_tokenizer(args.model)
     model = load_model_with_adapters(args.model, [args.adapter] if args.adapter else None)
@@ -85,14 +89,26 @@ def main() -> None:
         + (", ours with the early-exit greedy loop" if args.early_exit else "")
     )
     paper_out, paper_tok, paper_s = results["paper (fixed order)"]
+    variants = {}
     for name, (out, n_tok, secs) in results.items():
         same = sum(a == b for a, b in zip(paper_out, out))
+        speed = n_tok / secs
+        variants[name.split(" ")[0]] = {"label": name, "tokens": n_tok, "seconds": secs, "tokens_per_s": speed,
+                                        "vs_paper": speed / (paper_tok / paper_s),
+                                        "identical_to_paper": same}  # fmt: skip
         print(
             f"{name:30s} {n_tok} tokens in {secs:5.1f} s = {n_tok / secs:6.1f} tokens/s  "
             f"{(n_tok / secs) / (paper_tok / paper_s):.2f}x  identical to paper: {same}/{len(prompts)}"
         )
     ours_out, ours_tok, ours_s = results["ours (sorted + prefix cache)"]
     print(f"speed-up ours/paper: {(ours_tok / ours_s) / (paper_tok / paper_s):.2f}x (target >= 1.5x)")
+    import torch
+
+    _results.write(args.json, {"model": args.model or "SmolLM2-135M-Instruct (embedded)", "adapter": args.adapter,
+                               "early_exit": args.early_exit, "prompts": len(prompts), "batch_size": args.batch_size,
+                               "max_new_tokens": args.max_new_tokens, "prompt_tokens": [min(lengths), max(lengths)],
+                               "shared_prefix_tokens": shared, "dtype": str(model.dtype).replace("torch.", ""),
+                               "variants": variants}, threads=torch.get_num_threads())  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Shapes: random weights shaped like SmolLM2-135M (30 layers, hidden 576, vocab 49
 prompts of 96-124 tokens and targets of 8-16. Each (shape, variant) runs in its own process so that peak RSS
 (ru_maxrss) is its own; rounds interleave the variants; medians are reported.
 
-    python benchmarks/task_loss.py [--repeats 3] [--rounds 3]
+    python benchmarks/task_loss.py [--repeats 3] [--rounds 3] [--json outputs/fig/task_loss.json]
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+import _results
 
 SHAPES = ("smollm2", "gemma3")  # midalign.models.REAL_SHAPES
 
@@ -62,10 +64,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=3, help="processes per (shape, variant), interleaved")
     p.add_argument("--shapes", default="smollm2,gemma3")
     p.add_argument("--child", nargs=2, metavar=("SHAPE", "VARIANT"), help=argparse.SUPPRESS)
+    _results.add_args(p, "task_loss")
     args = p.parse_args(argv)
     if args.child:
         print(json.dumps(_child(args.child[0], args.child[1] == "supervised", args.repeats)))
         return
+    _results.claim(args.json, args.overwrite)
     shapes = args.shapes.split(",")
     results: dict[tuple[str, str], list[dict]] = {}
     for _ in range(args.rounds):
@@ -74,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
                 cmd = [sys.executable, __file__, "--child", shape, variant, "--repeats", str(args.repeats)]
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
                 results.setdefault((shape, variant), []).append(json.loads(out))
+    summary = {}
     print("| shape | logits over | s / task micro-batch (median) | peak RSS MB (median) | loss |")
     print("|---|---|---|---|---|")
     for shape in shapes:
@@ -92,6 +97,16 @@ def main(argv: list[str] | None = None) -> None:
         time_ratio = med["supervised", "seconds"] / med["full", "seconds"]
         rss_ratio = med["supervised", "peak_rss_mb"] / med["full", "peak_rss_mb"]
         print(f"| {shape} | ratio supervised / full | {time_ratio:.2f}x | {rss_ratio:.2f}x | |")
+        losses = {v: results[(shape, v)][0]["loss"] for v in ("full", "supervised")}
+        summary[shape] = {
+            **{f"{v}_{k}": med[v, k] for v in ("full", "supervised") for k in ("seconds", "peak_rss_mb")},
+            "time_ratio": time_ratio,
+            "rss_ratio": rss_ratio,
+            "loss_abs_diff": abs(losses["full"] - losses["supervised"]),
+        }
+    runs = {f"{shape}/{variant}": rs for (shape, variant), rs in results.items()}
+    _results.write(args.json, {"repeats": args.repeats, "rounds": args.rounds, "batch": 8, "prompt_tokens": [96, 124],
+                               "target_tokens": [8, 16], "runs": runs, "summary": summary}, threads=2)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ This machine's speed drifts by tens of percent over minutes, so the order of the
 time ratios are taken within a round (their median is the headline), beside the ratio of the medians.
 
     python benchmarks/train_recipe.py [--steps 10] [--rounds 4] [--threads 2] [--profile] [--json FILE]
+
+Writes ``--json`` (default ``outputs/fig/train_recipe.json``; the Benchmarks page renders ``fig/train_recipe.json``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import _results
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("plain_hf", "baseline", "alternate", "baseline_bf16", "alternate_bf16")
@@ -204,6 +208,7 @@ def child(args) -> None:
         row = lambda e: {"name": e.key, "count": e.count, "cpu_total_ms": e.cpu_time_total / 1e3,  # noqa: E731
                          "self_ms": e.self_cpu_time_total / 1e3}  # fmt: skip
         top = sorted(averages, key=lambda e: -e.self_cpu_time_total)[:25]
+        result["profile_self_ms_total"] = sum(e.self_cpu_time_total for e in averages) / 1e3
         result["profile"] = [row(e) for e in top] + [
             row(e) for e in averages if e.key.startswith("micro-batch") or e.key in timers
         ]
@@ -260,11 +265,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--variants", default=None, help=f"comma-separated of {', '.join(VARIANTS)} (default: all on a "
                     "CPU with bf16 units or a GPU, else the fp32 ones)")  # fmt: skip
     ap.add_argument("--profile", action="store_true", help="also profile one alternate run (torch.profiler)")
-    ap.add_argument("--json", default=None, help="write every run's figures here")
+    _results.add_args(ap, "train_recipe")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         return child(args)
+    _results.claim(args.json, args.overwrite)
     if args.variants is None:
         from midalign.models.hardware import cpu_bf16_native
 
@@ -307,23 +313,28 @@ def main(argv: list[str] | None = None) -> None:
             bf16_ratios[recipe] = {"per_round": ratios, "median": statistics.median(ratios)}
             print(f"{recipe}_bf16 / {recipe} (fp32): time per round {', '.join(f'{x:.2f}' for x in ratios)} -> "
                   f"median {statistics.median(ratios):.2f}x")  # fmt: skip
-    if args.json:
-        from midalign.models.hardware import cpu_description
-
-        Path(args.json).write_text(json.dumps({"cpu": cpu_description(), "threads": args.threads, "steps": args.steps,
-                                               "runs": runs, "medians": med, "bf16_vs_fp32": bf16_ratios},
-                                              indent=1))  # fmt: skip
+    ratios = {v: [a["train_runtime"] / b["train_runtime"] for a, b in zip(runs[v], runs["plain_hf"])]
+              for v in variants if v != "plain_hf" and "plain_hf" in runs}  # fmt: skip
+    out = {"steps": args.steps, "rounds": args.rounds, "variants": variants, "runs": runs, "medians": med,
+           "time_vs_plain_hf": {v: {"per_round": r, "median": statistics.median(r),
+                                    "of_medians": med[v]["train_runtime"] / med["plain_hf"]["train_runtime"],
+                                    "peak_rss": med[v]["peak_rss_mb"] / med["plain_hf"]["peak_rss_mb"]}
+                                for v, r in ratios.items()},
+           "bf16_vs_fp32": bf16_ratios}  # fmt: skip
     if args.profile:
         result = _run("alternate", args, profile=True)
         print("\nalternate run under torch.profiler: mean seconds per alignment micro-batch")
         for name, value in _account(result):
             print(f"  {name:40s} {value:.4f}")
+        out["profile"] = {"alignment_micro_batch": dict(_account(result)), "top_ops": result["profile"],
+                          "self_ms_total": result["profile_self_ms_total"]}  # fmt: skip
         print("\nprofiler (self CPU ms, top ops, and the scopes):")
         for e in result["profile"]:
             print(
                 f"  {e['name'][:60]:60s} count {e['count']:6d}  self {e['self_ms']:9.1f}  "
                 f"total {e['cpu_total_ms']:9.1f}"
             )
+    _results.write(args.json, out, threads=args.threads)
 
 
 if __name__ == "__main__":
