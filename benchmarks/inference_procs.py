@@ -5,7 +5,7 @@ embedded SmolLM2: one process with T threads, then N processes with T / N thread
 the wall-clock of each (model loading included, as a user sees it), the median ratio, and whether the output files
 are byte-identical.
 
-    python benchmarks/inference_procs.py [--nproc 2] [--threads 2] [--limit 96] [--rounds 2]
+    python benchmarks/inference_procs.py [--nproc 2] [--threads 2] [--limit 96] [--rounds 2] [--json FILE]
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import _results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +58,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=2)
+    _results.add_args(ap, "inference_procs")
     args = ap.parse_args()
+    _results.claim(args.json, args.overwrite)
     times: dict[int, list[float]] = {1: [], args.nproc: []}
     identical = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,6 +77,11 @@ def main() -> None:
     print(f"1 process x {args.threads} threads: median {one:.1f} s")
     print(f"{args.nproc} processes x {max(args.threads // args.nproc, 1)} thread(s): median {many:.1f} s")
     print(f"ratio (N processes / 1 process): {many / one:.2f}x time; byte-identical outputs: {all(identical)}")
+    _results.write(args.json, {"prompts": args.limit, "batch_size": args.batch_size, "max_new_tokens":
+                               args.max_new_tokens, "nproc": args.nproc, "rounds": args.rounds,
+                               "seconds": {"1": times[1], str(args.nproc): times[args.nproc]},
+                               "median_seconds": {"1": one, str(args.nproc): many}, "ratio": many / one,
+                               "identical": identical}, threads=args.threads)  # fmt: skip
 
 
 if __name__ == "__main__":

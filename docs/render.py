@@ -553,7 +553,7 @@ def _agreement(diffs: list[float]) -> str:
 def _paired_table(result: dict, pairs: list[tuple[str, str]]) -> list[str]:
     """One row per ``a − b``: per-seed differences, their mean and whether every seed agrees in sign."""
     seeds = sorted({r["seed"] for r in result["runs"]})
-    out = [f"| a − b | " + " | ".join(f"{g} (seeds {', '.join(map(str, seeds))}; mean)" for g in GROUP_NAMES) + " |",
+    out = ["| a − b | " + " | ".join(f"{g} (seeds {', '.join(map(str, seeds))}; mean)" for g in GROUP_NAMES) + " |",
            "|---|" + "---|" * len(GROUP_NAMES)]  # fmt: skip
     for a, b in pairs:
         d = _paired_by_seed(result, a, b)
@@ -654,7 +654,7 @@ def block_xsid_cost() -> str:
     train = " / ".join(f"{_mean(r['train_seconds'] for r in runs[m].values()):.0f}" for m in methods)
     infer = " / ".join(f"{_mean(r['eval_seconds'] for r in runs[m].values()):.0f}" for m in methods)
     n_langs = len(x["summary"]["methods"][methods[0]]["f1"])
-    return (f"**Compute** (`fig/xsid.json`): per seed, training and inference summed, "
+    return ("**Compute** (`fig/xsid.json`): per seed, training and inference summed, "
             + ", ".join(f"seed {s} {v / 60:.0f} min" for s, v in per_seed.items())
             + f"; the invocation that finished it took {x['summary']['wall_clock_seconds_this_invocation'] / 60:.0f} "
             f"min, while the test suite and a benchmark shared the 2 cores for part of it. Mean per run: train {train} "
@@ -700,13 +700,296 @@ def block_xsid_reading() -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------------ benchmarks (benchmarks/*.py)
+def _bench_head(b: dict, name: str) -> str:
+    return (f"`{b['command']}` ({b['date']}, {b['cpu']}, {b['threads']} thread(s), torch {b['torch']}; "
+            f"`fig/{name}`)")  # fmt: skip
+
+
+def _not_measured(name: str, command: str) -> str:
+    return f"Not measured yet: `{command} --json fig/{name}` writes the file this section is rendered from."
+
+
+def block_bench_alignment_step() -> str:
+    b = _load("alignment_step.json")
+    if not b:
+        return _not_measured("alignment_step.json", "python benchmarks/alignment_step.py")
+    v = b["variants"]
+    rows = (("task", f"task micro-batch ({b['batch']} × {b['task_tokens']} tokens)"),
+            ("align", "alignment micro-batch, `layer_output`"),
+            ("naive", "naive: full forward + `output_hidden_states`"))  # fmt: skip
+    lines = [f"{_bench_head(b, 'alignment_step.json')}: random SmolLM2-shaped model, LoRA, layer {b['layer']}, batch "
+             f"{b['batch']}, pairs of {b['pair_tokens']} tokens, median of {b['repeats']} after a warm-up; each "
+             "variant in its own process.", "",
+             "| variant | fwd+bwd (median s) | peak RSS increase (MB) |", "|---|---|---|"]  # fmt: skip
+    lines += [f"| {label} | {v[k]['median_s']:.3f} | {v[k]['peak_rss_increase_mb']:.0f} |" for k, label in rows]
+    t = v["align"]["median_s"] / v["naive"]["median_s"]
+    m = v["align"]["peak_rss_increase_mb"] / v["naive"]["peak_rss_increase_mb"]
+    lines += ["", f"Alignment step vs naive: **{t:.2f}× the time, {m:.2f}× the peak memory** (targets ≤ 0.5× and "
+              f"< 1×: time {'met' if t <= 0.5 else 'not met'}, memory {'met' if m < 1 else 'not met'} in this run)."]
+    return "\n".join(lines)
+
+
+def block_bench_task_loss() -> str:
+    b = _load("task_loss.json")
+    if not b:
+        return _not_measured("task_loss.json", "python benchmarks/task_loss.py")
+    names = {"smollm2": "SmolLM2 (vocab 49k)", "gemma3": "Gemma 3 270M (vocab 262k)"}
+    lines = [f"{_bench_head(b, 'task_loss.json')}: batch {b['batch']} of prompts of {b['prompt_tokens'][0]}–"
+             f"{b['prompt_tokens'][1]} tokens with targets of {b['target_tokens'][0]}–{b['target_tokens'][1]}, "
+             f"medians over {b['rounds']} rounds × {b['repeats']} timed passes, each (shape, variant) in its own "
+             "process.", "",
+             "| shape | logits over | s / task micro-batch | peak RSS (MB) |", "|---|---|---|---|"]  # fmt: skip
+    for shape, s in b["summary"].items():
+        lines += [f"| {names.get(shape, shape)} | every position | {s['full_seconds']:.2f} | {s['full_peak_rss_mb']:.0f} |",
+                  f"| | each row's targets (+ decoder cut after the last) | {s['supervised_seconds']:.2f} "
+                  f"(**{s['time_ratio']:.2f}×**) | {s['supervised_peak_rss_mb']:.0f} (**{s['rss_ratio']:.2f}×**) |"]  # fmt: skip
+    worst = max(s["loss_abs_diff"] for s in b["summary"].values())
+    lines += ["", f"The two losses agree to {worst:.1e} (largest absolute difference)."]
+    return "\n".join(lines)
+
+
+def block_bench_inference() -> str:
+    runs = [(n, _load(n)) for n in ("inference.json", "inference_adapter.json")]
+    runs = [(n, b) for n, b in runs if b]
+    if not runs:
+        return _not_measured("inference.json", "python benchmarks/inference.py")
+    first = runs[0][1]
+    labels = {"paper": "paper: fixed input order, `model.generate`", "sorted": "length-sorted batches only",
+              "ours": "**ours: length-sorted + prefix cache**"}  # fmt: skip
+    lines = []
+    for n, b in runs:
+        lines.append(f"* {_bench_head(b, n)}" + (f", adapter `{b['adapter']}` (merged)" if b["adapter"] else
+                                                   ", base model"))  # fmt: skip
+    lines += ["", f"{first['model']}, {first['dtype']}, {first['prompts']} MASSIVE-style prompts of "
+              f"{first['prompt_tokens'][0]}–{first['prompt_tokens'][1]} tokens of which {first['shared_prefix_tokens']} "
+              f"are shared, batch {first['batch_size']}, {first['max_new_tokens']} new tokens; all variants in one run, "
+              "outputs compared with the paper-style run:", "",
+              "| variant | " + " | ".join("base model" if not b["adapter"] else "+ adapter (merged)" for _, b in runs)
+              + " |", "|---|" + "---|" * len(runs)]  # fmt: skip
+    for key, label in labels.items():
+        cells = []
+        for _, b in runs:
+            v = b["variants"][key]
+            ratio = "" if key == "paper" else f" ({v['vs_paper']:.2f}×)"
+            cells.append(f"{v['tokens_per_s']:.1f} tokens/s{ratio}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("| identical greedy outputs (ours vs paper) | "
+                 + " | ".join(f"{b['variants']['ours']['identical_to_paper']}/{b['prompts']}" for _, b in runs) + " |")
+    tokens = " and ".join(f"{b['variants']['paper']['tokens']} ({'adapter' if b['adapter'] else 'base'})"
+                          for _, b in runs)  # fmt: skip
+    lines += ["", f"Generated tokens in all: {tokens}."]
+    return "\n".join(lines)
+
+
+def block_bench_train_recipe() -> str:
+    b = _load("train_recipe.json")
+    if not b:
+        return _not_measured("train_recipe.json", "python benchmarks/train_recipe.py")
+    labels = {"plain_hf": "plain HF `Trainer` + peft", "baseline": "our baseline (`--only_train_language_modeling`)",
+              "alternate": "our alternate (`--alternate_training`)", "baseline_bf16": "our baseline, `--bf16 True`",
+              "alternate_bf16": "our alternate, `--bf16 True`"}  # fmt: skip
+
+    def f(x, fmt, unit=""):
+        return "–" if x is None else f"{x:{fmt}}{unit}"
+
+    lines = [f"{_bench_head(b, 'train_recipe.json')}: {b['steps']} optimizer steps per run (batch 8, gradient "
+             f"accumulation 2), each run in its own process, the order rotated every round; medians over "
+             f"{b['rounds']} rounds:", "",
+             "| variant | train_runtime | task rows/s | task tokens/s | pair tokens/s | s / task micro-batch | "
+             "s / alignment micro-batch | peak RSS |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for v in b["variants"]:
+        m = b["medians"][v]
+        lines.append(f"| {labels.get(v, v)} | {m['train_runtime']:.0f} s | {f(m['task_rows_per_s'], '.2f')} | "
+                     f"{f(m['task_tokens_per_s'], '.1f')} | {f(m['pair_tokens_per_s'] or None, '.1f')} | "
+                     f"{f(m['s_per_task_micro_batch'], '.1f')} | {f(m['s_per_align_micro_batch'], '.1f')} | "
+                     f"{m['peak_rss_mb'] / 1024:.2f} GB |")  # fmt: skip
+    lines.append("")
+    targets = {"baseline": 0.85, "alternate": 0.55}
+    for v, r in b.get("time_vs_plain_hf", {}).items():
+        per = ", ".join(f"{x:.2f}" for x in r["per_round"])
+        target = targets.get(v)
+        verdict = (f"; target ≤ {target}×: {'met' if r['median'] <= target else 'not met'} by the median, single rounds "
+                   f"{min(r['per_round']):.2f}–{max(r['per_round']):.2f}×") if target else ""  # fmt: skip
+        lines.append(f"* {v} / plain HF, time per round {per} → **median {r['median']:.2f}×** (ratio of the medians "
+                     f"{r['of_medians']:.2f}×), peak RSS {r['peak_rss']:.2f}×{verdict}.")  # fmt: skip
+    for v, r in b.get("bf16_vs_fp32", {}).items():
+        lines.append(f"* {v} bf16 / fp32, time per round {', '.join(f'{x:.2f}' for x in r['per_round'])} → median "
+                     f"{r['median']:.2f}×.")  # fmt: skip
+    p = b.get("profile")
+    if p:
+        acc = p["alignment_micro_batch"]
+        whole = acc.get("whole micro-batch (training_step)")
+        parts = "; ".join(f"{k} {v:.3f} s" for k, v in acc.items() if not k.startswith("whole"))
+        top = sorted(p["top_ops"], key=lambda e: -e["self_ms"])
+        shares = ", ".join(f"`{e['name']}` {100 * e['self_ms'] / p['self_ms_total']:.0f}%" for e in top[:3]
+                           if e["name"].startswith("aten::"))  # fmt: skip
+        lines += ["", f"`--profile` (one alternate run under `torch.profiler`): an alignment micro-batch took "
+                  f"{whole:.2f} s on average — {parts}. Largest shares of self CPU time over the whole run: "
+                  f"{shares}."]  # fmt: skip
+    return "\n".join(lines)
+
+
+def block_bench_inference_procs() -> str:
+    b = _load("inference_procs.json")
+    if not b:
+        return _not_measured("inference_procs.json", "python benchmarks/inference_procs.py")
+    n = str(b["nproc"])
+    rounds = len(b["seconds"]["1"])
+    lines = [f"{_bench_head(b, 'inference_procs.json')}: {b['prompts']} prompts, batch {b['batch_size']}, ≤ "
+             f"{b['max_new_tokens']} new tokens, wall-clock including model loading:", "",
+             "| | " + " | ".join(f"round {r}" for r in range(rounds)) + " | median |", "|---|" + "---|" * (rounds + 1),
+             f"| 1 process × {b['threads']} threads | " + " | ".join(f"{x:.1f} s" for x in b["seconds"]["1"])
+             + f" | {b['median_seconds']['1']:.1f} s |",
+             f"| {n} processes × {max(b['threads'] // b['nproc'], 1)} thread(s) | "
+             + " | ".join(f"{x:.1f} s" for x in b["seconds"][n]) + f" | {b['median_seconds'][n]:.1f} s |", "",
+             f"**{n} processes: {b['ratio']:.2f}× the time ({1 / b['ratio']:.2f}× the throughput); outputs "
+             f"{'byte-identical to the one-process run in every round' if all(b['identical']) else 'NOT identical'}"
+             ".**", "",
+             ("Generation with small batches does not keep two threads busy, so splitting the work wins even on 2 "
+              "cores; with more cores or GPUs the gain is the usual data-parallel one." if b["ratio"] < 1 else
+              "Splitting the work did not pay on this machine in this run.")]  # fmt: skip
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ evaluation, composition (docs/results.sh)
+def _massive_row(label: str, name: str) -> str | None:
+    m = _load(f"massive_{name}.json")
+    if not m:
+        return None
+    return (f"| {label} | {m['slot_f1']:.3f} | {m['slot_precision']:.3f} | {m['slot_recall']:.3f} | "
+            f"{m['exact_match']:.3f} | {m['unparseable_predictions']} / {m['n']} |")  # fmt: skip
+
+
+MASSIVE_HEAD = ["| model | slot F1 | precision | recall | exact match | unparseable predictions |", "|---|---|---|---|---|---|"]
+
+
+def block_massive_measured() -> str:
+    rows = [_massive_row("SmolLM2-135M-Instruct, no adapter", "base"),
+            _massive_row("+ the recipe's adapter (40 steps)", "adapter_40")]  # fmt: skip
+    rows = [r for r in rows if r]
+    if not rows:
+        return "Not measured yet: `bash docs/results.sh massive` writes `fig/massive_*.json`."
+    return "\n".join(MASSIVE_HEAD + rows + ["", "(`fig/massive_base.json`, `fig/massive_adapter_40.json`.)"])
+
+
+def block_compose_measured() -> str:
+    rows = [_massive_row("the adapter itself", "adapter_40"), _massive_row("`compose --weight 1`", "compose_whole"),
+            _massive_row("`compose --weight 0.5`", "compose_half"),
+            _massive_row("`compose --method svd --rank 2`", "compose_svd2")]  # fmt: skip
+    rows = [r for r in rows if r]
+    if len(rows) < 2:
+        return "Not measured yet: `bash docs/results.sh compose` writes `fig/massive_compose_*.json`."
+    same = _load("massive_compose_identical.json")
+    tail = (f"`--weight 1` gives the adapter's own predictions on {same['identical']} of {same['n']} commands "
+            "(`fig/massive_compose_identical.json`)." if same else "")  # fmt: skip
+    return "\n".join(MASSIVE_HEAD + rows + ["", tail]).rstrip()
+
+
+# ----------------------------------------------------------------------- analysis page (docs/results.sh)
+def _retrieval_means(rows: list[dict]) -> dict[str, dict[int, float]]:
+    """Series -> layer -> accuracy@1 averaged over every direction."""
+    acc: dict[str, dict[int, list[float]]] = {}
+    for r in rows:
+        acc.setdefault(r["series"], {}).setdefault(r["layer"], []).append(r["accuracy"])
+    return {s: {k: _mean(v) for k, v in sorted(layers.items())} for s, layers in acc.items()}
+
+
+def _retrieval_shape(rows: list[dict]) -> tuple[int, int]:
+    langs = {r["source"] for r in rows}
+    return len(langs), len(langs) * (len(langs) - 1)
+
+
+def block_retrieval_smollm2() -> str:
+    rows = _load("retrieval_smollm2.json")
+    if not rows:
+        return "Not measured yet: `bash docs/results.sh retrieval` writes `fig/retrieval_smollm2.json`."
+    means = _retrieval_means(rows)
+    base = means["base"]
+    last = max(base)
+    show = sorted({0, last // 2, last, *range(0, last + 1, 5), max(base, key=base.get)})
+    n_langs, n_dirs = _retrieval_shape(rows)
+    lines = [f"Mean accuracy@1 over all {n_dirs} directions of {n_langs} languages, `mean_skip_first` pooling "
+             "(`fig/retrieval_smollm2.json`):", "",
+             "| series | " + " | ".join(f"layer {k}" for k in show) + " | best layer |", "|---|" + "---|" * (len(show) + 1)]  # fmt: skip
+    for series, m in means.items():
+        best = max(m, key=m.get)
+        lines.append(f"| {series} | " + " | ".join(f"{m[k]:.2f}" for k in show) + f" | {best} ({m[best]:.2f}) |")
+    for series, m in means.items():
+        if series == "base":
+            continue
+        lift = {k: m[k] - base[k] for k in m}
+        top = max(lift, key=lift.get)
+        lines.append(f"\n{series}: above the base model at {sum(v > 0 for v in lift.values())} of {len(lift)} layers, "
+                     f"most at layer {top} ({_signed(lift[top])} points of accuracy@1 × 100).")  # fmt: skip
+    plain = _load("retrieval_smollm2_mean_pooling.json")
+    if plain:
+        pm = _retrieval_means(plain)["base"]
+        best = max(pm, key=pm.get)
+        lines.append(f"\nWith the paper's plain `mean` pooling (`fig/retrieval_smollm2_mean_pooling.json`) the base "
+                     f"curve runs {min(pm.values()):.2f}–{max(pm.values()):.2f}, best at layer {best}; with "
+                     f"`mean_skip_first` {min(base.values()):.2f}–{max(base.values()):.2f}, best at layer "
+                     f"{max(base, key=base.get)}.")  # fmt: skip
+    return "\n".join(lines)
+
+
+def block_subspaces_smollm2() -> str:
+    rows = _load("subspaces_smollm2.json")
+    if not rows:
+        return "Not measured yet: `bash docs/results.sh subspaces` writes `fig/subspaces_smollm2.json`."
+    rows = [r for r in rows if r["series"] == rows[0]["series"]]
+    layers = sorted({r["layer"] for r in rows})
+    langs = list(dict.fromkeys(r["language"] for r in rows))
+    at = {(r["layer"], r["language"]): r for r in rows}
+
+    def mean_of(key, k):
+        return _mean(at[k, lang][key] for lang in langs)
+
+    lines = ["| layer | " + " | ".join(map(str, layers)) + " |", "|---|" + "---|" * len(layers),
+             f"| k ({'/'.join(langs)}) | " + " | ".join("/".join(str(at[k, lang]["k"]) for lang in langs)
+                                                      for k in layers) + " |"]  # fmt: skip
+    for key, label in (("ratio_own", "ratio own"), ("ratio_other", "ratio other"), ("ratio_shifted", "ratio shifted")):
+        lines.append(f"| {label} | " + " | ".join(f"{mean_of(key, k):.3g}" for k in layers) + " |")
+    close = [k for k in layers if abs(mean_of("ratio_shifted", k) / mean_of("ratio_own", k) - 1) < 0.05]
+    others = [mean_of("ratio_other", k) for k in layers]
+    ones = sorted({lang for (k, lang), r in at.items() if r["k"] == 1})
+    lines += ["", f"(`fig/subspaces_smollm2.json`; ratios are means over the {len(langs)} languages.) Another "
+              f"language's subspace multiplies perplexity by {min(others):.3g}–{max(others):.3g}; moved to the "
+              f"language's own mean it is within 5% of the language's own subspace at layers "
+              f"{', '.join(map(str, close)) or 'none'}. k = 1 (one direction carries the variance share) occurs for "
+              f"{', '.join(ones) or 'no language'}."]  # fmt: skip
+    return "\n".join(lines)
+
+
+def block_facts_smollm2() -> str:
+    f = _load("facts_smollm2.json")
+    if not f:
+        return "Not measured yet: `bash docs/results.sh facts` writes `fig/facts_smollm2.json`."
+    series = f["series"]
+    langs = list(next(iter(series.values()))["languages"])
+    lines = [f"Accuracy@1 per language, {next(iter(series.values()))['n_facts']} facts, `--reduce {f['reduce']}` "
+             "(`fig/facts_smollm2.json`):", "",
+             "| series | " + " | ".join(langs) + " | mean RankC | mean top-1 agreement |",
+             "|---|" + "---|" * (len(langs) + 2)]  # fmt: skip
+    for label, s in series.items():
+        agree = _mean(v["top1_agreement"] for v in s["pairs"].values())
+        lines.append(f"| {label} | " + " | ".join(f"{s['languages'][lang]['accuracy']:.2f}" for lang in langs)
+                     + f" | {s['mean_rankc']:.3f} | {agree:.3f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 PAGES = {"remedies.md": render_remedies, "experiment-sib200.md": render_sib200, "bf16.md": render_bf16}
 # Blocks between "<!-- BEGIN rendered:NAME -->" and "<!-- END rendered:NAME -->" in hand-written files
 BLOCKS = {"diagnosis": block_diagnosis, "demo": block_demo, "headline": block_headline, "vllm": block_vllm,
           "xsid_remedy": block_xsid_remedy, "methods_result": block_methods_result,
-          "methods_reading": block_methods_reading, "xsid_cost": block_xsid_cost, "xsid_reading": block_xsid_reading}
-BLOCK_FILES = (ROOT / "README.md", DOCS / "quickstart.md", DOCS / "benchmarks.md", DOCS / "experiment-xsid.md",
-               DOCS / "experiment-methods.md")  # fmt: skip
+          "methods_reading": block_methods_reading, "xsid_cost": block_xsid_cost, "xsid_reading": block_xsid_reading,
+          "bench_alignment_step": block_bench_alignment_step, "bench_task_loss": block_bench_task_loss,
+          "bench_inference": block_bench_inference, "bench_train_recipe": block_bench_train_recipe,
+          "bench_inference_procs": block_bench_inference_procs, "massive_measured": block_massive_measured,
+          "compose_measured": block_compose_measured, "retrieval_smollm2": block_retrieval_smollm2,
+          "subspaces_smollm2": block_subspaces_smollm2, "facts_smollm2": block_facts_smollm2}
+# every hand-written page may hold rendered blocks
+BLOCK_FILES = (ROOT / "README.md", *sorted(p for p in DOCS.glob("*.md") if p.name not in PAGES))
 
 
 def _with_blocks(text: str) -> str:
