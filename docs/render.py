@@ -492,8 +492,12 @@ def block_diagnosis() -> str:
     """One row per embedded model and pooling at the default alignment layer (L // 2), from fig/anisotropy_*.json."""
     models = (("gemma3", "Gemma 3 270M", 18), ("smollm2", "SmolLM2-135M-Instruct", 30))
     first = _load("anisotropy_gemma3_mean_skip_first.json")
-    head = (f"Pairs {first[0]['pairs']} ({first[0]['n']} pairs), InfoNCE on batches of {first[0]['batch_size']} at "
-            f"τ {first[0]['temperature']}:" if first else "")
+    head = (
+        f"Pairs {first[0]['pairs']} ({first[0]['n']} pairs), InfoNCE on batches of {first[0]['batch_size']} at "
+        f"τ {first[0]['temperature']}:"
+        if first
+        else ""
+    )
     out = ["| model | pooling | layer | pair / unrelated cos | top-1 dim share | InfoNCE at init: paper / batch / "
            "standardized (ln B) | retrieval raw / centered |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for key, label, n_layers in models:
@@ -725,8 +729,11 @@ def block_bench_alignment_step() -> str:
     lines += [f"| {label} | {v[k]['median_s']:.3f} | {v[k]['peak_rss_increase_mb']:.0f} |" for k, label in rows]
     t = v["align"]["median_s"] / v["naive"]["median_s"]
     m = v["align"]["peak_rss_increase_mb"] / v["naive"]["peak_rss_increase_mb"]
-    lines += ["", f"Alignment step vs naive: **{t:.2f}× the time, {m:.2f}× the peak memory** (targets ≤ 0.5× and "
-              f"< 1×: time {'met' if t <= 0.5 else 'not met'}, memory {'met' if m < 1 else 'not met'} in this run)."]
+    lines += [
+        "",
+        f"Alignment step vs naive: **{t:.2f}× the time, {m:.2f}× the peak memory** (targets ≤ 0.5× and "
+        f"< 1×: time {'met' if t <= 0.5 else 'not met'}, memory {'met' if m < 1 else 'not met'} in this run).",
+    ]
     return "\n".join(lines)
 
 
@@ -774,8 +781,11 @@ def block_bench_inference() -> str:
             ratio = "" if key == "paper" else f" ({v['vs_paper']:.2f}×)"
             cells.append(f"{v['tokens_per_s']:.1f} tokens/s{ratio}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines.append("| identical greedy outputs (ours vs paper) | "
-                 + " | ".join(f"{b['variants']['ours']['identical_to_paper']}/{b['prompts']}" for _, b in runs) + " |")
+    lines.append(
+        "| identical greedy outputs (ours vs paper) | "
+        + " | ".join(f"{b['variants']['ours']['identical_to_paper']}/{b['prompts']}" for _, b in runs)
+        + " |"
+    )
     tokens = " and ".join(f"{b['variants']['paper']['tokens']} ({'adapter' if b['adapter'] else 'base'})"
                           for _, b in runs)  # fmt: skip
     lines += ["", f"Generated tokens in all: {tokens}."]
@@ -861,7 +871,10 @@ def _massive_row(label: str, name: str) -> str | None:
             f"{m['exact_match']:.3f} | {m['unparseable_predictions']} / {m['n']} |")  # fmt: skip
 
 
-MASSIVE_HEAD = ["| model | slot F1 | precision | recall | exact match | unparseable predictions |", "|---|---|---|---|---|---|"]
+MASSIVE_HEAD = [
+    "| model | slot F1 | precision | recall | exact match | unparseable predictions |",
+    "|---|---|---|---|---|---|",
+]
 
 
 def block_massive_measured() -> str:
@@ -980,14 +993,27 @@ def block_facts_smollm2() -> str:
 
 PAGES = {"remedies.md": render_remedies, "experiment-sib200.md": render_sib200, "bf16.md": render_bf16}
 # Blocks between "<!-- BEGIN rendered:NAME -->" and "<!-- END rendered:NAME -->" in hand-written files
-BLOCKS = {"diagnosis": block_diagnosis, "demo": block_demo, "headline": block_headline, "vllm": block_vllm,
-          "xsid_remedy": block_xsid_remedy, "methods_result": block_methods_result,
-          "methods_reading": block_methods_reading, "xsid_cost": block_xsid_cost, "xsid_reading": block_xsid_reading,
-          "bench_alignment_step": block_bench_alignment_step, "bench_task_loss": block_bench_task_loss,
-          "bench_inference": block_bench_inference, "bench_train_recipe": block_bench_train_recipe,
-          "bench_inference_procs": block_bench_inference_procs, "massive_measured": block_massive_measured,
-          "compose_measured": block_compose_measured, "retrieval_smollm2": block_retrieval_smollm2,
-          "subspaces_smollm2": block_subspaces_smollm2, "facts_smollm2": block_facts_smollm2}
+BLOCKS = {
+    "diagnosis": block_diagnosis,
+    "demo": block_demo,
+    "headline": block_headline,
+    "vllm": block_vllm,
+    "xsid_remedy": block_xsid_remedy,
+    "methods_result": block_methods_result,
+    "methods_reading": block_methods_reading,
+    "xsid_cost": block_xsid_cost,
+    "xsid_reading": block_xsid_reading,
+    "bench_alignment_step": block_bench_alignment_step,
+    "bench_task_loss": block_bench_task_loss,
+    "bench_inference": block_bench_inference,
+    "bench_train_recipe": block_bench_train_recipe,
+    "bench_inference_procs": block_bench_inference_procs,
+    "massive_measured": block_massive_measured,
+    "compose_measured": block_compose_measured,
+    "retrieval_smollm2": block_retrieval_smollm2,
+    "subspaces_smollm2": block_subspaces_smollm2,
+    "facts_smollm2": block_facts_smollm2,
+}
 # every hand-written page may hold rendered blocks
 BLOCK_FILES = (ROOT / "README.md", *sorted(p for p in DOCS.glob("*.md") if p.name not in PAGES))
 
