@@ -899,6 +899,22 @@ def block_compose_measured() -> str:
     return "\n".join(MASSIVE_HEAD + rows + ["", tail]).rstrip()
 
 
+def block_sparse_measured() -> str:
+    s = _load("sparse_smollm2.json")
+    rows = [_massive_row(label, name) for label, name in
+            (("full fine-tuning, lr 5e-5", "sparse_full"), ("1% of the entries retrained, lr 5e-5", "sparse_5e-5"),
+             ("1% of the entries retrained, lr 1e-3", "sparse_1e-3"))]  # fmt: skip
+    rows = [r for r in rows if r]
+    if not s or not rows:
+        return "Not measured yet: `bash docs/results.sh sparse` writes `fig/sparse_smollm2.json` and `fig/massive_sparse_*.json`."
+    loss = "; ".join(f"{name} {v['first']:.2f} → {v['last']:.2f}" for name, v in s["runs"].items())
+    return "\n".join(MASSIVE_HEAD + rows + [
+        "", f"{s['steps']} steps of batch {s['batch_size']} per phase, constant lr; {s['kept_entries']:,} entries kept "
+        f"(`--density {s['density']}`). Training loss, first → last logged step: {loss}. The task difference file is "
+        f"{s['task_difference_bytes'] / 2**20:.0f} MB against {s['full_model_bytes'] / 2**20:.0f} MB for the fully "
+        "fine-tuned checkpoint (`fig/sparse_smollm2.json`)."])  # fmt: skip
+
+
 # ----------------------------------------------------------------------- analysis page (docs/results.sh)
 def _retrieval_means(rows: list[dict]) -> dict[str, dict[int, float]]:
     """Series -> layer -> accuracy@1 averaged over every direction."""
@@ -934,7 +950,7 @@ def block_retrieval_smollm2() -> str:
         lift = {k: m[k] - base[k] for k in m}
         top = max(lift, key=lift.get)
         lines.append(f"\n{series}: above the base model at {sum(v > 0 for v in lift.values())} of {len(lift)} layers, "
-                     f"most at layer {top} ({_signed(lift[top])} points of accuracy@1 × 100).")  # fmt: skip
+                     f"most at layer {top} ({_signed(lift[top])} points of accuracy@1, in %).")  # fmt: skip
     plain = _load("retrieval_smollm2_mean_pooling.json")
     if plain:
         pm = _retrieval_means(plain)["base"]
@@ -991,6 +1007,117 @@ def block_facts_smollm2() -> str:
     return "\n".join(lines)
 
 
+def block_pooling_smollm2() -> str:
+    runs = {p: _load(f) for p, f in (("mean", "retrieval_smollm2_mean_pooling.json"),
+                                     ("mean_skip_first", "retrieval_smollm2.json"))}  # fmt: skip
+    if not all(runs.values()):
+        return "Not measured yet: `bash docs/results.sh retrieval` writes `fig/retrieval_smollm2*.json`."
+    means = {p: _retrieval_means(rows)["base"] for p, rows in runs.items()}
+    last = max(means["mean"])
+    show = [0, last // 2, last]
+    n_langs, n_dirs = _retrieval_shape(runs["mean"])
+    lines = [f"Base SmolLM2, held-out retrieval accuracy@1 averaged over the {n_dirs} directions of {n_langs} "
+             "languages (`fig/retrieval_smollm2_mean_pooling.json`, `fig/retrieval_smollm2.json`):", "",
+             "| pooling | " + " | ".join("embeddings" if k == 0 else f"layer {k}" for k in show) + " | best layer |",
+             "|---|" + "---|" * (len(show) + 1)]  # fmt: skip
+    for p, m in means.items():
+        best = max(m, key=m.get)
+        lines.append(f"| `{p}` | " + " | ".join(f"{m[k]:.2f}" for k in show) + f" | {best} ({m[best]:.2f}) |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------- synthetic transfer (midalign experiment transfer)
+def _transfer_layer(t: dict) -> int:
+    return t["config"]["align_layer"] or t["config"]["layers"] // 2
+
+
+def _transfer_rows(t: dict, methods=None, label=None) -> list[str]:
+    cfg, out = t["config"], []
+    langs = [cfg["source"], *cfg["targets"]]
+    at = {(r["method"], r["language"]): r for r in t["summary"]}
+    for m in dict.fromkeys(r["method"] for r in t["summary"]):
+        if methods and m not in methods:
+            continue
+        name = label or (f"{m} (alternate, layer {_transfer_layer(t)})" if m == "alignment" else m)
+        out.append(f"| {name} | " + " | ".join(f"{at[m, lang]['f1_mean']:.3f} ± {at[m, lang]['f1_std']:.3f}"
+                                              for lang in langs) + " |")  # fmt: skip
+    return out
+
+
+def _transfer_seeds(t: dict, method: str) -> str:
+    cfg = t["config"]
+    runs = sorted((r for r in t["runs"] if r["method"] == method), key=lambda r: r["seed"])
+    return "; ".join(f"seed {r['seed']} " + "/".join(f"{r['f1'][x]:.3f}" for x in cfg["targets"]) for r in runs)
+
+
+def _transfer_retrieval(t: dict, method: str) -> tuple[float, float]:
+    layer = _transfer_layer(t)
+    vals = [
+        r["retrieval_by_layer"][x][layer] for r in t["runs"] if r["method"] == method for x in t["config"]["targets"]
+    ]
+    return min(vals), max(vals)
+
+
+def _transfer_compare(t: dict, a: str, b: str) -> list[bool]:
+    """Per (seed, target): is ``a``'s F1 above ``b``'s?"""
+    runs = {(r["seed"], r["method"]): r for r in t["runs"]}
+    seeds = sorted({r["seed"] for r in t["runs"]})
+    return [runs[s, a]["f1"][x] > runs[s, b]["f1"][x] for s in seeds for x in t["config"]["targets"]
+            if (s, a) in runs and (s, b) in runs]  # fmt: skip
+
+
+def block_transfer() -> str:
+    t = _load("transfer.json")
+    if not t:
+        return "Not run yet: `midalign experiment transfer --fig-dir fig` writes `fig/transfer.json`."
+    cfg = t["config"]
+    langs = [cfg["source"], *cfg["targets"]]
+    l1 = _load("transfer_layer1.json")
+    lines = [f"`midalign experiment transfer` (`fig/transfer.json`; seeds {', '.join(map(str, cfg['seeds']))}, "
+             f"{cfg['layers']}-layer model, {cfg['finetune_steps']} task steps for the baseline"
+             + (", and `--layer 1 --no-long-baseline` in `fig/transfer_layer1.json`" if l1 else "")
+             + "). Zero-shot F1, mean ± sd over seeds:", "",
+             "| method | " + " | ".join(f"{x} (source)" if x == cfg["source"] else x for x in langs) + " |",
+             "|---|" + "---|" * len(langs), *_transfer_rows(t)]  # fmt: skip
+    if l1:
+        lines += _transfer_rows(l1, ["alignment"], f"alignment at layer {_transfer_layer(l1)} (`--layer 1`)")
+    lines += ["", f"Per seed, alignment's target F1 ({'/'.join(cfg['targets'])}): layer {_transfer_layer(t)}: "
+              f"{_transfer_seeds(t, 'alignment')}"
+              + (f"; layer {_transfer_layer(l1)}: {_transfer_seeds(l1, 'alignment')}" if l1 else "") + "."]  # fmt: skip
+    if l1:
+        same = all(a["f1"] == b["f1"] for a in t["runs"] for b in l1["runs"]
+                   if a["method"] == b["method"] == "baseline" and a["seed"] == b["seed"])  # fmt: skip
+        lines.append(
+            f"(The layer-1 run retrains its own baselines: "
+            f"{'identical to the default run' if same else 'NOT identical to the default run'}.)"
+        )
+    ref = "baseline_2x" if any(r["method"] == "baseline_2x" for r in t["runs"]) else "baseline"
+    wins = _transfer_compare(t, "alignment", ref)
+    lo_b, hi_b = _transfer_retrieval(t, ref)
+    lo_a, hi_a = _transfer_retrieval(t, "alignment")
+    lines += ["", f"Alignment above `{ref}` on {sum(wins)} of {len(wins)} (seed, target language) pairs. Held-out "
+              f"retrieval ({cfg['heldout_pairs']} candidates, chance {1 / cfg['heldout_pairs']:.2f}) at layer "
+              f"{_transfer_layer(t)}: {lo_b:.2f}–{hi_b:.2f} after `{ref}`, {lo_a:.2f}–{hi_a:.2f} after alignment "
+              "(over seeds and target languages)."]  # fmt: skip
+    minutes = sum(r["seconds"] for r in t["runs"] + (l1["runs"] if l1 else [])) / 60
+    lines.append(f"Fine-tuning and evaluation summed over these runs: {minutes:.0f} min (pretraining not included).")
+    return "\n".join(lines)
+
+
+def block_transfer_input() -> str:
+    t = _load("transfer_answer_input.json")
+    if not t:
+        return ("Not run yet: `midalign experiment transfer --answer input --name transfer_answer_input --fig-dir fig`"
+                " writes `fig/transfer_answer_input.json`.")  # fmt: skip
+    cfg = t["config"]
+    langs = [cfg["source"], *cfg["targets"]]
+    lo, hi = _transfer_retrieval(t, "alignment")
+    return "\n".join(["`midalign experiment transfer --answer input --name transfer_answer_input` "
+                      "(`fig/transfer_answer_input.json`), span slot F1, mean ± sd over seeds:", "",
+                      "| method | " + " | ".join(langs) + " |", "|---|" + "---|" * len(langs), *_transfer_rows(t), "",
+                      f"Held-out retrieval at layer {_transfer_layer(t)} after alignment: {lo:.2f}–{hi:.2f}."])  # fmt: skip
+
+
 PAGES = {"remedies.md": render_remedies, "experiment-sib200.md": render_sib200, "bf16.md": render_bf16}
 # Blocks between "<!-- BEGIN rendered:NAME -->" and "<!-- END rendered:NAME -->" in hand-written files
 BLOCKS = {
@@ -1013,6 +1140,10 @@ BLOCKS = {
     "retrieval_smollm2": block_retrieval_smollm2,
     "subspaces_smollm2": block_subspaces_smollm2,
     "facts_smollm2": block_facts_smollm2,
+    "pooling_smollm2": block_pooling_smollm2,
+    "sparse_measured": block_sparse_measured,
+    "transfer": block_transfer,
+    "transfer_input": block_transfer_input,
 }
 # every hand-written page may hold rendered blocks
 BLOCK_FILES = (ROOT / "README.md", *sorted(p for p in DOCS.glob("*.md") if p.name not in PAGES))

@@ -4,7 +4,7 @@
 # skipped when its results file exists, so a cut run resumes. Needs the prepared SmolLM2 (`make prepare-model`) and
 # the demo's adapters (`make demo`: outputs/demo/none = the paper's loss, outputs/demo/batch = the remedy).
 #
-#   bash docs/results.sh [STEP ...]     # steps: adapter massive compose retrieval subspaces facts (default: all)
+#   bash docs/results.sh [STEP ...]     # steps: adapter massive compose retrieval subspaces facts sparse (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -77,9 +77,46 @@ step_facts() {
         --name facts_smollm2
 }
 
+sparse_train() {  # OUT LR EXTRA...: 20 steps of batch 8, constant lr, the task rows of data_example, no LoRA
+    local out=$1 lr=$2; shift 2
+    [[ -f $out/trainer_state.json ]] && return
+    run $MIDALIGN train --train_file data_example/train_baseline.json --output_dir "$out" --use_lora False \
+        --only_train_language_modeling --contrastive_data_mode 0 --max_steps 20 --per_device_train_batch_size 8 \
+        --learning_rate "$lr" --lr_scheduler_type constant --logging_steps 1 --save_strategy no --report_to none "$@"
+}
+
+step_sparse() {  # composable sparse fine-tuning (LT-SFT) on SmolLM2: full, keep 1%, retrain only them at two lrs
+    sparse_train "$WORK/sft_full" 5e-5
+    [[ -f $WORK/sft_mask.safetensors ]] || run $MIDALIGN sparse diff --tuned "$WORK/sft_full" --density 0.01 \
+        --output "$WORK/sft_mask.safetensors"
+    for lr in 5e-5 1e-3; do
+        sparse_train "$WORK/sft_sparse_$lr" $lr --sparse_mask "$WORK/sft_mask.safetensors" --weight_decay 0
+        [[ -f $WORK/sft_task_$lr.safetensors ]] || run $MIDALIGN sparse diff --tuned "$WORK/sft_sparse_$lr" \
+            --mask "$WORK/sft_mask.safetensors" --output "$WORK/sft_task_$lr.safetensors"
+        massive_eval "sparse_$lr" --base-model-name "$WORK/sft_sparse_$lr"
+    done
+    massive_eval sparse_full --base-model-name "$WORK/sft_full"
+    [[ -f fig/sparse_smollm2.json ]] || run $PY - "$WORK" <<'PYEOF'
+import json, os, sys
+from midalign.compose.sparse import SparseDiff
+work = sys.argv[1]
+def losses(run):
+    logs = [e for e in json.load(open(f"{work}/{run}/trainer_state.json"))["log_history"] if "loss" in e]
+    return {"first": logs[0]["loss"], "last": logs[-1]["loss"]}
+def model_bytes(d):
+    return sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d) if f.endswith(".safetensors"))
+kept = len(SparseDiff.load(f"{work}/sft_mask.safetensors"))
+out = {"steps": 20, "batch_size": 8, "density": 0.01, "kept_entries": kept,
+       "runs": {"full": losses("sft_full"), **{f"sparse_{lr}": losses(f"sft_sparse_{lr}") for lr in ("5e-5", "1e-3")}},
+       "full_model_bytes": model_bytes(f"{work}/sft_full"),
+       "task_difference_bytes": os.path.getsize(f"{work}/sft_task_1e-3.safetensors")}
+json.dump(out, open("fig/sparse_smollm2.json", "w"), indent=1)
+PYEOF
+}
+
 steps=("$@")
-[[ ${#steps[@]} -gt 0 ]] || steps=(adapter massive compose retrieval subspaces facts)
+[[ ${#steps[@]} -gt 0 ]] || steps=(adapter massive compose retrieval subspaces facts sparse)
 for s in "${steps[@]}"; do
-    declare -F "step_$s" >/dev/null || { echo "docs/results.sh: unknown step '$s' (steps: adapter massive compose retrieval subspaces facts)" >&2; exit 2; }
+    declare -F "step_$s" >/dev/null || { echo "docs/results.sh: unknown step '$s' (steps: adapter massive compose retrieval subspaces facts sparse)" >&2; exit 2; }
     "step_$s"
 done
