@@ -8,7 +8,7 @@ BIN = $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: docs install vllm-env demo demo-results test test-fast lint format prepare-model prepare-gemma benchmark experiment-xsid experiment-methods experiment-sib200 clean
+.PHONY: docs install vllm-env demo demo-results test test-fast lint format prepare-model prepare-gemma benchmark docs-results experiment-xsid experiment-methods experiment-sib200 clean
 
 install: $(VENV)/.installed
 
@@ -81,6 +81,10 @@ docs: install
 
 benchmark: install
 	$(BIN)/python benchmarks/alignment_step.py
+
+# Maintainers: the measurements the Evaluation, Composition and Analysis pages render (fig/massive_*.json, ...).
+docs-results: prepare-model
+	bash docs/results.sh
 
 clean:
 	rm -rf $(VENV) outputs test_run_outputs .pytest_cache .site
