@@ -1,6 +1,7 @@
 """The docs pages rendered from results files are up to date with fig/*.json (numbers are never typed by hand)."""
 
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -84,3 +85,76 @@ def test_no_measured_number_is_typed_by_hand_in_the_docs():
         "decimals typed by hand (render them from a results file, or put a setting in `code`): "
         + "; ".join(f"{k}: {', '.join(v[:5])}" for k, v in typed.items())
     )
+
+
+def _render(monkeypatch, tmp_path, files: dict):
+    spec = importlib.util.spec_from_file_location("render", ROOT / "docs" / "render.py")
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    monkeypatch.setattr(render, "FIG", tmp_path)
+    for name, obj in files.items():
+        (tmp_path / name).write_text(json.dumps(obj))
+    return render
+
+
+def test_paired_readings_are_per_seed_differences_with_their_sign_agreement(tmp_path, monkeypatch):
+    groups = {"english": ["en"], "aligned": ["de"], "transfer": ["da", "it"]}
+    f1 = {("a", 0): (0.8, 0.2, 0.1, 0.3), ("a", 1): (0.7, 0.1, 0.2, 0.2), ("b", 0): (0.8, 0.1, 0.1, 0.1),
+          ("b", 1): (0.6, 0.2, 0.1, 0.1)}  # fmt: skip
+    runs = [{"method": m, "seed": s, "f1": dict(zip(("en", "de", "da", "it"), v))} for (m, s), v in f1.items()]
+    render = _render(monkeypatch, tmp_path, {})
+    table = render._paired_table({"runs": runs, "summary": {"groups": groups}}, [("a", "b")])
+    # english 0, +10: mixed; aligned +10, -10: mixed, mean 0; transfer +10, +10: all higher
+    assert (
+        table[2]
+        == "| a − b | +0.0, +10.0; +5.0 (mixed) | +10.0, −10.0; +0.0 (mixed) | +10.0, +10.0; +10.0 (all higher) |"
+    )
+    assert render._consistent({"runs": runs, "summary": {"groups": groups}}, [("a", "b")]) == [
+        "a − b on transfer (all higher)"
+    ]
+    assert render._agreement([0.0, 0.0]) == "unchanged"
+
+
+def test_the_transfer_reading_counts_wins_and_checks_the_retrained_baselines(tmp_path, monkeypatch):
+    cfg = {"seeds": [0, 1], "source": "src", "targets": ["x"], "layers": 4, "align_layer": None, "finetune_steps": 10,
+           "heldout_pairs": 50}  # fmt: skip
+
+    def run(method, seed, x):
+        return {"method": method, "seed": seed, "f1": {"src": 0.9, "x": x}, "seconds": 60.0,
+                "retrieval_by_layer": {"x": [0.0, 0.1, 0.2 if method == "alignment" else 0.02, 0.0, 0.0]}}  # fmt: skip
+
+    runs = [run("baseline", 0, 0.0), run("baseline", 1, 0.0), run("baseline_2x", 0, 0.01), run("baseline_2x", 1, 0.05),
+            run("alignment", 0, 0.2), run("alignment", 1, 0.03)]  # fmt: skip
+    summary = [{"method": m, "language": lang, "f1_mean": 0.5, "f1_std": 0.1} for m in ("baseline", "baseline_2x",
+               "alignment") for lang in ("src", "x")]  # fmt: skip
+    l1 = {"config": {**cfg, "align_layer": 1}, "runs": [run("baseline", 0, 0.0), run("baseline", 1, 0.1)],
+          "summary": [s for s in summary if s["method"] != "baseline_2x"]}  # fmt: skip
+    render = _render(monkeypatch, tmp_path, {"transfer.json": {"config": cfg, "runs": runs, "summary": summary},
+                                             "transfer_layer1.json": l1})  # fmt: skip
+    text = render.block_transfer()
+    assert "Alignment above `baseline_2x` on 1 of 2 (seed, target language) pairs" in text
+    assert "at layer 2: 0.02–0.02 after `baseline_2x`, 0.20–0.20 after alignment" in text
+    assert "NOT identical to the default run" in text  # seed 1's retrained baseline differs
+    assert "| alignment at layer 1 (`--layer 1`) | 0.500 ± 0.100 | 0.500 ± 0.100 |" in text
+
+
+def test_benchmark_sections_say_not_measured_and_judge_targets_from_the_file(tmp_path, monkeypatch):
+    render = _render(monkeypatch, tmp_path, {})
+    assert render.block_bench_train_recipe().startswith("Not measured yet")
+    meta = {"command": "python benchmarks/alignment_step.py", "date": "2026-12-02", "cpu": "c", "torch": "t",
+            "threads": 2}  # fmt: skip
+    variants = {"task": {"median_s": 2.0, "peak_rss_increase_mb": 1000},
+                "align": {"median_s": 0.4, "peak_rss_increase_mb": 100},
+                "naive": {"median_s": 1.0, "peak_rss_increase_mb": 400}}  # fmt: skip
+    step = {**meta, "repeats": 3, "batch": 8, "pair_tokens": 24, "task_tokens": 64, "layer": 15, "variants": variants}
+    render = _render(monkeypatch, tmp_path, {"alignment_step.json": step})
+    text = render.block_bench_alignment_step()
+    assert "**0.40× the time, 0.25× the peak memory**" in text and "time met, memory met" in text
+
+
+def test_benchmark_results_record_the_command_without_the_output_flags():
+    spec = importlib.util.spec_from_file_location("_results", ROOT / "benchmarks" / "_results.py")
+    results = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(results)
+    argv = [str(ROOT / "benchmarks" / "x.py"), "--rounds", "2", "--json", "fig/x.json", "--overwrite", "--n", "4"]
+    assert results.command(argv) == "python benchmarks/x.py --rounds 2 --n 4"
