@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from statistics import fmean
 
 ROOT = Path(__file__).resolve().parents[1]
 FIG = ROOT / "fig"
@@ -643,11 +644,6 @@ def block_methods_reading() -> str:
     return "\n".join(lines)
 
 
-def _mean(xs) -> float:
-    xs = list(xs)
-    return sum(xs) / len(xs)
-
-
 def block_xsid_cost() -> str:
     x = _load("xsid.json")
     if not x:
@@ -655,8 +651,8 @@ def block_xsid_cost() -> str:
     runs, methods = _by_seed(x), x["config"]["methods"]
     seeds = sorted({r["seed"] for r in x["runs"]})
     per_seed = {s: sum(r["train_seconds"] + r["eval_seconds"] for r in x["runs"] if r["seed"] == s) for s in seeds}
-    train = " / ".join(f"{_mean(r['train_seconds'] for r in runs[m].values()):.0f}" for m in methods)
-    infer = " / ".join(f"{_mean(r['eval_seconds'] for r in runs[m].values()):.0f}" for m in methods)
+    train = " / ".join(f"{fmean(r['train_seconds'] for r in runs[m].values()):.0f}" for m in methods)
+    infer = " / ".join(f"{fmean(r['eval_seconds'] for r in runs[m].values()):.0f}" for m in methods)
     n_langs = len(x["summary"]["methods"][methods[0]]["f1"])
     return ("**Compute** (`fig/xsid.json`): per seed, training and inference summed, "
             + ", ".join(f"seed {s} {v / 60:.0f} min" for s, v in per_seed.items())
@@ -675,10 +671,10 @@ def block_xsid_reading() -> str:
                     for _, r in sorted(rs.items())] for m, rs in runs.items()}  # fmt: skip
 
     def retrieval(series: dict, group: str) -> float:
-        return 100 * _mean(series[lang] for lang in groups[group] if lang in series)
+        return 100 * fmean(series[lang] for lang in groups[group] if lang in series)
 
     base = s["base_retrieval_at_layer"]
-    ret = {m: {g: _mean(retrieval(r["retrieval_at_layer"], g) for r in rs.values()) for g in ("aligned", "transfer")}
+    ret = {m: {g: fmean(retrieval(r["retrieval_at_layer"], g) for r in rs.values()) for g in ("aligned", "transfer")}
            for m, rs in runs.items()}  # fmt: skip
     acc = [log["align/acc"] for r in runs.get("alignment", {}).values() for log in r["final_logs"][-1:]
            if "align/acc" in log]  # fmt: skip
@@ -921,7 +917,7 @@ def _retrieval_means(rows: list[dict]) -> dict[str, dict[int, float]]:
     acc: dict[str, dict[int, list[float]]] = {}
     for r in rows:
         acc.setdefault(r["series"], {}).setdefault(r["layer"], []).append(r["accuracy"])
-    return {s: {k: _mean(v) for k, v in sorted(layers.items())} for s, layers in acc.items()}
+    return {s: {k: fmean(v) for k, v in sorted(layers.items())} for s, layers in acc.items()}
 
 
 def _retrieval_shape(rows: list[dict]) -> tuple[int, int]:
@@ -972,7 +968,7 @@ def block_subspaces_smollm2() -> str:
     at = {(r["layer"], r["language"]): r for r in rows}
 
     def mean_of(key, k):
-        return _mean(at[k, lang][key] for lang in langs)
+        return fmean(at[k, lang][key] for lang in langs)
 
     lines = ["| layer | " + " | ".join(map(str, layers)) + " |", "|---|" + "---|" * len(layers),
              f"| k ({'/'.join(langs)}) | " + " | ".join("/".join(str(at[k, lang]["k"]) for lang in langs)
@@ -1001,7 +997,7 @@ def block_facts_smollm2() -> str:
              "| series | " + " | ".join(langs) + " | mean RankC | mean top-1 agreement |",
              "|---|" + "---|" * (len(langs) + 2)]  # fmt: skip
     for label, s in series.items():
-        agree = _mean(v["top1_agreement"] for v in s["pairs"].values())
+        agree = fmean(v["top1_agreement"] for v in s["pairs"].values())
         lines.append(f"| {label} | " + " | ".join(f"{s['languages'][lang]['accuracy']:.2f}" for lang in langs)
                      + f" | {s['mean_rankc']:.3f} | {agree:.3f} |")  # fmt: skip
     return "\n".join(lines)
