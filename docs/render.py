@@ -1,11 +1,12 @@
 """Render the docs pages whose numbers come from results files the commands wrote (never typed by hand).
 
-    python docs/render.py          # rewrite the rendered pages and README/quickstart blocks from fig/*.json
+    python docs/render.py          # rewrite the rendered pages and every page's rendered blocks from fig/*.json
     python docs/render.py --check  # exit 1 if a committed page differs from what the results files give
 
-Sources: ``fig/anisotropy_{smollm2,gemma3}_{mean,mean_skip_first}.json`` (``midalign analyze anisotropy``),
-``fig/sib200.json`` (``midalign experiment sib200``), ``fig/bf16.json`` (``benchmarks/bf16.py``), ``fig/vllm.json``
-(``benchmarks/vllm.py``), ``fig/demo.json`` (``make demo-results``).
+Sources, all under ``fig/``: the experiments' files (``midalign experiment {xsid,methods,sib200,transfer}``), the
+benchmarks' (``python benchmarks/<name>.py --json fig/<name>.json``), ``anisotropy_*.json`` (``midalign analyze
+anisotropy``), the Evaluation / Composition / Analysis measurements (``docs/results.sh``) and ``demo.json`` (``make
+demo-results``). Each block names its file; a missing file renders as "Not run/measured yet" with its command.
 """
 
 from __future__ import annotations
