@@ -6,11 +6,12 @@ EXPERIMENTS = {
     "xsid": "midalign.experiments.xsid:main",
     "methods": "midalign.experiments.methods:main",
     "sib200": "midalign.experiments.sib200:main",
+    "powered": "midalign.experiments.powered:main",
 }
 
 
 def main(argv: list[str]) -> None:
-    """``midalign experiment {transfer,xsid,methods,sib200}`` (``midalign bench ...`` is the old name)."""
+    """``midalign experiment {transfer,xsid,methods,sib200,powered}`` (``midalign bench ...`` is the old name)."""
     import importlib
 
     from ..dispatch import dispatch

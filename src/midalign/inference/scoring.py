@@ -30,7 +30,7 @@ from .engine import (
     write_in_input_order,
 )
 
-__all__ = ["continuation_ids", "score_continuations", "run_scoring"]
+__all__ = ["SCORING_METHODS", "continuation_ids", "score_continuations", "run_scoring"]
 
 
 def continuation_ids(tokenizer, prefix: str, continuations: Sequence[str]) -> tuple[list[int], list[list[int]]]:
@@ -46,11 +46,43 @@ def continuation_ids(tokenizer, prefix: str, continuations: Sequence[str]) -> tu
     return prompt, conts
 
 
+SCORING_METHODS = ("exact", "first_token")
+
+
+def _real_position_logits(model, keep: torch.Tensor, **inputs) -> torch.Tensor:
+    """Logits [N, V] of the ``keep`` ([B, T] bool) positions only: a pre-hook on the LM head gathers those rows of
+    the decoder's output, so padded positions never reach the head (at Gemma 3's 262k vocabulary the head is most of
+    a continuation pass). The model still applies its own head, tied weights and logit soft-capping. A model whose
+    head reshapes its output, or that has no output embeddings, computes every position and is gathered after."""
+    from ..alignment.capture import _unwrap
+
+    causal_lm = _unwrap(model)
+    head = causal_lm.get_output_embeddings() if hasattr(causal_lm, "get_output_embeddings") else None
+    n = int(keep.sum())
+    if head is not None:
+
+        def gather(module, args):
+            hidden = args[0]
+            return (hidden[keep.to(hidden.device)] if hidden.dim() == 3 else hidden, *args[1:])
+
+        handle = head.register_forward_pre_hook(gather)
+        try:
+            logits = model(**inputs).logits
+        finally:
+            handle.remove()
+        if logits.dim() == 2 and logits.shape[0] == n:
+            return logits
+    return model(**inputs).logits[keep.to(inputs["input_ids"].device)]
+
+
 @torch.no_grad()
-def _score_batch(model, pad_id: int, prompts: list[list[int]], conts: list[list[list[int]]], shared=None):
+def _score_batch(model, pad_id: int, prompts: list[list[int]], conts: list[list[list[int]]], shared=None,
+                 method: str = "exact"):  # fmt: skip
     """Sum of continuation log-probs, [B, K]. Prompts laid out ``shared prefix | left padding | own tokens`` (the
     prefix's key/value states from ``shared``, a :class:`PrefixCache`, when the batch shares one), continuations
-    right-padded after them; positions from the attention mask, so padding changes nothing."""
+    right-padded after them; positions from the attention mask, so padding changes nothing. The LM head runs at the
+    prompt's last position and at the continuations' real (unpadded) positions only. ``method="first_token"``: the
+    first token's log-prob only (no continuation pass)."""
     device = next(model.parameters()).device
     b, k = len(prompts), len(conts[0])
     past, cache = shared.lookup(prompts) if shared is not None else (0, None)
@@ -61,22 +93,24 @@ def _score_batch(model, pad_id: int, prompts: list[list[int]], conts: list[list[
                 use_cache=True, **_logits_to_keep_kwargs(model))  # fmt: skip
     first = F.log_softmax(out.logits[:, -1].float(), dim=-1)  # [B, V]: predicts each continuation's first token
     flat = [c for row in conts for c in row]  # row-major: (prompt r, label j) -> r * K + j
-    clen = max(len(c) for c in flat)
+    clen = max(len(c) for c in flat) if method == "exact" else 1
     cids = torch.full((b * k, clen), pad_id, dtype=torch.long)
     cmask = torch.zeros((b * k, clen), dtype=torch.long)
     for r, c in enumerate(flat):
-        cids[r, : len(c)] = torch.tensor(c)
-        cmask[r, : len(c)] = 1
+        cids[r, : min(len(c), clen)] = torch.tensor(c[:clen])
+        cmask[r, : min(len(c), clen)] = 1
     cids, cmask = cids.to(device), cmask.to(device)
     scores = first.repeat_interleave(k, dim=0).gather(1, cids[:, :1]).squeeze(1)  # [B*K]
     if clen > 1:
         cache.batch_repeat_interleave(k)
         full_mask = torch.cat([mask.repeat_interleave(k, dim=0), cmask], dim=1)
         cpos = pos[:, -1:].repeat_interleave(k, dim=0) + 1 + torch.arange(clen, device=device)
-        logits = model(input_ids=cids[:, :-1], attention_mask=full_mask[:, :-1], position_ids=cpos[:, :-1],
-                       past_key_values=cache, use_cache=True).logits  # fmt: skip
-        logp = F.log_softmax(logits.float(), dim=-1).gather(2, cids[:, 1:, None]).squeeze(2)  # [B*K, clen-1]
-        scores = scores + (logp * cmask[:, 1:]).sum(dim=1)
+        keep = cmask[:, 1:].bool()  # [B*K, clen-1]: position j predicts token j+1 where that token is real
+        logits = _real_position_logits(model, keep, input_ids=cids[:, :-1], attention_mask=full_mask[:, :-1],
+                                       position_ids=cpos[:, :-1], past_key_values=cache, use_cache=True)  # fmt: skip
+        logp = F.log_softmax(logits.float(), dim=-1).gather(1, cids[:, 1:][keep][:, None]).squeeze(1)  # [N]
+        rows = torch.arange(b * k, device=device)[:, None].expand_as(keep)[keep]
+        scores = scores.index_add(0, rows, logp)
     return scores.view(b, k).cpu()
 
 
@@ -88,12 +122,16 @@ def score_continuations(
     *,
     batch_size: int = 8,
     prefix_cache: bool | PrefixCache = True,
+    method: str = "exact",
 ) -> torch.Tensor:
     """Log-likelihood of each continuation after each prefix, float32 [N, K], in the order of ``prefixes``.
 
     ``prefix_cache``: compute the prompt prefix shared by all prefixes (a system prompt) once, see
     :class:`midalign.inference.engine.PrefixCache`; pass one (primed by the caller over all its prompts) to reuse it
-    across calls."""
+    across calls. ``method``: ``"exact"`` (every token of each continuation) or ``"first_token"`` (its first token
+    only: no continuation pass; an approximation, never the default)."""
+    if method not in SCORING_METHODS:
+        raise ValueError(f"scoring method {method!r}: choose one of {', '.join(SCORING_METHODS)}")
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     if not continuations:
@@ -114,7 +152,9 @@ def score_continuations(
     model.eval()
     out = torch.empty(len(encoded), len(continuations))
     for idx in length_sorted_batches([len(p) for p, _ in encoded], batch_size):
-        out[idx] = _score_batch(model, pad_id, [encoded[i][0] for i in idx], [encoded[i][1] for i in idx], shared)
+        out[idx] = _score_batch(
+            model, pad_id, [encoded[i][0] for i in idx], [encoded[i][1] for i in idx], shared, method
+        )
     if was_training:
         model.train()
     return out
@@ -130,10 +170,12 @@ def run_scoring(
     batch_size: int = 8,
     provenance: dict | None = None,
     progress: bool = False,
+    method: str = "exact",
 ) -> list[dict]:
     """Score every row (``id``, ``prompt``; other fields copied) and write ``{..., "scores": [K floats],
     "prediction": index of the best}`` lines to ``output_path``, appended batch by batch (fsync'd): a killed run
-    resumes where it stopped; a file from another run (other prompts or provenance) is refused. Single process."""
+    resumes where it stopped; a file from another run (other prompts, provenance or ``method``) is refused. Single
+    process."""
     from ..locking import exclusive
 
     ids = [str(r["id"]) for r in rows]
@@ -141,15 +183,23 @@ def run_scoring(
         raise ValueError("row ids must be unique")
     os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
     with exclusive(output_path, directory=False, what="output file"):
-        return _run_scoring(model, tokenizer, rows, ids, continuations, output_path, batch_size, provenance, progress)
+        return _run_scoring(
+            model, tokenizer, rows, ids, continuations, output_path, batch_size, provenance, progress, method
+        )
 
 
-def _run_scoring(model, tokenizer, rows, ids, continuations, output_path, batch_size, provenance, progress):
+def _run_scoring(model, tokenizer, rows, ids, continuations, output_path, batch_size, provenance, progress, method):
     done = read_done(output_path)
     unknown = set(done) - set(ids)
     if unknown:
         raise ValueError(f"{output_path} holds rows of another run (ids {sorted(unknown)[:5]}...); remove it")
-    _check_resume(output_path, done, list(rows), {**(provenance or {}), "continuations": list(continuations)})
+    _check_resume(
+        output_path,
+        done,
+        list(rows),
+        {**(provenance or {}), "continuations": list(continuations)}
+        | ({"scoring": method} if method != "exact" else {}),
+    )
     todo = [r for r in rows if str(r["id"]) not in done]
     next_batch = max((r.get("_batch", -1) for r in done.values()), default=-1) + 1
     order = length_sorted_batches([len(r["prompt"]) for r in todo], batch_size)
@@ -160,7 +210,7 @@ def _run_scoring(model, tokenizer, rows, ids, continuations, output_path, batch_
         for b, batch in enumerate(tqdm(order, disable=not progress), start=next_batch):
             items = [todo[i] for i in batch]
             scores = score_continuations(model, tokenizer, [r["prompt"] for r in items], continuations,
-                                         batch_size=batch_size, prefix_cache=shared)  # fmt: skip
+                                         batch_size=batch_size, prefix_cache=shared, method=method)  # fmt: skip
             lines = []
             for r, s in zip(items, scores.tolist()):
                 out = {**r, "scores": s, "prediction": max(range(len(s)), key=s.__getitem__), "_batch": b,

@@ -1,0 +1,760 @@
+"""``midalign experiment powered``: does middle-layer alignment lift zero-shot transfer? Preregistered, powered,
+with randomized language roles (issue 30's design), on any parallel label task (default SIB-200).
+
+Phases, each resumable and each a sub-command (``--work-dir`` holds everything):
+
+1. ``screen`` -- base-model retrieval x -> pivot on the *dev* split at the alignment layer, raw and centered, for
+   every language on disk (embeddings only). :func:`select_languages` then applies the rule fixed in the config:
+   drop languages the model cannot read (centered retrieval below ``screen_low``) and those without headroom (above
+   ``screen_high``), then a seeded draw stratified over retrieval quartiles and, within them, over scripts; the
+   selected languages are split at random into halves A and B, balanced within each quartile.
+2. ``pilot`` -- exploratory seeds outside the confirmatory set choose the remedy, the alignment weight and gradient
+   accumulation by English *dev* accuracy and dev retrieval only (:func:`choose_from_pilot`, a rule written here
+   before any pilot result); nothing of the test split is read.
+3. ``plan`` -- writes ``plan.json`` (arms, seeds, languages and roles, subsets, settings, endpoints, stopping rule,
+   code commit); fixed from then on.
+4. ``run`` -- the confirmatory units (arm, seed): even seeds align half A, odd seeds half B; every selected language
+   and the pivot are evaluated in every seed on the whole test split. ``--run ARM:SEED`` or ``--shard K/N`` runs a
+   slice (a job array on a cluster); finished units are skipped.
+5. ``report`` -- merges the finished units (one plan, one dtype, one code commit checked), computes the endpoints
+   with seed-level t-intervals and a clustered bootstrap, and writes ``<fig-dir>/<name>.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from ..data.jsonl import claim_results, write_json
+from . import plan as planning
+from . import stats
+from .harness import read_json
+from .leakage import find_leaks
+from .protocol import ARMS, TrainSettings, evaluate_labels, retrieval, train_unit, validate_unit_result
+from .subsets import describe_subset
+
+__all__ = ["PoweredConfig", "select_languages", "assign_roles", "choose_from_pilot", "stopping_rule", "main"]
+
+WORK_DIR = "outputs/experiment_powered"
+
+
+@dataclass(frozen=True)
+class PoweredConfig:
+    """Every setting of the powered experiment (all of it goes into ``plan.json``)."""
+
+    task: str = "sib200"
+    n_languages: int = 16
+    screen_low: float = 0.10  # centered dev retrieval below this: the model cannot read the language
+    screen_high: float = 0.90  # above this: no headroom
+    screen_bins: int = 4  # retrieval quantile strata of the draw
+    selection_seed: int = 2026
+    role_seed: int = 2027
+    arms: tuple[str, ...] = ("baseline_2x", "alignment", "alignment_center")
+    seeds: tuple[int, ...] = tuple(range(10))  # the first confirmatory batch (5 per role assignment)
+    max_seeds: int = 30
+    target_half_width: float = 0.015  # of the primary endpoint's 95% t-interval (accuracy, fraction)
+    pilot_seeds: tuple[int, ...] = (1000, 1001)
+    eval_split: str = "test"
+    eval_size: int | None = None  # None: the whole split
+    subset_seed: int = 0
+    screen_split: str = "dev"
+    retrieval_split: str = "test"
+    dtype: str = "auto"
+    eval_batch_size: int = 16
+    keep_leaked: bool = False
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+    def __post_init__(self):
+        if self.n_languages < 2 or self.n_languages % (2 * self.screen_bins):
+            raise ValueError(
+                f"--n-languages {self.n_languages}: must be a positive multiple of 2 x {self.screen_bins} bins "
+                "(each retrieval stratum splits evenly into the two role halves)"
+            )
+        if not 0 <= self.screen_low < self.screen_high <= 1:
+            raise ValueError(f"screen bounds must satisfy 0 <= low < high <= 1, got {self.screen_low}, "
+                             f"{self.screen_high}")  # fmt: skip
+        bad = [a for a in self.arms if a not in ARMS]
+        if bad:
+            raise ValueError(f"--arms {bad}: choose from {', '.join(ARMS)}")
+        if self.eval_size is not None and self.eval_size < 1:
+            raise ValueError(f"--eval-size must be >= 1 (or omitted for the whole split), got {self.eval_size}")
+        if len(set(self.seeds)) != len(self.seeds) or set(self.seeds) & set(self.pilot_seeds):
+            raise ValueError("confirmatory seeds must be distinct and disjoint from the pilot seeds")
+
+
+# ---- 1. the screen ---------------------------------------------------------------------------------------------------
+def run_screen(cfg: PoweredConfig, model_path: str, data_dir: str, work_dir: str, dtype: str) -> dict:
+    """Dev retrieval x -> pivot for every language on disk (resumable per language in ``screen.jsonl``)."""
+    import json
+
+    from ..alignment import num_decoder_layers
+    from ..models import load_model, load_tokenizer
+    from ..tasks.spec import get_label_task
+    from ..training.arguments import default_alignment_layer
+
+    task = get_label_task(cfg.task)
+    langs = [x for x in task.languages(data_dir) if x != task.pivot]
+    os.makedirs(work_dir, exist_ok=True)
+    path = os.path.join(work_dir, "screen.jsonl")
+    done = {}
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                try:
+                    row = json.loads(line)
+                    done[row["lang"]] = row
+                except (ValueError, KeyError):
+                    if line.endswith("\n"):
+                        raise ValueError(f"{path}:{n}: not a screen row; remove the file to redo the screen") from None
+    todo = [x for x in langs if x not in done]
+    model = load_model(model_path, torch_dtype=None if dtype == "float32" else dtype)
+    tokenizer = load_tokenizer(model_path)
+    layer = cfg.train.layer or default_alignment_layer(num_decoder_layers(model))
+    ids = [it.id for it in task.load(task.pivot, cfg.screen_split, data_dir)]
+    t0 = time.time()
+    cache: dict = {}
+    with open(path, "a", encoding="utf-8") as fh:
+        for i, lang in enumerate(todo):
+            got = retrieval(model, tokenizer, task, data_dir, cfg.screen_split, [lang], ids, layer, cfg.train.pooling,
+                            cache=cache)  # fmt: skip
+            row = {"lang": lang, **got[lang]}
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+            done[lang] = row
+            print(f"screen {i + 1}/{len(todo)} {lang}: raw {row['raw']:.2f} centered {row['centered']:.2f} "
+                  f"({time.time() - t0:.0f}s)", flush=True)  # fmt: skip
+    result = {"split": cfg.screen_split, "layer": layer, "pooling": cfg.train.pooling, "n_items": len(ids),
+              "languages": {x: {"raw": done[x]["raw"], "centered": done[x]["centered"]} for x in langs},
+              "env": planning.environment(dtype)}  # fmt: skip
+    write_json(os.path.join(work_dir, "screen.json"), result)
+    return result
+
+
+def select_languages(centered: Mapping[str, float], n: int, low: float, high: float, bins: int, seed: int) -> dict:
+    """The rule of the screen: languages with ``low <= centered retrieval <= high``, sorted by it and cut into
+    ``bins`` strata of (nearly) equal size; from each stratum ``n / bins`` are drawn with ``seed``, each draw among
+    the stratum's languages whose script has been drawn least often so far (over all strata), so scripts spread.
+
+    Returns:
+        ``{"selected": [...], "eligible": [...], "strata": [[...], ...], "excluded_low": [...],
+        "excluded_high": [...]}``.
+    """
+    from ..tasks.spec import language_script
+
+    eligible = sorted((x for x, v in centered.items() if low <= v <= high), key=lambda x: (centered[x], x))
+    per_bin = n // bins
+    if len(eligible) < n:
+        raise ValueError(f"the screen leaves {len(eligible)} languages in [{low}, {high}]; {n} are needed")
+    strata = [eligible[len(eligible) * b // bins : len(eligible) * (b + 1) // bins] for b in range(bins)]
+    rng = random.Random(seed)
+    scripts: dict[str, int] = {}
+    chosen_strata = []
+    for stratum in strata:
+        pool, picked = list(stratum), []
+        for _ in range(per_bin):
+            least = min(scripts.get(language_script(x), 0) for x in pool)
+            options = [x for x in pool if scripts.get(language_script(x), 0) == least]
+            pick = options[rng.randrange(len(options))]
+            pool.remove(pick)
+            picked.append(pick)
+            scripts[language_script(pick)] = scripts.get(language_script(pick), 0) + 1
+        chosen_strata.append(sorted(picked))
+    return {
+        "selected": sorted(x for s in chosen_strata for x in s),
+        "selected_strata": chosen_strata,
+        "eligible": eligible,
+        "strata": strata,
+        "excluded_low": sorted(x for x, v in centered.items() if v < low),
+        "excluded_high": sorted(x for x, v in centered.items() if v > high),
+    }
+
+
+def assign_roles(selected_strata: Sequence[Sequence[str]], seed: int) -> dict[str, list[str]]:
+    """Halves A and B at random (``seed``), half of every retrieval stratum in each."""
+    rng = random.Random(seed)
+    a, b = [], []
+    for stratum in selected_strata:
+        members = sorted(stratum)
+        rng.shuffle(members)
+        a += members[: len(members) // 2]
+        b += members[len(members) // 2 :]
+    return {"A": sorted(a), "B": sorted(b)}
+
+
+def aligned_half(seed: int) -> str:
+    """Even seeds align half A, odd seeds half B."""
+    return "A" if seed % 2 == 0 else "B"
+
+
+# ---- 2. the pilot ----------------------------------------------------------------------------------------------------
+PILOT_GRID: tuple[tuple[str, str, dict], ...] = (
+    # (name, arm, TrainSettings overrides): the remedy, the weight and gradient accumulation, one at a time
+    ("baseline_2x", "baseline_2x", {}),
+    ("center_batch_w1", "alignment_center", {"remedy": "batch", "weight": 1.0}),
+    ("center_standardize_w1", "alignment_center", {"remedy": "standardize", "weight": 1.0}),
+    ("center_batch_w0.3", "alignment_center", {"remedy": "batch", "weight": 0.3}),
+    ("baseline_2x_ga2", "baseline_2x", {"gradient_accumulation": 2}),
+    ("center_batch_w1_ga2", "alignment_center", {"remedy": "batch", "weight": 1.0, "gradient_accumulation": 2}),
+)
+PILOT_RULE = (
+    "Among the alignment_center configurations, keep those whose English dev accuracy (mean over pilot seeds) is at "
+    "most 3 points below the baseline_2x of the same gradient accumulation; pick the one with the highest centered "
+    "dev retrieval x->English of the aligned half (mean over pilot seeds); ties go to the earlier entry of the grid. "
+    "Its remedy, weight and gradient accumulation become the plan's settings for every arm."
+)
+
+
+def choose_from_pilot(summary: Mapping[str, Mapping[str, float]], grid=PILOT_GRID) -> tuple[str, str]:
+    """Apply :data:`PILOT_RULE` to ``{config name: {"english_dev_accuracy", "aligned_dev_retrieval_centered"}}``;
+    returns (chosen name, why)."""
+    ga = {name: overrides.get("gradient_accumulation", 1) for name, _, overrides in grid}
+    base = {ga[name]: summary[name]["english_dev_accuracy"] for name, arm, _ in grid
+            if arm == "baseline_2x" and name in summary}  # fmt: skip
+    candidates = [name for name, arm, _ in grid if arm == "alignment_center" and name in summary]
+    ok = [c for c in candidates if ga[c] in base and summary[c]["english_dev_accuracy"] >= base[ga[c]] - 0.03]
+    if not ok:
+        raise ValueError("pilot: no alignment_center configuration within 3 points of its baseline_2x")
+    best = max(ok, key=lambda c: (summary[c]["aligned_dev_retrieval_centered"], -candidates.index(c)))
+    why = (f"{best}: centered dev retrieval {summary[best]['aligned_dev_retrieval_centered']:.3f}, English dev "
+           f"accuracy {summary[best]['english_dev_accuracy']:.3f} (baseline_2x {base[ga[best]]:.3f}); "
+           f"{len(ok)} of {len(candidates)} configurations passed the accuracy bound")  # fmt: skip
+    return best, why
+
+
+# ---- the stopping rule -----------------------------------------------------------------------------------------------
+STOPPING_RULE = (
+    "Run the first {n0} seeds whatever they show. Then take the sample sd s of the per-seed primary differences and "
+    "the smallest even n with t(0.975, n-1) * s / sqrt(n) <= {hw:.3f}; if n <= {nmax}, run to n seeds (role balance: "
+    "n even) and report there; otherwise stop at {n0}. Report at {n0} in any case. The direction of the result never "
+    "enters the rule."
+)
+
+
+def stopping_rule(per_seed: Sequence[float], n0: int, target: float, n_max: int) -> dict:
+    """The number of seeds the rule asks for, from the first ``n0`` per-seed primary differences."""
+    if len(per_seed) < 2:
+        raise ValueError("the stopping rule needs at least 2 seeds")
+    sd = statistics.stdev(per_seed)
+    need = next((n for n in range(max(n0, 2), n_max + 1, 1) if n % 2 == 0 and
+                 stats.t_quantile(0.975, n - 1) * sd / n**0.5 <= target), None)  # fmt: skip
+    return {"sd": sd, "seeds_needed": need, "continue_to": need if need is not None and need > n0 else n0,
+            "reachable": need is not None}  # fmt: skip
+
+
+# ---- shared setup ----------------------------------------------------------------------------------------------------
+def _setup(args) -> tuple:
+    from ..models import GEMMA3_MODEL_NAME, prepared_model_path
+    from ..models.hardware import resolve_dtype
+    from ..tasks.spec import get_label_task
+
+    task = get_label_task(args.task)
+    data_dir = task.resolve_data_dir(args.data_dir)
+    model_path = args.model or prepared_model_path(GEMMA3_MODEL_NAME)
+    return task, data_dir, model_path, resolve_dtype(args.dtype)
+
+
+def _selection(work_dir: str, cfg: PoweredConfig) -> dict:
+    path = os.path.join(work_dir, "screen.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: run `midalign experiment powered screen` first")
+    screen = read_json(path)
+    centered = {x: v["centered"] for x, v in screen["languages"].items()}
+    sel = select_languages(centered, cfg.n_languages, cfg.screen_low, cfg.screen_high, cfg.screen_bins,
+                           cfg.selection_seed)  # fmt: skip
+    sel["roles"] = assign_roles(sel["selected_strata"], cfg.role_seed)
+    sel["screen_sha"] = planning.plan_hash(screen["languages"])
+    sel["layer"] = screen["layer"]
+    return sel
+
+
+def _data(task, tokenizer, data_dir: str, work_dir: str, roles: Mapping[str, list[str]]) -> dict:
+    from .protocol import write_training_files
+
+    files = {}
+    for half, langs in roles.items():
+        files[half] = write_training_files(task, tokenizer, data_dir, work_dir, langs, f"half{half}")
+    return files
+
+
+def _leaks(task, data_dir: str, split: str, langs: Sequence[str], ids: Sequence[str], files: Mapping) -> dict:
+    wanted = set(ids)
+    items = {lang: [(it.id, it.text) for it in task.load(lang, split, data_dir) if it.id in wanted]
+             for lang in [task.pivot, *langs]}  # fmt: skip
+    sources = {"task rows": (files["A"]["train_ids"], files["A"]["train_texts"])}
+    for half in ("A", "B"):
+        sources[f"pairs half {half}"] = (files[half]["pair_ids"], files[half]["pair_texts"])
+    return find_leaks(items, sources)
+
+
+def _eval_ids(task, data_dir: str, cfg: PoweredConfig) -> dict:
+    items = task.load(task.pivot, cfg.eval_split, data_dir)
+    from .subsets import check_representative, sample_ids
+
+    labels = {it.id: it.label for it in items}
+    ids = sample_ids([it.id for it in items], cfg.eval_size, cfg.subset_seed, labels)
+    check_representative([labels[i] for i in ids], list(labels.values()), f"{task.name} {cfg.eval_split}")
+    return describe_subset(ids, len(items), cfg.subset_seed, "stratified by label" if cfg.eval_size else "whole split",
+                           [labels[i] for i in ids], task.labels(data_dir))  # fmt: skip
+
+
+# ---- units -----------------------------------------------------------------------------------------------------------
+def _unit(task, data_dir, model_path, dtype, cfg: PoweredConfig, settings: TrainSettings, arm_name: str, seed: int,
+          files: Mapping, langs: Sequence[str], roles, eval_ids, retrieval_ids, split: str, out_dir: str,
+          plan_sha: str, layer: int, eval_langs: Sequence[str] | None = None) -> dict:  # fmt: skip
+    """Train and evaluate one unit into ``out_dir`` (``result.json`` written last, atomically)."""
+    from ..models import load_model_with_adapters, load_tokenizer
+    from ..models.loading import adapter_fingerprint
+
+    done = os.path.join(out_dir, "result.json")
+    if os.path.isfile(done):
+        result = read_json(done)
+        validate_unit_result(result, done)
+        return result
+    arm = ARMS[arm_name]
+    half = aligned_half(seed)
+    t0 = time.time()
+    train_seconds, logs = train_unit(arm, seed, settings, model_path, files[half], os.path.join(out_dir, "train"),
+                                     dtype)  # fmt: skip
+    adapter = os.path.join(out_dir, "train")
+    tokenizer = load_tokenizer(model_path)
+    model = load_model_with_adapters(model_path, [adapter], torch_dtype=None if dtype == "float32" else dtype)
+    t1 = time.time()
+    prov = {"model": model_path, "adapter": adapter_fingerprint(adapter), "dtype": dtype}
+    result = {"arm": arm_name, "seed": seed, "aligned_half": half, "aligned": roles[half],
+              "train_seconds": train_seconds, "first_logs": logs[:2], "final_logs": logs[-2:]}  # fmt: skip
+    if arm.evaluates_task:
+        result["eval"] = evaluate_labels(model, tokenizer, task, data_dir, split, eval_langs or [task.pivot, *langs],
+                                         eval_ids, out_dir, prov, cfg.eval_batch_size)  # fmt: skip
+    result["retrieval"] = retrieval(model, tokenizer, task, data_dir, split, langs, retrieval_ids, layer,
+                                    settings.pooling)  # fmt: skip
+    result.update(eval_seconds=time.time() - t1, seconds=time.time() - t0, env=planning.environment(dtype),
+                  plan_sha=plan_sha, finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
+    write_json(done, result)
+    return result
+
+
+def _base_retrieval(task, data_dir, model_path, dtype, langs, ids, layer, pooling, split, out_dir) -> dict:
+    from ..models import load_model, load_tokenizer
+
+    done = os.path.join(out_dir, "result.json")
+    if os.path.isfile(done):
+        return read_json(done)
+    model = load_model(model_path, torch_dtype=None if dtype == "float32" else dtype)
+    result = {"retrieval": retrieval(model, load_tokenizer(model_path), task, data_dir, split, langs, ids, layer,
+                                     pooling), "env": planning.environment(dtype)}  # fmt: skip
+    write_json(done, result)
+    return result
+
+
+# ---- phases ----------------------------------------------------------------------------------------------------------
+def cmd_screen(cfg: PoweredConfig, args) -> dict:
+    task, data_dir, model_path, dtype = _setup(args)
+    screen = run_screen(cfg, model_path, data_dir, args.work_dir, dtype)
+    sel = _selection(args.work_dir, cfg)
+    write_json(os.path.join(args.work_dir, "selection.json"), sel)
+    _plot_screen(screen, sel, os.path.join(args.work_dir, "screen.png"))
+    print(f"selected {len(sel['selected'])} of {len(sel['eligible'])} eligible languages: A {sel['roles']['A']}, "
+          f"B {sel['roles']['B']}")  # fmt: skip
+    return sel
+
+
+def cmd_pilot(cfg: PoweredConfig, args) -> dict:
+    from ..models import load_tokenizer
+
+    task, data_dir, model_path, dtype = _setup(args)
+    sel = _selection(args.work_dir, cfg)
+    pilot_dir = os.path.join(args.work_dir, "pilot")
+    planning.write_plan(pilot_dir, {"phase": "pilot", "config": asdict(cfg), "grid": PILOT_GRID, "rule": PILOT_RULE,
+                                    "selection": sel["roles"]}, status="exploratory")  # fmt: skip
+    tokenizer = load_tokenizer(model_path)
+    files = _data(task, tokenizer, data_dir, args.work_dir, sel["roles"])
+    dev_ids = [it.id for it in task.load(task.pivot, "dev", data_dir)]
+    leaks = _leaks(task, data_dir, "dev", sel["selected"], dev_ids, files)
+    if leaks["leaked_ids"] and not cfg.keep_leaked:
+        dev_ids = [i for i in dev_ids if i not in set(leaks["leaked_ids"])]
+    grid = [g for g in PILOT_GRID if not args.only or g[0] in args.only.split(",")]
+    results = {}
+    for seed in cfg.pilot_seeds:
+        half = aligned_half(seed)
+        for name, arm, overrides in grid:
+            settings = replace(cfg.train, **overrides)
+            out = os.path.join(pilot_dir, f"seed{seed}", name)
+            r = _unit(task, data_dir, model_path, dtype, cfg, settings, arm, seed, files, sel["roles"][half],
+                      sel["roles"], dev_ids, dev_ids, "dev", out, "pilot", sel["layer"],
+                      eval_langs=[task.pivot])  # fmt: skip
+            results[(name, seed)] = r
+            print(f"pilot seed {seed} {name}: English dev {r['eval'][task.pivot]['accuracy']:.3f}, aligned centered "
+                  f"retrieval {statistics.fmean(v['centered'] for v in r['retrieval'].values()):.3f} "
+                  f"({r['seconds']:.0f}s)", flush=True)  # fmt: skip
+    summary = {}
+    for name, _, _ in grid:
+        rs = [results[(name, s)] for s in cfg.pilot_seeds]
+        summary[name] = {
+            "english_dev_accuracy": statistics.fmean(r["eval"][task.pivot]["accuracy"] for r in rs),
+            "aligned_dev_retrieval_centered": statistics.fmean(
+                statistics.fmean(v["centered"] for v in r["retrieval"].values()) for r in rs),
+            "aligned_dev_retrieval_raw": statistics.fmean(
+                statistics.fmean(v["raw"] for v in r["retrieval"].values()) for r in rs),
+            "seconds": statistics.fmean(r["seconds"] for r in rs),
+            "train_seconds": statistics.fmean(r["train_seconds"] for r in rs),
+        }  # fmt: skip
+    out = {"seeds": list(cfg.pilot_seeds), "grid": [list(g) for g in grid], "rule": PILOT_RULE, "summary": summary,
+           "dev_leaks": {k: v for k, v in leaks.items() if k != "by_source"} | {"by_source": {
+               k: {"by_id": v["by_id"], "by_text": v["by_text"]} for k, v in leaks["by_source"].items()}},
+           "env": planning.environment(dtype)}  # fmt: skip
+    if len(grid) == len(PILOT_GRID):
+        out["choice"], out["why"] = choose_from_pilot(summary)
+    write_json(os.path.join(args.work_dir, "pilot.json"), out)
+    print(out.get("why", "pilot: partial grid, no choice made"))
+    return out
+
+
+def _plan_body(cfg: PoweredConfig, task, data_dir, sel, eval_subset, leaks, pilot) -> dict:
+    return {
+        "question": "Does middle-layer alignment (the paper's loss, and the centered remedy) raise zero-shot accuracy "
+        "of the languages it aligns, and of those it does not, over a compute-matched task-only baseline?",
+        "task": task.name,
+        "data_dir": os.path.abspath(data_dir),
+        "config": asdict(cfg),
+        "settings": asdict(cfg.train),
+        "languages": {
+            "pivot": task.pivot,
+            "selected": sel["selected"],
+            "roles": sel["roles"],
+            "rule": f"centered {cfg.screen_split} retrieval in [{cfg.screen_low}, {cfg.screen_high}], "
+            f"{cfg.screen_bins} quantile strata, {cfg.n_languages // cfg.screen_bins} per stratum, script-"
+            f"spread seeded draw (seed {cfg.selection_seed}); halves by seed {cfg.role_seed}",
+            "screen_sha": sel["screen_sha"],
+            "excluded_low": sel["excluded_low"],
+            "excluded_high": sel["excluded_high"],
+        },  # fmt: skip
+        "roles_by_seed": "even seeds align half A, odd seeds half B",
+        "arms": list(cfg.arms),
+        "seeds": list(cfg.seeds),
+        "evaluation": {
+            "split": cfg.eval_split,
+            "subset": eval_subset,
+            "retrieval": f"{cfg.retrieval_split} split, x -> {task.pivot}, raw and centered",
+            "leakage": leaks,
+            "keep_leaked": cfg.keep_leaked,
+        },  # fmt: skip
+        "endpoints": {
+            "primary": "per seed, mean over that seed's aligned half of accuracy(alignment_center) - "
+            "accuracy(baseline_2x); 95% t-interval over seeds",
+            "secondary": [
+                "the same for alignment (the paper's loss)",
+                "both on the unaligned half",
+                "both on the pivot (English)",
+                "per-language differences (forest plot)",
+            ],
+            "sensitivity": "bootstrap over seeds and item clusters (one id in every language)",
+        },  # fmt: skip
+        "stopping_rule": STOPPING_RULE.format(n0=len(cfg.seeds), hw=cfg.target_half_width, nmax=cfg.max_seeds),
+        "pilot": pilot,
+        "precision": "one dtype for every unit (the report refuses a mix)",
+    }
+
+
+def cmd_plan(cfg: PoweredConfig, args) -> dict:
+    from ..models import load_tokenizer
+
+    task, data_dir, model_path, dtype = _setup(args)
+    sel = _selection(args.work_dir, cfg)
+    pilot_path = os.path.join(args.work_dir, "pilot.json")
+    pilot = read_json(pilot_path) if os.path.isfile(pilot_path) else None
+    pilot_record = (
+        {"choice": pilot.get("choice"), "why": pilot.get("why"), "summary": pilot["summary"]} if pilot else None
+    )
+    files = _data(task, load_tokenizer(model_path), data_dir, args.work_dir, sel["roles"])
+    subset = _eval_ids(task, data_dir, cfg)
+    leaks = _leaks(task, data_dir, cfg.eval_split, sel["selected"], subset["ids"], files)
+    body = _plan_body(cfg, task, data_dir, sel, subset, {k: v for k, v in leaks.items()}, pilot_record)
+    body["dtype"] = dtype
+    record = planning.write_plan(args.work_dir, body)
+    print(f"plan {record['sha']} written {record['written']} at commit {record['code']['commit']}: "
+          f"{os.path.join(args.work_dir, 'plan.json')}")  # fmt: skip
+    return record
+
+
+def _units(plan: Mapping, only: str | None, shard: str | None) -> list[tuple[str, int]]:
+    units = [("base", -1)] + [(arm, seed) for seed in plan["seeds"] for arm in plan["arms"]]
+    if only:
+        wanted = []
+        for spec in only.split(","):
+            arm, _, seed = spec.partition(":")
+            if arm not in plan["arms"] or not seed.lstrip("-").isdigit() or int(seed) not in plan["seeds"]:
+                raise ValueError(f"--run {spec!r}: expected ARM:SEED with ARM in {plan['arms']} and SEED in the "
+                                 f"plan's seeds {plan['seeds']}")  # fmt: skip
+            wanted.append((arm, int(seed)))
+        return [("base", -1)] + wanted
+    if shard:
+        k, _, n = shard.partition("/")
+        if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+            raise ValueError(f"--shard {shard!r}: expected K/N with 1 <= K <= N, e.g. 3/8")
+        return [u for i, u in enumerate(units) if i % int(n) == int(k) - 1]
+    return units
+
+
+def cmd_run(cfg: PoweredConfig, args) -> None:
+    from ..models import load_tokenizer
+
+    task, data_dir, model_path, dtype = _setup(args)
+    record = planning.read_plan(args.work_dir)
+    if record is None:
+        raise FileNotFoundError(f"{args.work_dir}/plan.json: write the plan first (`midalign experiment powered plan`)")
+    plan = record["plan"]
+    if plan["dtype"] != dtype:
+        raise ValueError(
+            f"this machine computes in {dtype}; the plan fixes {plan['dtype']} (one precision per comparison): run it "
+            f"where that dtype is native, or pass --dtype {plan['dtype']}"
+        )
+    settings = TrainSettings(**plan["settings"])
+    roles = plan["languages"]["roles"]
+    langs = plan["languages"]["selected"]
+    files = _data(task, load_tokenizer(model_path), data_dir, args.work_dir, roles)
+    ids = plan["evaluation"]["subset"]["ids"]
+    leaked = set(plan["evaluation"]["leakage"]["leaked_ids"])
+    eval_ids = ids if plan["evaluation"]["keep_leaked"] else [i for i in ids if i not in leaked]
+    layer = settings.layer or read_json(os.path.join(args.work_dir, "selection.json"))["layer"]
+    for arm, seed in _units(plan, args.run, args.shard):
+        if arm == "base":
+            _base_retrieval(task, data_dir, model_path, dtype, langs, eval_ids, layer, settings.pooling,
+                            plan["evaluation"]["split"], os.path.join(args.work_dir, "runs", "base"))  # fmt: skip
+            continue
+        out = os.path.join(args.work_dir, "runs", f"seed{seed}", arm)
+        r = _unit(task, data_dir, model_path, dtype, cfg, settings, arm, seed, files, langs, roles, eval_ids, eval_ids,
+                  plan["evaluation"]["split"], out, record["sha"], layer)  # fmt: skip
+        print(f"unit {arm}:{seed} done ({r['seconds']:.0f}s)", flush=True)
+
+
+# ---- the report ------------------------------------------------------------------------------------------------------
+def _seed_mean(run: Mapping, langs: Sequence[str]) -> float:
+    return statistics.fmean(run["eval"][x]["accuracy"] for x in langs)
+
+
+def _diff_items(a: Mapping, b: Mapping, langs: Sequence[str]) -> dict:
+    return {x: {i: a["eval"][x]["correct"][i] - b["eval"][x]["correct"][i] for i in a["eval"][x]["correct"]}
+            for x in langs}  # fmt: skip
+
+
+def endpoint(by: Mapping, arm: str, ref: str, seeds: Sequence[int], langs_of) -> dict:
+    """Per seed, the mean over ``langs_of(seed)`` of accuracy(arm) - accuracy(ref); t-interval over seeds and the
+    clustered bootstrap."""
+    seeds = [s for s in seeds if (arm, s) in by and (ref, s) in by]
+    if not seeds:
+        return {"n_seeds": 0}
+    a = {s: _seed_mean(by[(arm, s)], langs_of(s)) for s in seeds}
+    b = {s: _seed_mean(by[(ref, s)], langs_of(s)) for s in seeds}
+    out = stats.paired_seed_interval(a, b)
+    # the bootstrap needs the same languages in every seed: resample within the seeds' own halves by relabelling
+    # languages as positions (their order in the half), which keeps the item clusters intact
+    values = {s: {f"slot{j}": d for j, (_, d) in enumerate(sorted(_diff_items(by[(arm, s)], by[(ref, s)],
+              langs_of(s)).items()))} for s in seeds}  # fmt: skip
+    out["bootstrap"] = stats.cluster_bootstrap(values, resamples=2000)
+    out["verdict"] = stats.verdict(out)
+    out["caveat"] = stats.seed_caveat(len(seeds))
+    return out
+
+
+def summarize(plan: Mapping, runs: Sequence[Mapping], base: Mapping | None) -> dict:
+    pivot = plan["languages"]["pivot"]
+    roles = plan["languages"]["roles"]
+    selected = plan["languages"]["selected"]
+    by = {(r["arm"], r["seed"]): r for r in runs}
+    seeds = sorted({r["seed"] for r in runs})
+
+    def half(s, aligned=True):
+        h = aligned_half(s)
+        return roles[h] if aligned else roles["B" if h == "A" else "A"]
+
+    out: dict = {"seeds_done": seeds, "endpoints": {}, "per_language": {}, "english": {}, "retrieval": {}}
+    ref = "baseline_2x"
+    for arm in ("alignment_center", "alignment"):
+        if arm not in plan["arms"]:
+            continue
+        key = "primary" if arm == "alignment_center" else "secondary_paper"
+        out["endpoints"][f"{key}: {arm} - {ref}, aligned half"] = endpoint(by, arm, ref, seeds, lambda s: half(s))
+        out["endpoints"][f"{arm} - {ref}, unaligned half"] = endpoint(by, arm, ref, seeds, lambda s: half(s, False))
+        out["english"][f"{arm} - {ref}"] = endpoint(by, arm, ref, seeds, lambda s: [pivot])
+        per_lang = {}
+        for x in selected:
+            for state, is_aligned in (("aligned", True), ("unaligned", False)):
+                ss = [s for s in seeds if (x in half(s)) == is_aligned and (arm, s) in by and (ref, s) in by]
+                if ss:
+                    per_lang.setdefault(x, {})[state] = stats.paired_seed_interval(
+                        {s: by[(arm, s)]["eval"][x]["accuracy"] for s in ss},
+                        {s: by[(ref, s)]["eval"][x]["accuracy"] for s in ss})  # fmt: skip
+        out["per_language"][f"{arm} - {ref}"] = per_lang
+    accuracy = {}
+    for arm in plan["arms"]:
+        rs = [by[(arm, s)] for s in seeds if (arm, s) in by and "eval" in by[(arm, s)]]
+        if rs:
+            accuracy[arm] = {x: stats.t_interval([r["eval"][x]["accuracy"] for r in rs]) for x in [pivot, *selected]}
+            out["retrieval"][arm] = {
+                "aligned": stats.t_interval([statistics.fmean(r["retrieval"][x]["centered"] for x in half(r["seed"]))
+                                             for r in rs]),
+                "unaligned": stats.t_interval([statistics.fmean(r["retrieval"][x]["centered"]
+                                                                for x in half(r["seed"], False)) for r in rs]),
+            }  # fmt: skip
+    out["accuracy"] = accuracy
+    if base is not None:
+        out["retrieval"]["base"] = {x: base["retrieval"][x] for x in selected}
+        if ref in accuracy:
+            xs = [base["retrieval"][x]["centered"] for x in selected]
+            ys = [accuracy[ref][x]["mean"] for x in selected]
+            out["correlation_base_retrieval_vs_baseline_accuracy"] = stats.correlation_summary(xs, ys, selected)
+    out["compute_seconds"] = {arm: stats.t_interval([by[(arm, s)]["seconds"] for s in seeds if (arm, s) in by])
+                              for arm in plan["arms"] if any((arm, s) in by for s in seeds)}  # fmt: skip
+    primary = out["endpoints"].get(f"primary: alignment_center - {ref}, aligned half", {})
+    if primary.get("n_seeds", len(primary.get("seeds", []))) and len(primary.get("seeds", [])) >= 2:
+        out["stopping"] = stopping_rule(primary["per_seed"], len(plan["seeds"]), plan["config"]["target_half_width"],
+                                        plan["config"]["max_seeds"])  # fmt: skip
+    return out
+
+
+def cmd_report(cfg: PoweredConfig, args) -> dict:
+    record = planning.read_plan(args.work_dir)
+    if record is None:
+        raise FileNotFoundError(f"{args.work_dir}/plan.json: no plan, nothing to report")
+    plan = record["plan"]
+    claim_results(args.fig_dir, args.name, args.overwrite)
+    runs = []
+    for seed in plan["seeds"]:
+        for arm in plan["arms"]:
+            path = os.path.join(args.work_dir, "runs", f"seed{seed}", arm, "result.json")
+            if os.path.isfile(path):
+                r = read_json(path)
+                validate_unit_result(r, f"{path} ({arm}:{seed})")
+                if r["plan_sha"] != record["sha"]:
+                    raise ValueError(f"{path}: made under plan {r['plan_sha']}, not this work dir's {record['sha']}")
+                runs.append(r)
+    if not runs:
+        raise FileNotFoundError(f"{args.work_dir}/runs: no finished unit yet")
+    dtype = planning.check_one_dtype(runs)
+    commits = sorted({str(r["env"]["code"].get("commit")) for r in runs})
+    if len(commits) > 1 and not args.allow_mixed_code:
+        raise ValueError(f"the units ran at {len(commits)} code commits ({', '.join(c[:10] for c in commits)}); "
+                         "rerun them at one, or pass --allow-mixed-code and say so")  # fmt: skip
+    base_path = os.path.join(args.work_dir, "runs", "base", "result.json")
+    base = read_json(base_path) if os.path.isfile(base_path) else None
+    summary = summarize(plan, runs, base)
+    result = {"plan": record, "dtype": dtype, "code_commits": commits, "timeline": planning.timeline(record, runs),
+              "summary": summary, "units_done": sorted(f"{r['arm']}:{r['seed']}" for r in runs),
+              "units_planned": len(plan["seeds"]) * len(plan["arms"]), "runs": runs, "base": base}  # fmt: skip
+    write_json(os.path.join(args.fig_dir, f"{args.name}.json"), result)
+    print(f"{len(runs)} of {result['units_planned']} units; wrote {os.path.join(args.fig_dir, args.name + '.json')}")
+    for name, e in summary["endpoints"].items():
+        if e.get("seeds"):
+            print(f"  {name}: {e['verdict']} ({len(e['seeds'])} seeds)")
+    return result
+
+
+def _plot_screen(screen: Mapping, sel: Mapping, path: str) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        print("screen figure skipped: matplotlib is not installed (pip install 'midalign[analysis]')")
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    langs = sorted(screen["languages"], key=lambda x: screen["languages"][x]["centered"])
+    cen = [100 * screen["languages"][x]["centered"] for x in langs]
+    raw = [100 * screen["languages"][x]["raw"] for x in langs]
+    fig, ax = plt.subplots(figsize=(16, 4.5))
+    colors = ["tab:red" if x in sel["roles"]["A"] else "tab:blue" if x in sel["roles"]["B"] else "lightgrey"
+              for x in langs]  # fmt: skip
+    ax.bar(range(len(langs)), cen, color=colors, width=0.9, label="centered")
+    ax.plot(range(len(langs)), raw, "k.", ms=3, label="raw")
+    for i, x in enumerate(langs):
+        if x in sel["selected"]:
+            ax.annotate(x, (i, cen[i]), rotation=90, fontsize=6, ha="center", va="bottom")
+    ax.axhline(100 * screen.get("low", 0.1), color="grey", lw=0.6, ls=":")
+    ax.set_xlim(-1, len(langs))
+    ax.set_xticks([])
+    ax.set_ylabel("dev retrieval x -> English acc@1 (%)")
+    ax.set_title(f"Language screen: {len(langs)} languages, layer {screen['layer']} (red: half A, blue: half B)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ---- command line ----------------------------------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    from ..alignment import CENTERING, POOLING
+
+    p = argparse.ArgumentParser(prog="midalign experiment powered", description=__doc__.split("\n\n")[0],
+                                allow_abbrev=False)  # fmt: skip
+    p.add_argument("phase", choices=["screen", "pilot", "plan", "run", "report"])
+    p.add_argument("--task", default=PoweredConfig.task)
+    p.add_argument("--data-dir", default=None, help="the task's data folder (SIB-200: data/annotated)")
+    p.add_argument("--model", default=None, help="model directory (default: the embedded gemma-3-270m)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
+    p.add_argument("--work-dir", default=WORK_DIR)
+    p.add_argument("--fig-dir", default="outputs/fig")
+    p.add_argument("--name", default="sib200_powered")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--run", default=None, help="report/run: comma-separated ARM:SEED units only")
+    p.add_argument("--shard", default=None, help="run: the K-th of N interleaved slices of the units (K/N)")
+    p.add_argument("--only", default=None, help="pilot: comma-separated grid entries only")
+    p.add_argument("--allow-mixed-code", action="store_true", help="report: units of several code commits")
+    for f in fields(PoweredConfig):
+        if f.name in ("task", "dtype", "train", "arms", "seeds", "pilot_seeds"):
+            continue
+        _add_field(p, f)
+    p.add_argument("--arms", default=None)
+    p.add_argument("--seeds", default=None)
+    p.add_argument("--pilot-seeds", default=None)
+    for f in fields(TrainSettings):
+        if f.name == "remedy":
+            p.add_argument("--remedy", default=None, choices=[c for c in CENTERING if c != "none"])
+        elif f.name == "pooling":
+            p.add_argument("--pooling", default=None, choices=sorted(POOLING))
+        else:
+            _add_field(p, f)
+    return p
+
+
+def _add_field(p: argparse.ArgumentParser, f) -> None:
+    """A flag for a dataclass field (annotations are strings here: ``from __future__ import annotations``)."""
+    flag, typ = "--" + f.name.replace("_", "-"), str(f.type)
+    if typ == "bool":
+        p.add_argument(flag, action="store_true", default=None)
+    else:
+        conv = float if typ.startswith("float") else int if typ.startswith("int") else str
+        p.add_argument(flag, type=conv, default=None, help=f"default: {f.default}")
+
+
+def _ints(value: str, flag: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in value.split(","))
+    except ValueError:
+        raise ValueError(f"{flag} {value!r}: expected comma-separated integers") from None
+
+
+def config_from_args(args) -> PoweredConfig:
+    train = {f.name: getattr(args, f.name) for f in fields(TrainSettings) if getattr(args, f.name) is not None}
+    lists = ("train", "arms", "seeds", "pilot_seeds")
+    top = {f.name: getattr(args, f.name) for f in fields(PoweredConfig)
+           if f.name not in lists and getattr(args, f.name, None) is not None}  # fmt: skip
+    if args.arms:
+        top["arms"] = tuple(args.arms.split(","))
+    if args.seeds:
+        top["seeds"] = _ints(args.seeds, "--seeds")
+    if args.pilot_seeds:
+        top["pilot_seeds"] = _ints(args.pilot_seeds, "--pilot-seeds")
+    return PoweredConfig(**top, train=TrainSettings(**train))
+
+
+def main(argv: list[str] | None = None):
+    args = _parser().parse_args(argv)
+    cfg = config_from_args(args)
+    return {"screen": cmd_screen, "pilot": cmd_pilot, "plan": cmd_plan, "run": cmd_run,
+            "report": cmd_report}[args.phase](cfg, args)  # fmt: skip

@@ -1,0 +1,168 @@
+"""A classification task as one declaration: what commands and experiments need, registered once.
+
+A :class:`LabelTask` says where its data is (languages = what is on disk), how to read a split into
+:class:`Item` s, its label set and system prompt; everything else -- prompts, training rows, parallel pairs,
+prediction by exact label scoring, metrics, the label profile an accuracy is read against -- is derived here, the
+same for every task. An item's ``id`` names the same item in every language of a parallel task (SIB-200's
+``index_id``), which is what representative subsets and leakage checks key on.
+
+Adding a multiple-choice task over local files with a fixed label set is one ``LabelTask(...)`` and one
+``register_label_task`` call: see ``sib200_task()`` below.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+__all__ = ["Item", "LabelTask", "LABEL_TASKS", "register_label_task", "get_label_task", "score_labels"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One evaluation or training item: ``id`` is shared by its translations in a parallel task."""
+
+    id: str
+    text: str
+    label: str
+    lang: str
+
+
+def score_labels(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str] | None = None) -> dict:
+    """Accuracy and macro-F1 (mean over ``labels``, default every label in gold or predictions, of per-label F1)."""
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold labels but {len(predicted)} predictions")
+    if not gold:
+        raise ValueError("no examples to score")
+    labels = list(labels or sorted(set(gold) | set(predicted)))
+    tp = Counter(g for g, p in zip(gold, predicted) if g == p)
+    n_gold, n_pred = Counter(gold), Counter(predicted)
+    f1s = [2 * tp[lab] / (n_gold[lab] + n_pred[lab]) if n_gold[lab] + n_pred[lab] else 0.0 for lab in labels]
+    return {"accuracy": sum(tp.values()) / len(gold), "macro_f1": sum(f1s) / len(f1s), "n": len(gold),
+            "per_label_f1": dict(zip(labels, f1s))}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LabelTask:
+    """A task predicted by scoring a fixed label set after a prompt.
+
+    Attributes:
+        name: registry key (``--task``).
+        description: one line.
+        system_prompt: the instructions rendered before every input.
+        resolve_data_dir: ``--data-dir or None -> folder`` (a clear error when neither it nor the task's
+            environment variable names one).
+        languages: ``data_dir -> [language codes present]``.
+        load: ``(lang, split, data_dir) -> [Item]``.
+        labels: ``data_dir -> [label strings]``.
+        splits: the split names ``load`` accepts.
+        pivot: the source language of transfer (and of parallel pairs).
+        parallel: items with the same id are translations of each other across languages.
+    """
+
+    name: str
+    description: str
+    system_prompt: str
+    resolve_data_dir: Callable[[str | None], str]
+    languages: Callable[[str], list[str]]
+    load: Callable[[str, str, str], list[Item]]
+    labels: Callable[[str], list[str]]
+    splits: tuple[str, ...] = ("train", "dev", "test")
+    pivot: str = "eng_Latn"
+    parallel: bool = True
+
+    # ---- derived: the same for every label task --------------------------------------------------------------
+    def prompt(self, tokenizer, item: Item) -> str:
+        from ..inference.prompts import render_prefix
+
+        return render_prefix(tokenizer, item.text, self.system_prompt)
+
+    def task_rows(self, tokenizer, items: Sequence[Item]) -> list[dict]:
+        """Training rows in the paper's format: ``{"prefix", "text": " <label><eos>", "id"}``."""
+        from ..inference.prompts import render_example
+
+        return [{**render_example(tokenizer, it.text, it.label, self.system_prompt), "id": it.id} for it in items]
+
+    def pairs(self, langs: Sequence[str], split: str, data_dir: str, seed: int | None = 0) -> list[dict]:
+        """``--alignment_file`` rows ``{"text_parallel_0": pivot sentence, "text_parallel_1": its translation,
+        "lang", "id"}`` joined by id, for every language of ``langs`` but the pivot, shuffled across languages with
+        ``seed`` (None keeps the language blocks)."""
+        if not self.parallel:
+            raise ValueError(f"task {self.name} is not parallel: it has no translation pairs")
+        by_id = {it.id: it.text for it in self.load(self.pivot, split, data_dir)}
+        rows = [{"text_parallel_0": by_id[it.id], "text_parallel_1": it.text, "lang": lang, "id": it.id}
+                for lang in langs if lang != self.pivot for it in self.load(lang, split, data_dir)
+                if it.id in by_id]  # fmt: skip
+        if seed is not None:
+            random.Random(seed).shuffle(rows)
+        return rows
+
+    def predict(self, model, tokenizer, items: Sequence[Item], labels: Sequence[str], output_path: str, *,
+                batch_size: int = 16, provenance: dict | None = None, method: str = "exact") -> list[str]:  # fmt: skip
+        """The predicted label per item by label scoring, through the resumable file ``output_path``.
+
+        ``method``: ``"exact"`` (the summed log-likelihood of each label's tokens; the default) or
+        ``"first_token"`` (argmax over the labels' first tokens only: one forward per prompt, cheaper, not exact
+        when labels' later tokens matter; its agreement with exact scoring is measured in ``benchmarks/scoring.py``).
+        """
+        from ..inference.prompts import render_target
+        from ..inference.scoring import run_scoring
+
+        rows = [{"id": f"{it.lang}:{it.id}", "prompt": self.prompt(tokenizer, it), "gold": it.label}
+                for it in items]  # fmt: skip
+        targets = [render_target(tokenizer, label) for label in labels]
+        out = run_scoring(model, tokenizer, rows, targets, output_path, batch_size=batch_size,
+                          provenance=provenance, method=method)  # fmt: skip
+        return [labels[r["prediction"]] for r in out]
+
+    def score(self, gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str] | None = None) -> dict:
+        return score_labels(gold, predicted, labels)
+
+
+LABEL_TASKS: dict[str, LabelTask] = {}
+
+
+def register_label_task(task: LabelTask) -> LabelTask:
+    if task.name in LABEL_TASKS:
+        raise ValueError(f"label task {task.name!r} is registered twice")
+    LABEL_TASKS[task.name] = task
+    return task
+
+
+def get_label_task(name: str) -> LabelTask:
+    try:
+        return LABEL_TASKS[name]
+    except KeyError:
+        raise ValueError(f"--task {name!r}: choose one of {', '.join(sorted(LABEL_TASKS))}") from None
+
+
+def sib200_task() -> LabelTask:
+    from . import sib200
+
+    def load(lang: str, split: str, data_dir: str) -> list[Item]:
+        return [Item(str(e.index_id), e.text, e.category, lang) for e in sib200.load_sib200(lang, split, data_dir)]
+
+    return LabelTask(
+        name="sib200",
+        description="SIB-200 topic classification, 7 labels, 195 languages (parallel by index_id)",
+        system_prompt=sib200.SYSTEM_PROMPT,
+        resolve_data_dir=sib200.resolve_data_dir,
+        languages=sib200.available_languages,
+        load=load,
+        labels=sib200.load_labels,
+    )
+
+
+register_label_task(sib200_task())
+
+
+def language_script(lang: str) -> str:
+    """The script part of a FLORES code (``jpn_Jpan`` -> ``Jpan``); the code itself when it has none."""
+    return lang.split("_", 1)[1] if "_" in lang else lang
+
+
+def data_files_exist(data_dir: str, names: Sequence[str]) -> bool:
+    return all(os.path.isfile(os.path.join(data_dir, n)) for n in names)
