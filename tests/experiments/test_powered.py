@@ -56,11 +56,9 @@ def test_pilot_rule_and_stopping_rule():
         "center_batch_w1": {"english_dev_accuracy": 0.76, "aligned_dev_retrieval_centered": 0.9},  # too costly
         "center_standardize_w1": {"english_dev_accuracy": 0.79, "aligned_dev_retrieval_centered": 0.7},
         "center_batch_w0.3": {"english_dev_accuracy": 0.81, "aligned_dev_retrieval_centered": 0.6},
-        "baseline_2x_ga2": {"english_dev_accuracy": 0.70, "aligned_dev_retrieval_centered": 0.3},
-        "center_batch_w1_ga2": {"english_dev_accuracy": 0.69, "aligned_dev_retrieval_centered": 0.65},
     }
     choice, why = powered.choose_from_pilot(summary)
-    assert choice == "center_standardize_w1" and "3 of 4" in why
+    assert choice == "center_standardize_w1" and "2 of 3" in why
     # sd 0.02 per seed: t(0.975, n-1) * 0.02 / sqrt(n) <= 0.015 first at n = 10 (2.262 * 0.02 / 3.162 = 0.0143)
     rule = powered.stopping_rule([0.0, 0.02, -0.02, 0.01, -0.01, 0.03, -0.03, 0.0, 0.02, -0.02], 10, 0.015, 30)
     assert rule["seeds_needed"] == 10 and rule["continue_to"] == 10

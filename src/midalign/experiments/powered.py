@@ -67,7 +67,9 @@ class PoweredConfig:
     dtype: str = "auto"
     eval_batch_size: int = 16
     keep_leaked: bool = False
-    train: TrainSettings = field(default_factory=TrainSettings)
+    # LoRA dropout 0 for every arm (decided before any result): dropout costs ~19% of a training step, the
+    # comparison is between arms that share it, and the paper's 0.1 was tuned for 7-8B models, not this budget.
+    train: TrainSettings = field(default_factory=lambda: TrainSettings(lora_dropout=0.0))
 
     def __post_init__(self):
         if self.n_languages < 2 or self.n_languages % (2 * self.screen_bins):
@@ -194,19 +196,19 @@ def aligned_half(seed: int) -> str:
 
 # ---- 2. the pilot ----------------------------------------------------------------------------------------------------
 PILOT_GRID: tuple[tuple[str, str, dict], ...] = (
-    # (name, arm, TrainSettings overrides): the remedy, the weight and gradient accumulation, one at a time
+    # (name, arm, TrainSettings overrides): the remedy and the weight, one at a time. Gradient accumulation is not
+    # piloted: at fp32 on a 2-core CPU a training of 88 steps takes ~15-25 min, and GA 2 doubles it; the plan fixes
+    # GA 1 (the alternate schedule then alternates whole optimizer steps, as our earlier runs did).
     ("baseline_2x", "baseline_2x", {}),
     ("center_batch_w1", "alignment_center", {"remedy": "batch", "weight": 1.0}),
     ("center_standardize_w1", "alignment_center", {"remedy": "standardize", "weight": 1.0}),
     ("center_batch_w0.3", "alignment_center", {"remedy": "batch", "weight": 0.3}),
-    ("baseline_2x_ga2", "baseline_2x", {"gradient_accumulation": 2}),
-    ("center_batch_w1_ga2", "alignment_center", {"remedy": "batch", "weight": 1.0, "gradient_accumulation": 2}),
 )
 PILOT_RULE = (
     "Among the alignment_center configurations, keep those whose English dev accuracy (mean over pilot seeds) is at "
     "most 3 points below the baseline_2x of the same gradient accumulation; pick the one with the highest centered "
     "dev retrieval x->English of the aligned half (mean over pilot seeds); ties go to the earlier entry of the grid. "
-    "Its remedy, weight and gradient accumulation become the plan's settings for every arm."
+    "Its remedy and weight become the plan's settings for the alignment arms (the paper's arm keeps its own loss)."
 )
 
 
@@ -718,18 +720,19 @@ def _parser() -> argparse.ArgumentParser:
         elif f.name == "pooling":
             p.add_argument("--pooling", default=None, choices=sorted(POOLING))
         else:
-            _add_field(p, f)
+            _add_field(p, f, getattr(PoweredConfig().train, f.name))
     return p
 
 
-def _add_field(p: argparse.ArgumentParser, f) -> None:
+def _add_field(p: argparse.ArgumentParser, f, default=None) -> None:
     """A flag for a dataclass field (annotations are strings here: ``from __future__ import annotations``)."""
     flag, typ = "--" + f.name.replace("_", "-"), str(f.type)
+    default = f.default if default is None else default
     if typ == "bool":
         p.add_argument(flag, action="store_true", default=None)
     else:
         conv = float if typ.startswith("float") else int if typ.startswith("int") else str
-        p.add_argument(flag, type=conv, default=None, help=f"default: {f.default}")
+        p.add_argument(flag, type=conv, default=None, help=f"default: {default}")
 
 
 def _ints(value: str, flag: str) -> tuple[int, ...]:
@@ -740,7 +743,9 @@ def _ints(value: str, flag: str) -> tuple[int, ...]:
 
 
 def config_from_args(args) -> PoweredConfig:
-    train = {f.name: getattr(args, f.name) for f in fields(TrainSettings) if getattr(args, f.name) is not None}
+    train = asdict(PoweredConfig().train) | {
+        f.name: getattr(args, f.name) for f in fields(TrainSettings) if getattr(args, f.name) is not None
+    }
     lists = ("train", "arms", "seeds", "pilot_seeds")
     top = {f.name: getattr(args, f.name) for f in fields(PoweredConfig)
            if f.name not in lists and getattr(args, f.name, None) is not None}  # fmt: skip
