@@ -57,7 +57,14 @@ def bench_scoring(data_dir: str, n: int, rounds: int, tmp: str) -> dict:
     path = prepared_model_path(GEMMA3_MODEL_NAME)
     tok = load_tokenizer(path)
     labels = sib200.load_labels(data_dir)
-    examples = [e for lang in ("deu_Latn", "zho_Hans") for e in sib200.load_sib200(lang, "test", data_dir)[: n // 2]]
+    from midalign.data.subsets import sample_ids
+
+    def sample(lang):  # stratified by topic (the release sorts test.tsv by topic: a prefix holds one or two)
+        rows = sib200.load_sib200(lang, "test", data_dir)
+        keep = set(sample_ids([e.index_id for e in rows], n // 2, 0, {e.index_id: e.category for e in rows}))
+        return [e for e in rows if e.index_id in keep]
+
+    examples = [e for lang in ("deu_Latn", "zho_Hans") for e in sample(lang)]
     models = {dt: load_model(path, torch_dtype=dt).eval() for dt in ("float32", "bfloat16")}
     times = {dt: [] for dt in models}
     preds = {}

@@ -24,32 +24,6 @@ def test_every_docs_page_is_in_the_nav():
     assert yaml.safe_load(nav.replace("!!python", "")) is not None
 
 
-def test_the_xsid_remedy_section_says_what_its_intervals_say(tmp_path, monkeypatch):
-    import importlib.util
-    import json
-
-    spec = importlib.util.spec_from_file_location("render", ROOT / "docs" / "render.py")
-    render = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(render)
-    monkeypatch.setattr(render, "FIG", tmp_path)
-    assert render.block_xsid_remedy().startswith("Not run yet")
-    paired = {"seeds": [0, 1, 2], "english": [-0.02, -0.05, 0.01], "aligned": [0.04, 0.01, 0.08],
-              "transfer": [0.01, -0.03, 0.05]}  # fmt: skip
-    config = {"methods": ["baseline_2x", "alignment_center"], "languages": ["en", "de"], "remedy": "batch",
-              "steps": 32, "seeds": [0, 1, 2], "test_size": 32}  # fmt: skip
-    summary = {"paired": {"alignment_center - baseline_2x": paired}, "wall_clock_seconds_this_invocation": 600}
-    result = {"config": config, "summary": summary}
-    (tmp_path / "xsid_remedy.json").write_text(json.dumps(result))
-    (tmp_path / "xsid_remedy.md").write_text("| method |\n")
-    text = render.block_xsid_remedy()
-    assert "| method |" in text and "64 optimizer steps" in text and "10 min" in text
-    assert "aligned languages 4.0 [1.0, 8.0] points (higher, interval above zero)" in text
-    assert "transfer languages 1.0 [-3.0, 5.0] points (no difference beyond noise" in text
-    assert "xSID, `alignment_center - baseline_2x`** (3 seeds" in render.block_headline()
-
-
-# A decimal in a page's prose is either rendered from a results file (between the render markers) or a literal in
-# code (a flag value, a setting). What remains are versions and citations, named here.
 _NOT_MEASURED = re.compile(r"(?:arXiv|MASSIVE|xSID|BY|BY-SA|transformers|torch|vLLM|Python) $")
 
 
@@ -97,24 +71,6 @@ def _render(monkeypatch, tmp_path, files: dict):
     return render
 
 
-def test_paired_readings_are_per_seed_differences_with_their_sign_agreement(tmp_path, monkeypatch):
-    groups = {"english": ["en"], "aligned": ["de"], "transfer": ["da", "it"]}
-    f1 = {("a", 0): (0.8, 0.2, 0.1, 0.3), ("a", 1): (0.7, 0.1, 0.2, 0.2), ("b", 0): (0.8, 0.1, 0.1, 0.1),
-          ("b", 1): (0.6, 0.2, 0.1, 0.1)}  # fmt: skip
-    runs = [{"method": m, "seed": s, "f1": dict(zip(("en", "de", "da", "it"), v))} for (m, s), v in f1.items()]
-    render = _render(monkeypatch, tmp_path, {})
-    table = render._paired_table({"runs": runs, "summary": {"groups": groups}}, [("a", "b")])
-    # english 0, +10: mixed; aligned +10, -10: mixed, mean 0; transfer +10, +10: all higher
-    assert (
-        table[2]
-        == "| a − b | +0.0, +10.0; +5.0 (mixed) | +10.0, −10.0; +0.0 (mixed) | +10.0, +10.0; +10.0 (all higher) |"
-    )
-    assert render._consistent({"runs": runs, "summary": {"groups": groups}}, [("a", "b")]) == [
-        "a − b on transfer (all higher)"
-    ]
-    assert render._agreement([0.0, 0.0]) == "unchanged"
-
-
 def test_the_transfer_reading_counts_wins_and_checks_the_retrained_baselines(tmp_path, monkeypatch):
     cfg = {"seeds": [0, 1], "source": "src", "targets": ["x"], "layers": 4, "align_layer": None, "finetune_steps": 10,
            "heldout_pairs": 50}  # fmt: skip
@@ -158,3 +114,100 @@ def test_benchmark_results_record_the_command_without_the_output_flags():
     spec.loader.exec_module(results)
     argv = [str(ROOT / "benchmarks" / "x.py"), "--rounds", "2", "--json", "fig/x.json", "--overwrite", "--n", "4"]
     assert results.command(argv) == "python benchmarks/x.py --rounds 2 --n 4"
+
+
+def _rendered_texts():
+    """Every rendered page and block, as the docs show them."""
+    render = _render_module()
+    texts = {name: fn() for name, fn in render.PAGES.items()}
+    texts.update({f"block {name}": fn() for name, fn in render.BLOCKS.items()})
+    return texts
+
+
+def _render_module():
+    spec = importlib.util.spec_from_file_location("render", ROOT / "docs" / "render.py")
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    return render
+
+
+TASK_ACCURACY = re.compile(r"(?<!retrieval )(?<!retrieval-)\baccurac(y|ies)\b(?!@)", re.I)
+
+
+def test_no_page_shows_a_task_accuracy_without_its_majority_baseline():
+    # an accuracy is read against the evaluated subset's majority-class accuracy and chance (issue 29): a page that
+    # prints a task accuracy must print them too
+    offenders = []
+    for name, text in _rendered_texts().items():
+        for para in re.split(r"\n\n|\n- ", text):
+            if TASK_ACCURACY.search(para) and re.search(r"\d+\.\d", para) and "majority" not in para:
+                offenders.append(f"{name}: {para[:80]!r}")
+    assert not offenders, offenders
+
+
+def test_the_majority_checker_flags_a_bare_accuracy():
+    assert TASK_ACCURACY.search("English dev accuracy 81.2")
+    assert not TASK_ACCURACY.search("retrieval accuracy@1 0.5") and not TASK_ACCURACY.search("acc@1 0.4")
+
+
+def test_the_withdrawn_sib200_page_keeps_only_the_control_with_seed_level_intervals(tmp_path, monkeypatch):
+    render = _render_module()
+    langs = ["eng_Latn", "deu_Latn", "fra_Latn"]
+
+    def run(method, seed, raw, cen):
+        return {
+            "method": method,
+            "seed": seed,
+            "dtype": "float32",
+            "retrieval": {"deu_Latn": {"raw": raw, "centered": cen}, "fra_Latn": {"raw": raw, "centered": cen}},
+        }
+
+    sib = {"config": {"aligned": ["deu_Latn"], "control_steps": 100, "batch_size": 16, "control_learning_rate": 5e-4,
+                      "remedy": "batch", "pooling": "mean_skip_first", "retrieval_size": 204},
+           "layer": 9, "languages": langs,
+           "summary": {"methods": {"control_paper": {}},
+                       "base_retrieval": {"raw aligned": 0.4, "centered aligned": 0.5, "raw transfer": 0.2,
+                                          "centered transfer": 0.3}},
+           "runs": [run("control_paper", s, v, v) for s, v in ((0, 0.4), (1, 0.5), (2, 0.6))]}  # fmt: skip
+    (tmp_path / "sib200.json").write_text(json.dumps(sib))
+    monkeypatch.setattr(render, "FIG", tmp_path)
+    page = render.render_sib200()
+    assert page.startswith("# SIB-200 (first experiment, withdrawn)") and "two of the seven topics" in page
+    # mean 50.0, sd 10, t(2) = 4.303: half-width 24.8
+    assert "| control_paper | 0: float32, 1: float32, 2: float32 | 50.0 [25.2, 74.8] |" in page
+    assert "Accuracy" not in page  # no task accuracy survives
+
+
+def test_the_powered_page_renders_each_stage(tmp_path, monkeypatch):
+    render = _render_module()
+    monkeypatch.setattr(render, "POWERED", tmp_path)
+    monkeypatch.setattr(render, "FIG", tmp_path)
+    assert "Not screened yet" in render.render_sib200_powered()
+    env = {"cpu": "CPU", "dtype": "float32"}
+    (tmp_path / "screen.json").write_text(
+        json.dumps(
+            {
+                "n_items": 99,
+                "split": "dev",
+                "layer": 9,
+                "pooling": "mean",
+                "env": env,
+                "languages": {"a_Latn": {"raw": 0.1, "centered": 0.3}, "b_Cyrl": {"raw": 0.2, "centered": 0.4}},
+            }
+        )
+    )
+    (tmp_path / "selection.json").write_text(
+        json.dumps(
+            {
+                "roles": {"A": ["a_Latn"], "B": ["b_Cyrl"]},
+                "eligible": ["a_Latn", "b_Cyrl"],
+                "excluded_low": [],
+                "excluded_high": [],
+                "selected": ["a_Latn", "b_Cyrl"],
+            }
+        )
+    )
+    page = render.render_sib200_powered()
+    assert "| A | a_Latn | 10.0 | 30.0 |" in page and "0 units finished so far" in page
+    assert "No confirmatory result exists" in page
+    assert "plan not yet written" in render.block_sib200_powered_headline()

@@ -85,3 +85,36 @@ def test_reuse_results_runs_only_what_the_file_lacks(tmp_path, tiny_model_dir, c
     with pytest.raises(ValueError, match=r"other settings \(steps: file 2 vs now 3\)"):
         main([*common, "--steps", "3", "--work-dir", str(tmp_path / "other"), "--reuse-results", results,
               "--name", "other"])  # fmt: skip
+
+
+def test_settings_are_validated_before_any_run_and_quick_has_its_own_work_dir(tmp_path, tiny_model_dir):
+    from midalign.experiments.sib200 import Sib200Config, eval_subset, main
+
+    common = ["--quick", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--fig-dir", str(tmp_path / "fig")]
+    for flag, value in (("--layer", "0"), ("--test-size", "-1"), ("--test-size", "0")):
+        with pytest.raises(ValueError, match=flag):
+            main([*common, flag, value, "--work-dir", str(tmp_path / "w")])
+    assert not (tmp_path / "w").exists()  # refused before anything was written
+    from midalign.experiments.harness import experiment_cli
+
+    kw = dict(prog="p", description="d", cfg_cls=Sib200Config, methods=("baseline",), numeric=(),
+              languages_help="", quick_help="", work_dir="outputs/experiment_sib200")  # fmt: skip
+    assert experiment_cli(["--quick"], **kw)[1].work_dir == "outputs/experiment_sib200_quick"
+    assert experiment_cli([], **kw)[1].work_dir == "outputs/experiment_sib200"
+    # the evaluated subset is recorded with its label profile; by default the whole split
+    cfg = Sib200Config(data_dir=SAMPLE)
+    sub = eval_subset(cfg)
+    assert sub["method"] == "whole split" and sub["size"] == sub["of"] == 6
+    assert sub["labels"]["majority_accuracy"] == 1.0  # the committed sample holds one topic: a page must say so
+
+
+def test_infer_limit_is_a_stratified_sample_not_a_prefix(tmp_path, tiny_model_dir):
+    from midalign.tasks.sib200_cli import main
+    from tests.experiments.test_powered import make_task_dir
+
+    data = make_task_dir(tmp_path / "data", ["eng_Latn", "deu_Latn"], sizes=(7, 7, 14))
+    out = tmp_path / "pred.jsonl"
+    main(["infer", "--model", tiny_model_dir, "--data-dir", data, "--lang", "deu_Latn", "--limit", "7",
+          "--output-path", str(out)])  # fmt: skip
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 7 and len({r["gold"] for r in rows}) == 7  # one of each topic; a prefix held 4 topics

@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from midalign.experiments import leakage, plan, stats, subsets
+from midalign.data import subsets
+from midalign.experiments import leakage, plan, stats
 
 
 # ---- intervals -------------------------------------------------------------------------------------------------

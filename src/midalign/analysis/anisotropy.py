@@ -66,7 +66,7 @@ def verdict(row: dict) -> str:
     chance = math.log(row["batch_size"])
     if row["infonce_init"] >= (1 - CHANCE_MARGIN) * chance:
         msg = (f"the loss starts at chance ({row['infonce_init']:.3f} vs ln {row['batch_size']} = {chance:.3f}): "
-               "the objective cannot see the pairs")  # fmt: skip
+               "at initialization the objective cannot tell the pairs apart")  # fmt: skip
         options = [(row["infonce_init_centered"], "batch"), (row.get("infonce_init_standardized", math.inf),
                    "standardize")]  # fmt: skip
         best, name = min(options)

@@ -315,11 +315,13 @@ def experiment_cli(
         p.add_argument(f"--{switch}", action="store_true", help=help_)
     for option, help_ in (options or {}).items():  # run options taking a value, likewise
         p.add_argument(f"--{option}", default=None, metavar="FILE", help=help_)
-    p.add_argument("--work-dir", default=work_dir)
+    p.add_argument("--work-dir", default=None, help=f"default: {work_dir} ({work_dir}_quick with --quick)")
     p.add_argument("--fig-dir", default=FIG_DIR, help="results JSON, table and figure (default: %(default)s)")
     p.add_argument("--name", default=None, help="results file name (default: the experiment's)")
     p.add_argument("--overwrite", action="store_true", help="replace the results already in --fig-dir")
     args = p.parse_args(argv)
+    # a smoke run never shares the full run's work dir (its finished runs would block or pollute the real one)
+    args.work_dir = args.work_dir or (f"{work_dir}_quick" if args.quick else work_dir)
     overrides = {
         k: v
         for k, v in vars(args).items()

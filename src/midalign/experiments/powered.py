@@ -31,12 +31,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from ..data.jsonl import claim_results, write_json
+from ..data.subsets import describe_subset
 from . import plan as planning
 from . import stats
 from .harness import read_json
 from .leakage import find_leaks
 from .protocol import ARMS, TrainSettings, evaluate_labels, retrieval, train_unit, validate_unit_result
-from .subsets import describe_subset
 
 __all__ = ["PoweredConfig", "select_languages", "assign_roles", "choose_from_pilot", "stopping_rule", "main"]
 
@@ -296,7 +296,7 @@ def _leaks(task, data_dir: str, split: str, langs: Sequence[str], ids: Sequence[
 
 def _eval_ids(task, data_dir: str, cfg: PoweredConfig) -> dict:
     items = task.load(task.pivot, cfg.eval_split, data_dir)
-    from .subsets import check_representative, sample_ids
+    from ..data.subsets import check_representative, sample_ids
 
     labels = {it.id: it.label for it in items}
     ids = sample_ids([it.id for it in items], cfg.eval_size, cfg.subset_seed, labels)
@@ -406,7 +406,10 @@ def cmd_pilot(cfg: PoweredConfig, args) -> dict:
             "seconds": statistics.fmean(r["seconds"] for r in rs),
             "train_seconds": statistics.fmean(r["train_seconds"] for r in rs),
         }  # fmt: skip
+    dev_items = {it.id: it.label for it in task.load(task.pivot, "dev", data_dir)}
     out = {"seeds": list(cfg.pilot_seeds), "grid": [list(g) for g in grid], "rule": PILOT_RULE, "summary": summary,
+           "dev_subset": describe_subset(dev_ids, len(dev_items), 0, "whole split", [dev_items[i] for i in dev_ids],
+                                         task.labels(data_dir)),
            "dev_leaks": {k: v for k, v in leaks.items() if k != "by_source"} | {"by_source": {
                k: {"by_id": v["by_id"], "by_text": v["by_text"]} for k, v in leaks["by_source"].items()}},
            "env": planning.environment(dtype)}  # fmt: skip

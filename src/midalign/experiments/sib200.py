@@ -55,8 +55,9 @@ TASK_METHODS = ("baseline", "baseline_2x", "alignment", "alignment_center")
 ENGLISH = "eng_Latn"
 # Chosen before any result, for spread: four scripts aligned (Latin, Han, Arabic, Cyrillic) ...
 DEFAULT_ALIGNED = ("deu_Latn", "zho_Hans", "arb_Arab", "rus_Cyrl")
-# ... and transfer languages that share an aligned script (fra, pol: Latin; ukr: Cyrillic; jpn: Han via kanji) or
-# do not (kor Hangul, heb Hebrew, ben Bengali, amh Ethiopic; amh also low-resource for the model).
+# ... and transfer languages that share an aligned script code (fra, pol: Latin; ukr: Cyrillic) or do not (jpn Jpan --
+# kanji is Han, but its FLORES script code differs from zho_Hans, and the groups go by code --, kor Hangul, heb Hebrew,
+# ben Bengali, amh Ethiopic; amh also low-resource for the model).
 DEFAULT_TRANSFER = ("fra_Latn", "pol_Latn", "ukr_Cyrl", "jpn_Jpan", "kor_Hang", "heb_Hebr", "ben_Beng", "amh_Ethi")
 
 
@@ -67,7 +68,9 @@ class Sib200Config:
     seeds: tuple[int, ...] = (0, 1, 2)
     aligned: tuple[str, ...] = DEFAULT_ALIGNED
     languages: tuple[str, ...] | None = None  # evaluated; default English + aligned + DEFAULT_TRANSFER; "all" = all
-    test_size: int = 68  # first N test sentences per language (the same for every run; 1/3 of the split)
+    test_size: int | None = None  # None: the whole test split (204); N: a seeded sample stratified by topic, the
+    # same ids in every language (never a prefix: the release sorts test.tsv by topic)
+    subset_seed: int = 0
     retrieval_size: int = 204  # test sentences for retrieval (x -> English among them)
     steps: int = 44  # baseline optimizer steps (44 x 16 = one pass over the 701 English sentences)
     batch_size: int = 16
@@ -83,6 +86,16 @@ class Sib200Config:
     eval_batch_size: int = 16
     methods: tuple[str, ...] = METHODS
     extra_train_args: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        # every setting checked before any run: a recorded setting is always the one used
+        for name in ("retrieval_size", "steps", "batch_size", "control_steps", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.test_size is not None and self.test_size < 1:
+            raise ValueError(f"--test-size must be >= 1 (or omitted for the whole split), got {self.test_size}")
+        if self.layer is not None and self.layer < 1:
+            raise ValueError(f"--layer must be >= 1 (a decoder layer, 1-based), got {self.layer}")
 
     @classmethod
     def quick(cls, **kw) -> Sib200Config:
@@ -145,7 +158,7 @@ def train_argv(
         "--disable_tqdm", "True", "--seed", str(seed), "--alignment_schedule", schedule,
         "--alignment_pooling", cfg.pooling, "--alignment_temperature", str(cfg.temperature),
         "--alignment_weight", str(cfg.weight), "--alignment_center", center,
-        *(["--alignment_layer", str(cfg.layer)] if cfg.layer else []),
+        *(["--alignment_layer", str(cfg.layer)] if cfg.layer is not None else []),
         *(["--alignment_file", files["pairs"]] if schedule == "alternate" else []),
         *(["--contrastive_data_mode", "1"] if control else []),
         *(["--bf16", "True"] if dtype == "bfloat16" else ["--torch_dtype", dtype]),
@@ -190,14 +203,30 @@ def retrieval(model, tokenizer, cfg: Sib200Config, targets: list[str], layer: in
     return out
 
 
+def eval_subset(cfg: Sib200Config) -> dict:
+    """The evaluated test ids: the whole split, or a seeded sample stratified by topic (the same ids in every
+    language), with its label profile; an unrepresentative subset is refused."""
+    from ..data.subsets import check_representative, describe_subset, sample_ids
+    from ..tasks import sib200
+
+    rows = sib200.load_sib200(ENGLISH, "test", cfg.data_dir)
+    labels = {e.index_id: e.category for e in rows}
+    ids = sample_ids([e.index_id for e in rows], cfg.test_size, cfg.subset_seed, labels)
+    check_representative([labels[i] for i in ids], list(labels.values()), f"SIB-200 test (--test-size {cfg.test_size})")
+    method = "stratified by topic" if cfg.test_size and cfg.test_size < len(rows) else "whole split"
+    return describe_subset(ids, len(rows), cfg.subset_seed, method, [labels[i] for i in ids],
+                           sib200.load_labels(cfg.data_dir))  # fmt: skip
+
+
 def evaluate(model, tokenizer, cfg: Sib200Config, langs: list[str], out_dir: str, provenance: dict) -> dict:
-    """Per language: per-sentence correctness (0/1), accuracy and macro-F1 over the first ``test_size`` sentences."""
+    """Per language: per-sentence correctness (0/1), accuracy and macro-F1 over the :func:`eval_subset` ids."""
     from ..tasks import sib200
 
     labels = sib200.load_labels(cfg.data_dir)
+    wanted = set(eval_subset(cfg)["ids"])
     out = {}
     for lang in langs:
-        examples = sib200.load_sib200(lang, "test", cfg.data_dir)[: cfg.test_size]
+        examples = [e for e in sib200.load_sib200(lang, "test", cfg.data_dir) if e.index_id in wanted]
         preds = sib200.predict(model, tokenizer, examples, labels, os.path.join(out_dir, f"pred_{lang}.jsonl"),
                                batch_size=cfg.eval_batch_size, provenance=provenance)  # fmt: skip
         gold = [e.category for e in examples]
@@ -240,7 +269,9 @@ def run_experiment(
     def base_run():
         model = load_model(cfg.model, torch_dtype=dtype)
         n_layers = num_decoder_layers(model)
-        layer = cfg.layer or default_alignment_layer(n_layers)
+        layer = cfg.layer if cfg.layer is not None else default_alignment_layer(n_layers)
+        if not 1 <= layer <= n_layers:
+            raise ValueError(f"--layer {layer}: this model has {n_layers} decoder layers; choose 1..{n_layers}")
         return {"n_layers": n_layers, "layer": layer, "retrieval": retrieval(model, tokenizer, cfg, targets, layer)}
 
     if report_only and not os.path.isfile(os.path.join(work_dir, "base", "result.json")):
@@ -285,6 +316,7 @@ def run_experiment(
     summary = summarize(runs, base, cfg, langs)
     summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
     result = {"config": asdict(cfg), "layer": layer, "languages": langs, "base": base, "summary": summary,
+              "subset": eval_subset(cfg),
               "complete": len(runs) == len(cfg.seeds) * len(cfg.methods),
               "runs": runs}  # fmt: skip
     publish(fig_dir, name, result, table=markdown_table(summary, cfg, langs),
@@ -475,6 +507,7 @@ def main(argv: list[str] | None = None) -> dict:
         methods=METHODS,
         numeric=(
             ("test-size", int),
+            ("subset-seed", int),
             ("retrieval-size", int),
             ("steps", int),
             ("batch-size", int),

@@ -141,15 +141,18 @@ def parallel_pairs(langs: list[str], split: str, data_dir: str, pivot: str = "en
 
 
 def predict(model, tokenizer, examples: list[SibExample], labels: list[str], output_path: str, *,
-            batch_size: int = 8, provenance: dict | None = None) -> list[str]:  # fmt: skip
-    """Predicted label per example by label scoring, through the resumable file ``output_path``."""
+            batch_size: int = 8, provenance: dict | None = None, method: str = "exact") -> list[str]:  # fmt: skip
+    """Predicted label per example by label scoring (``method``: ``exact`` or ``first_token``, see
+    :func:`midalign.inference.scoring.score_continuations`), through the resumable file ``output_path``."""
     from ..inference.prompts import render_prefix, render_target
     from ..inference.scoring import run_scoring
 
     rows = [{"id": f"{ex.lang}:{ex.index_id}", "prompt": render_prefix(tokenizer, ex.text, SYSTEM_PROMPT),
              "gold": ex.category} for ex in examples]  # fmt: skip
     targets = [render_target(tokenizer, label) for label in labels]
-    out = run_scoring(model, tokenizer, rows, targets, output_path, batch_size=batch_size, provenance=provenance)
+    out = run_scoring(
+        model, tokenizer, rows, targets, output_path, batch_size=batch_size, provenance=provenance, method=method
+    )
     return [labels[r["prediction"]] for r in out]
 
 

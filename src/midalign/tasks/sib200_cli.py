@@ -47,7 +47,13 @@ def infer(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16", "auto"],
                    help="base weights' dtype; auto = bf16 only where the hardware has bf16 units")  # fmt: skip
     p.add_argument("--batch-size", "--bsz", type=positive_int, default=8)
-    p.add_argument("--limit", type=positive_int, default=None, help="only the first N sentences")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="only N sentences: a seeded sample stratified by topic (--limit-seed), the same ids in every "
+                   "language; never a prefix (the release sorts its files by topic)")  # fmt: skip
+    p.add_argument("--limit-seed", type=int, default=0, help="seed of the --limit sample (default 0)")
+    p.add_argument("--scoring", default="exact", choices=["exact", "first_token"],
+                   help="exact: every token of each label (default); first_token: the labels' first tokens only "
+                   "(faster, an approximation)")  # fmt: skip
     p.add_argument("--revision-model", default="main", help="hub revision of the base model")
     _data_args(p)
     p.add_argument("--output-path", default="output_inference_sib200.jsonl", help="JSON-lines output (resumable)")
@@ -55,7 +61,18 @@ def infer(argv: list[str] | None = None) -> list[dict]:
     if len(_langs(args)) != 1:
         p.error("--lang: infer takes one language (one output file per language)")
     data_dir = sib200.resolve_data_dir(args.data_dir)
-    examples = sib200.load_sib200(args.lang, args.split, data_dir)[: args.limit]
+    examples = sib200.load_sib200(args.lang, args.split, data_dir)
+    if args.limit is not None:
+        from ..data.subsets import sample_ids
+
+        # ids and topics from the English file, so that every language gets the same sentences
+        pivot = (
+            {e.index_id: e.category for e in sib200.load_sib200("eng_Latn", args.split, data_dir)}
+            if ("eng_Latn" in sib200.available_languages(data_dir))
+            else {e.index_id: e.category for e in examples}
+        )
+        keep = set(sample_ids(sorted(pivot), args.limit, args.limit_seed, pivot))
+        examples = [e for e in examples if e.index_id in keep]
     labels = sib200.load_labels(data_dir, args.lang)
     dtype = resolve_dtype(args.dtype)
     base = resolve_model_path(args.base_model_name)
@@ -70,9 +87,10 @@ def infer(argv: list[str] | None = None) -> list[dict]:
         "task": "sib200",
         "lang": args.lang,
         "split": args.split,
+        **({"limit": args.limit, "limit_seed": args.limit_seed} if args.limit is not None else {}),
     }
     predicted = sib200.predict(model, tokenizer, examples, labels, args.output_path, batch_size=args.batch_size,
-                               provenance=provenance)  # fmt: skip
+                               provenance=provenance, method=args.scoring)  # fmt: skip
     scores = sib200.score_sib([e.category for e in examples], predicted, labels)
     print(f"wrote {len(predicted)} predictions to {args.output_path} (accuracy {scores['accuracy']:.3f})")
     return [{"id": f"{e.lang}:{e.index_id}", "gold": e.category, "prediction": y} for e, y in zip(examples, predicted)]

@@ -247,7 +247,8 @@ class AlignmentTrainer(Trainer):
                                      distance=a.alignment_distance, direction=a.alignment_direction).item()  # fmt: skip
             logger.warning(
                 "alignment loss at the first batch is %.3f, chance ln %d = %.3f: the loss starts at chance, so the "
-                "objective cannot see the pairs (centered on the batch it would be %.3f). Run `midalign analyze "
+                "objective cannot tell the pairs apart at initialization (centered on the batch it would be %.3f). Run "
+                "`midalign analyze "
                 "anisotropy` and consider --alignment_center batch, fixed or standardize.",
                 value, p0.shape[0], chance, cen,
             )  # fmt: skip
