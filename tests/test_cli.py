@@ -1,5 +1,6 @@
 """Every command and sub-command answers --help with its options (exit 0); a missing path is one line."""
 
+import ast
 import subprocess
 import sys
 
@@ -84,3 +85,63 @@ def test_components_never_parse_arguments_and_never_import_upwards():
             continue
         for target in re.findall(r"^\s*from \.\.(\w+)", text, flags=re.M):
             assert LAYERS.get(target, -1) <= layer, f"{rel} imports from {target}, a layer above it"
+
+
+def test_the_command_line_loads_neither_torch_nor_transformers_and_runs_as_a_module():
+    code = "import sys, midalign.cli; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]  # `midalign --help` answers without loading them
+    out = subprocess.run([sys.executable, "-m", "midalign", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "usage: midalign <command>" in out.stdout
+    import midalign
+
+    assert midalign.AlignmentTrainer.__name__ == "AlignmentTrainer" and "AlignmentTrainer" in dir(midalign)
+
+
+def _module_level_imports(path, package_root):
+    """The package modules ``path`` imports at module level (relative imports resolved)."""
+    rel = path.relative_to(package_root).with_suffix("")
+    parts = list(rel.parts[:-1]) if rel.name != "__init__" else list(rel.parts[:-1])
+    own = ".".join(["midalign", *rel.parts]).removesuffix(".__init__")
+    found = set()
+    for node in ast.parse(path.read_text()).body:  # module level only: function-local imports are lazy on purpose
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = parts[: len(parts) - node.level + 1] if node.level > 1 else parts
+            target = ".".join(["midalign", *base, *(node.module.split(".") if node.module else [])])
+            found.add(target)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("midalign"):
+            found.add(node.module)
+    return own, found
+
+
+def test_the_package_import_graph_has_no_cycle():
+    src = ROOT / "src" / "midalign"
+    graph = {}
+    for path in src.rglob("*.py"):
+        own, deps = _module_level_imports(path, src)
+        graph[own] = deps
+    modules = set(graph)
+
+    def resolve(name):  # "midalign.training.lm_loss" or a package "midalign.training"
+        return name if name in modules else None
+
+    state: dict[str, int] = {}
+    cycle: list[str] = []
+
+    def visit(node, stack):
+        state[node] = 1
+        for dep in sorted(d for d in map(resolve, graph.get(node, ())) if d and d != node):
+            if state.get(dep) == 1:
+                # a package's __init__ importing its own submodules is not a cycle of the graph we care about
+                if not (dep + ".").startswith(node + ".") and not node.startswith(dep + "."):
+                    cycle.extend([*stack, node, dep])
+                    return True
+            elif state.get(dep) is None and visit(dep, [*stack, node]):
+                return True
+        state[node] = 2
+        return False
+
+    for node in sorted(graph):
+        if state.get(node) is None and visit(node, []):
+            break
+    assert not cycle, " -> ".join(cycle)

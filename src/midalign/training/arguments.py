@@ -12,8 +12,8 @@ from transformers import TrainingArguments
 from ..alignment import CENTERING, DIRECTIONS, DISTANCES, POOLING
 from ..alignment.centering import check_finite_number
 from ..data.datasets import PAIR_ORDERS
+from .lm_loss import CHUNK_LOGITS
 from .schedules import SCHEDULES, get_schedule
-from .trainer import CHUNK_LOGITS
 
 __all__ = ["ModelArguments", "DataArguments", "AlignmentTrainingArguments", "default_alignment_layer"]
 

@@ -17,6 +17,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from ..alignment import alignment_loss, call_through, find_decoder, layer_output, pool, retrieval_accuracy
 from ..alignment.centering import STATS_FILE, PooledStats, center, needs_stats, stats_from_pooled
 from ..data import IGNORE_INDEX
+from .arguments import COMPLETE, AlignmentTrainingArguments, default_alignment_layer
 from .callbacks import (
     PLAN_KEY,
     MicroBatchPlan,
@@ -117,8 +118,6 @@ class AlignmentTrainer(Trainer):
         model's middle layer; ``train_dataset`` / ``eval_dataset`` may be a list of row dicts or a
         ``datasets.Dataset`` in the paper's format (``prefix``, ``text``, ``text_parallel_0``, ``text_parallel_1``;
         tokenized with ``processing_class``); the default collator pads with the tokenizer's pad (else eos) token."""
-        from .arguments import AlignmentTrainingArguments, default_alignment_layer
-
         if args is None:
             args = AlignmentTrainingArguments(output_dir="midalign_output")
         if args.alignment_layer is None and model is not None:
@@ -525,8 +524,6 @@ class AlignmentTrainer(Trainer):
         it (a save torn by a kill), see ``AlignmentTrainingArguments.resolve_resume``."""
         super()._save_checkpoint(model, trial)
         if self.args.should_save:
-            from .arguments import COMPLETE
-
             path = os.path.join(self._get_output_dir(trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
             tmp = os.path.join(path, COMPLETE + ".tmp")
             with open(tmp, "w") as fh:
