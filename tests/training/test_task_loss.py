@@ -120,3 +120,62 @@ def test_loss_at_positions_matches_hand_computation():
     expected = -(logits[0, 1].log_softmax(-1)[2] + logits[0, 2].log_softmax(-1)[4])
     torch.testing.assert_close(total, expected)
     assert n == 2
+
+
+def _prefixed_batch(vocab: int, shared: int = 10):
+    """Rows sharing their first ``shared`` tokens (a rendered system prompt), then their own, right-padded."""
+    ids, mask, labels = _batch(vocab)
+    ids[:, :shared] = ids[0, :shared]
+    mask[1, :16] = 1  # row 1: prompt 12, targets 12..15 (the others as in _batch)
+    labels[1] = torch.where(torch.arange(ids.shape[1]).ge(12) & mask[1].bool(), ids[1], IGNORE_INDEX)
+    return ids, mask, labels
+
+
+@pytest.mark.parametrize("arch", sorted(TINY_CONFIGS))
+def test_a_shared_prompt_prefix_computed_once_gives_the_same_loss_and_gradients(arch):
+    """Three rows sharing 11 tokens: the prefix runs once as a batch of one, the rest batched after it; the loss
+    and every LoRA gradient equal the plain computation's."""
+    from peft import LoraConfig, get_peft_model
+
+    from midalign.training.lm_loss import MIN_SHARED_PREFIX, shared_prefix_length
+
+    model = tiny_model(arch, vocab_size=97, num_layers=2)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear")).train()
+    torch.manual_seed(0)
+    for p in model.parameters():  # LoRA B starts at zero: move it so the prefix pass has gradients to carry
+        if p.requires_grad:
+            p.data.normal_(0, 0.02)
+    ids, mask, labels = _prefixed_batch(97, shared=11)
+    positions = supervised_positions(labels)
+    assert shared_prefix_length(ids, mask, positions) == 11 >= MIN_SHARED_PREFIX
+    widths = []
+    hook = model.get_input_embeddings().register_forward_hook(lambda m, a, out: widths.append(a[0].shape))
+    plain, n_plain, g_plain = _loss_and_grads(model, (ids, mask, labels))
+    widths.clear()
+    shared, n_shared, g_shared = _loss_and_grads(model, (ids, mask, labels), share_prefix=True)
+    hook.remove()
+    assert widths == [torch.Size([1, 11]), torch.Size([3, 19 - 11])]  # the prefix once, then the rest batched
+    assert n_plain == n_shared
+    torch.testing.assert_close(shared, plain, rtol=1e-5, atol=1e-5)
+    assert g_shared.keys() == g_plain.keys() and g_plain
+    for name in g_plain:
+        torch.testing.assert_close(g_shared[name], g_plain[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_prefix_sharing_steps_aside_for_dropout_and_short_prefixes():
+    from peft import LoraConfig, get_peft_model
+
+    from midalign.training.lm_loss import shared_prefix_length
+
+    ids, mask, labels = _prefixed_batch(97, shared=11)
+    short = labels.clone()
+    short[1, 5:12] = ids[1, 5:12]  # row 1's prompt ends at 5: only the columns before position 4 may be shared
+    assert shared_prefix_length(ids, mask, supervised_positions(short)) == 4
+    assert shared_prefix_length(ids[:1], mask[:1], supervised_positions(labels[:1])) == 0
+    model = get_peft_model(tiny_model("llama", vocab_size=97, num_layers=2),
+                           LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules="all-linear")).train()  # fmt: skip
+    widths = []
+    hook = model.get_input_embeddings().register_forward_hook(lambda m, a, out: widths.append(a[0].shape[0]))
+    task_loss(model, ids, mask, labels, share_prefix=True)
+    hook.remove()
+    assert widths == [3]  # dropout active: one mask per row needs the plain path

@@ -83,6 +83,7 @@ class TrainSettings:
     weight: float = 1.0
     remedy: str = "batch"
     lora_dropout: float = 0.1
+    share_task_prefix: bool = False  # exact (same loss and gradients); takes effect with LoRA dropout 0
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "gradient_accumulation"):
@@ -132,7 +133,7 @@ def train_unit(
                       alignment_schedule=arm.schedule, alignment_pooling=settings.pooling,
                       alignment_temperature=settings.temperature, alignment_weight=settings.weight,
                       alignment_center=settings.remedy if arm.centered else "none", alignment_layer=settings.layer,
-                      bf16=dtype == "bfloat16")  # fmt: skip
+                      share_task_prefix=settings.share_task_prefix, bf16=dtype == "bfloat16")  # fmt: skip
     record = {"model": model_args, "data": data_args, "training": train_args}
     record_path = os.path.join(out_dir, "midalign_unit_args.json")
     finished = os.path.join(out_dir, "train_results.json")

@@ -268,6 +268,14 @@ class AlignmentTrainingArguments(TrainingArguments):
             "pass, so memory stays flat (same loss and gradients). 0: one piece."
         },
     )
+    share_task_prefix: bool = field(
+        default=False,
+        metadata={
+            "help": "Run the tokens every row of a task micro-batch shares (the rendered system prompt) once, as a "
+            "batch of one, and the rest of the batch after their key/value states: the same loss and gradients, "
+            "less compute. Skipped while a dropout module is active (LoRA dropout > 0) and below 8 shared tokens."
+        },
+    )
     # ---- run control ----
     patience: int | None = field(
         default=None,

@@ -14,7 +14,10 @@ from ..data import IGNORE_INDEX
 
 logger = logging.getLogger("midalign")
 
-__all__ = ["CHUNK_LOGITS", "causal_lm_loss", "supervised_positions", "task_loss"]
+__all__ = ["CHUNK_LOGITS", "causal_lm_loss", "supervised_positions", "shared_prefix_length", "task_loss"]
+
+# Below this many shared tokens the batch-of-one prefix pass costs more than it saves.
+MIN_SHARED_PREFIX = 8
 
 
 def supervised_positions(labels: torch.Tensor) -> torch.Tensor:
@@ -25,6 +28,34 @@ def supervised_positions(labels: torch.Tensor) -> torch.Tensor:
         every row drop out, which for prompts of ~100 tokens and targets of ~10 leaves a tenth of the LM head's work).
     """
     return labels[:, 1:].ne(IGNORE_INDEX).any(dim=0).nonzero().squeeze(-1)
+
+
+def shared_prefix_length(input_ids: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor) -> int:
+    """Leading columns every row shares (same token, unmasked), stopping before the first column whose logits are
+    needed (``positions``, see :func:`supervised_positions`): the rendered system prompt of a task batch.
+
+    Args:
+        input_ids, attention_mask: shape [B, T]. Returns: the number of shared columns p (0 for a batch of one).
+    """
+    if input_ids.shape[0] < 2 or not positions.numel():
+        return 0
+    same = input_ids.eq(input_ids[:1]).all(dim=0) & attention_mask.bool().all(dim=0)
+    limit = int(positions[0])  # the column predicting the first target must run in the batched pass
+    differs = (~same[:limit]).nonzero()
+    return int(differs[0]) if differs.numel() else limit
+
+
+def _has_active_dropout(model: nn.Module) -> bool:
+    return model.training and any(isinstance(m, nn.Dropout) and m.p > 0 for m in model.modules())
+
+
+def _prefix_cache(model: nn.Module, prefix_ids: torch.Tensor, batch: int):
+    """Key/value states of ``prefix_ids`` ([1, p]) computed once, with gradients, then repeated for ``batch`` rows:
+    the backward pass sums the rows' gradients into the one computation (exact for a deterministic forward)."""
+    out = model(input_ids=prefix_ids, attention_mask=torch.ones_like(prefix_ids), use_cache=True, logits_to_keep=1)
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(batch)
+    return cache
 
 
 def causal_lm_loss(
@@ -100,6 +131,7 @@ def task_loss(
     *,
     supervised_only: bool = True,
     chunk_logits: int | None = CHUNK_LOGITS,
+    share_prefix: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(summed token loss, target tokens) of a causal LM on a batch, shapes [B, T] in.
 
@@ -113,6 +145,12 @@ def task_loss(
     vocabulary (``chunk_logits`` 0 or None: one piece). Same loss and gradients as over all positions (tested on
     every tiny architecture, chunked and not); a model whose forward lacks ``logits_to_keep`` or has no output
     embeddings computes every position.
+
+    ``share_prefix``: the leading tokens every row shares (:func:`shared_prefix_length`, e.g. a task's system
+    prompt, about a third of a SIB-200 row) run once as a batch of one, their key/value states repeated for the
+    rows, the rest of the batch after them: the same loss and gradients (to float rounding), less compute. Skipped
+    (the plain path) when fewer than ``MIN_SHARED_PREFIX`` tokens are shared, or while a dropout module is active
+    (one dropout mask for every row's prefix would not be the same distribution).
     """
     from ..alignment.capture import _unwrap
 
@@ -126,6 +164,13 @@ def task_loss(
     end = int(positions[-1]) + 1 if positions.numel() else 1
     input_ids, attention_mask = input_ids[:, :end], attention_mask[:, :end]
     targets = labels[:, positions + 1]
+    extra: dict = {}
+    shared = shared_prefix_length(input_ids, attention_mask, positions) if share_prefix else 0
+    if shared >= MIN_SHARED_PREFIX and not _has_active_dropout(model):
+        extra["past_key_values"] = _prefix_cache(model, input_ids[:1, :shared], input_ids.shape[0])
+        extra["position_ids"] = torch.arange(shared, end, device=input_ids.device).expand(input_ids.shape[0], -1)
+        input_ids = input_ids[:, shared:]
+        positions = positions - shared
     keep = targets.ne(IGNORE_INDEX)
     flat_targets = targets[keep]
     n = flat_targets.numel()
@@ -143,7 +188,7 @@ def task_loss(
 
     handle = head.register_forward_pre_hook(gather)
     try:
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=positions).logits
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=positions, **extra).logits
     finally:
         handle.remove()
     expected = rows if chunked else n

@@ -200,6 +200,7 @@ class AlignmentTrainer(Trainer):
             inputs["attention_mask"],
             inputs["labels"],
             chunk_logits=self.args.lm_head_chunk,
+            share_prefix=self.args.share_task_prefix,
         )
 
     def _align_forward(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
