@@ -172,8 +172,8 @@ def test_prefix_sharing_steps_aside_for_dropout_and_short_prefixes():
     short[1, 5:12] = ids[1, 5:12]  # row 1's prompt ends at 5: only the columns before position 4 may be shared
     assert shared_prefix_length(ids, mask, supervised_positions(short)) == 4
     assert shared_prefix_length(ids[:1], mask[:1], supervised_positions(labels[:1])) == 0
-    model = get_peft_model(tiny_model("llama", vocab_size=97, num_layers=2),
-                           LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules="all-linear")).train()  # fmt: skip
+    lora = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules="all-linear")
+    model = get_peft_model(tiny_model("llama", vocab_size=97, num_layers=2), lora).train()
     widths = []
     hook = model.get_input_embeddings().register_forward_hook(lambda m, a, out: widths.append(a[0].shape[0]))
     task_loss(model, ids, mask, labels, share_prefix=True)
