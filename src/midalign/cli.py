@@ -58,6 +58,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "prepare an embedded model (--model gemma-3-270m) in the cache; print its path",
     ),
     "train": ("midalign.training.run:main", "train with alignment (all scripts/run_clm_lora.py flags)"),
+    "lm-eval": (
+        "midalign.inference.lm_eval_cli:main",
+        "lm-evaluation-harness with the `midalign` model backend: `midalign lm-eval --model midalign --model_args "
+        "pretrained=DIR,adapter=DIR --tasks ...` (extra `lmeval`)",
+    ),
 }
 
 

@@ -30,7 +30,7 @@ from .engine import (
     write_in_input_order,
 )
 
-__all__ = ["SCORING_METHODS", "continuation_ids", "score_continuations", "run_scoring"]
+__all__ = ["SCORING_METHODS", "continuation_ids", "score_continuations", "score_token_ids", "run_scoring"]
 
 
 def continuation_ids(tokenizer, prefix: str, continuations: Sequence[str]) -> tuple[list[int], list[list[int]]]:
@@ -47,6 +47,9 @@ def continuation_ids(tokenizer, prefix: str, continuations: Sequence[str]) -> tu
 
 
 SCORING_METHODS = ("exact", "first_token")
+# False: the LM head runs at every (padded) continuation position, as before the real-position gather; kept only so
+# that benchmarks/scoring.py can measure both in one run.
+HEAD_AT_REAL_POSITIONS = True
 
 
 def _real_position_logits(model, keep: torch.Tensor, **inputs) -> torch.Tensor:
@@ -59,7 +62,7 @@ def _real_position_logits(model, keep: torch.Tensor, **inputs) -> torch.Tensor:
     causal_lm = _unwrap(model)
     head = causal_lm.get_output_embeddings() if hasattr(causal_lm, "get_output_embeddings") else None
     n = int(keep.sum())
-    if head is not None:
+    if head is not None and HEAD_AT_REAL_POSITIONS:
 
         def gather(module, args):
             hidden = args[0]
@@ -77,12 +80,13 @@ def _real_position_logits(model, keep: torch.Tensor, **inputs) -> torch.Tensor:
 
 @torch.no_grad()
 def _score_batch(model, pad_id: int, prompts: list[list[int]], conts: list[list[list[int]]], shared=None,
-                 method: str = "exact"):  # fmt: skip
+                 method: str = "exact", greedy: bool = False):  # fmt: skip
     """Sum of continuation log-probs, [B, K]. Prompts laid out ``shared prefix | left padding | own tokens`` (the
     prefix's key/value states from ``shared``, a :class:`PrefixCache`, when the batch shares one), continuations
     right-padded after them; positions from the attention mask, so padding changes nothing. The LM head runs at the
     prompt's last position and at the continuations' real (unpadded) positions only. ``method="first_token"``: the
-    first token's log-prob only (no continuation pass)."""
+    first token's log-prob only (no continuation pass). ``greedy``: also return [B, K] bools, True where every
+    token of the continuation is the argmax at its position (lm-eval's ``is_greedy``)."""
     device = next(model.parameters()).device
     b, k = len(prompts), len(conts[0])
     past, cache = shared.lookup(prompts) if shared is not None else (0, None)
@@ -101,6 +105,7 @@ def _score_batch(model, pad_id: int, prompts: list[list[int]], conts: list[list[
         cmask[r, : min(len(c), clen)] = 1
     cids, cmask = cids.to(device), cmask.to(device)
     scores = first.repeat_interleave(k, dim=0).gather(1, cids[:, :1]).squeeze(1)  # [B*K]
+    is_greedy = first.argmax(-1).repeat_interleave(k, dim=0).eq(cids[:, 0])  # [B*K]
     if clen > 1:
         cache.batch_repeat_interleave(k)
         full_mask = torch.cat([mask.repeat_interleave(k, dim=0), cmask], dim=1)
@@ -111,6 +116,11 @@ def _score_batch(model, pad_id: int, prompts: list[list[int]], conts: list[list[
         logp = F.log_softmax(logits.float(), dim=-1).gather(1, cids[:, 1:][keep][:, None]).squeeze(1)  # [N]
         rows = torch.arange(b * k, device=device)[:, None].expand_as(keep)[keep]
         scores = scores.index_add(0, rows, logp)
+        if greedy:
+            miss = logits.argmax(-1).ne(cids[:, 1:][keep]).long()
+            is_greedy = is_greedy & torch.zeros(b * k, dtype=torch.long, device=device).index_add(0, rows, miss).eq(0)
+    if greedy:
+        return scores.view(b, k).cpu(), is_greedy.view(b, k).cpu()
     return scores.view(b, k).cpu()
 
 
@@ -123,23 +133,48 @@ def score_continuations(
     batch_size: int = 8,
     prefix_cache: bool | PrefixCache = True,
     method: str = "exact",
-) -> torch.Tensor:
+    return_greedy: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Log-likelihood of each continuation after each prefix, float32 [N, K], in the order of ``prefixes``.
 
     ``prefix_cache``: compute the prompt prefix shared by all prefixes (a system prompt) once, see
     :class:`midalign.inference.engine.PrefixCache`; pass one (primed by the caller over all its prompts) to reuse it
     across calls. ``method``: ``"exact"`` (every token of each continuation) or ``"first_token"`` (its first token
-    only: no continuation pass; an approximation, never the default)."""
+    only: no continuation pass; an approximation, never the default). ``return_greedy``: also a bool [N, K], True
+    where greedy decoding would produce the continuation token by token."""
+    if not continuations:
+        raise ValueError("no continuations to score")
+    encoded = [continuation_ids(tokenizer, p, continuations) for p in prefixes]
+    return score_token_ids(model, _pad_id(tokenizer), encoded, batch_size=batch_size, prefix_cache=prefix_cache,
+                           method=method, return_greedy=return_greedy)  # fmt: skip
+
+
+def _pad_id(tokenizer) -> int:
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if pad_id is None:
+        raise ValueError("the tokenizer has neither a pad nor an eos token: set tokenizer.pad_token")
+    return pad_id
+
+
+def score_token_ids(
+    model,
+    pad_id: int,
+    encoded: Sequence[tuple[list[int], list[list[int]]]],
+    *,
+    batch_size: int = 8,
+    prefix_cache: bool | PrefixCache = True,
+    method: str = "exact",
+    return_greedy: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """:func:`score_continuations` on token ids: ``encoded[i]`` = (prompt ids, [continuation ids] * K_i). Rows
+    may have different continuations (and different K: rows are batched with rows of the same K). Returns [N, K]
+    when every K is equal, else a list of [K_i] tensors (and the greedy flags alike)."""
     if method not in SCORING_METHODS:
         raise ValueError(f"scoring method {method!r}: choose one of {', '.join(SCORING_METHODS)}")
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
-    if not continuations:
-        raise ValueError("no continuations to score")
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    if pad_id is None:
-        raise ValueError("the tokenizer has neither a pad nor an eos token: set tokenizer.pad_token")
-    encoded = [continuation_ids(tokenizer, p, continuations) for p in prefixes]
+    if any(not cs or any(not c for c in cs) for _, cs in encoded):
+        raise ValueError("every row needs at least one non-empty continuation")
     window = sliding_window(model)
     longest = max((len(p) + max(len(c) for c in cs) for p, cs in encoded), default=0)
     own = prefix_cache is True  # a cache of this call's own, primed here; a caller's cache is primed by the caller
@@ -150,14 +185,28 @@ def score_continuations(
         shared.prime([p for p, _ in encoded])
     was_training = model.training
     model.eval()
-    out = torch.empty(len(encoded), len(continuations))
-    for idx in length_sorted_batches([len(p) for p, _ in encoded], batch_size):
-        out[idx] = _score_batch(
-            model, pad_id, [encoded[i][0] for i in idx], [encoded[i][1] for i in idx], shared, method
-        )
+    out: list = [None] * len(encoded)
+    greedy: list = [None] * len(encoded)
+    by_k: dict[int, list[int]] = {}
+    for i, (_, cs) in enumerate(encoded):
+        by_k.setdefault(len(cs), []).append(i)
+    for members in by_k.values():
+        for batch in length_sorted_batches([len(encoded[i][0]) for i in members], batch_size):
+            idx = [members[j] for j in batch]
+            got = _score_batch(model, pad_id, [encoded[i][0] for i in idx], [encoded[i][1] for i in idx], shared,
+                               method, return_greedy)  # fmt: skip
+            scores, flags = got if return_greedy else (got, None)
+            for r, i in enumerate(idx):
+                out[i] = scores[r]
+                greedy[i] = flags[r] if flags is not None else None
     if was_training:
         model.train()
-    return out
+    if len(by_k) <= 1:
+        k = next(iter(by_k), 0)
+        out_t = torch.stack(out) if out else torch.empty(0, k)
+        greedy_t = torch.stack(greedy) if return_greedy and greedy else torch.zeros(0, k, dtype=torch.bool)
+        return (out_t, greedy_t) if return_greedy else out_t
+    return (out, greedy) if return_greedy else out
 
 
 def run_scoring(
