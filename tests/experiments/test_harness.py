@@ -66,3 +66,49 @@ def test_bootstrap_f1_ci_recomputes_the_ratio_and_pairs_sides():
     assert d == pytest.approx((0.75 + 1.0) / 2) and lo > 0  # b never right: a is better in every resample
     with pytest.raises(ValueError, match="same seeds"):
         harness.bootstrap_f1_ci(a, {0: a[0]}, langs=["x"])
+
+
+def _check(run, where):
+    harness.validate_run(run, where, ("a", "b"), lambda m: ("eval",) if m == "a" else ())
+
+
+def test_reuse_results_validates_every_run_before_writing_anything(tmp_path):
+    """Issue 31, item 1: a reused run is checked (known method, integer seed, the fields of a finished run, finite
+    numbers) and must land inside the work dir; a bad one is refused naming the file and the run, nothing written."""
+    work = tmp_path / "w"
+
+    def reuse(runs, **kw):
+        path = tmp_path / "r.json"
+        path.write_text(json.dumps({"config": {"steps": 2}, "runs": runs}).replace('"NaN"', "NaN"))
+        return harness.reuse_results(str(path), str(work), {"steps": 2}, lambda r: f"seed{r['seed']}/{r['method']}",
+                                     check=_check, **kw)  # fmt: skip
+
+    good = {"seed": 0, "method": "a", "eval": {"x": 1.0}}
+    for bad, message in (
+        ({**good, "method": "../../../escaped"}, r"runs\[1\]: unknown method '../../../escaped'"),
+        ({**good, "seed": "0"}, r"runs\[1\]: seed '0' is not an integer"),
+        ({"seed": 0, "method": "a"}, r"runs\[1\]: not a finished a run \(missing eval\)"),
+        ({**good, "eval": {"x": "NaN"}}, r"runs\[1\]\.eval\.x: non-finite number nan"),
+        ([1], r"runs\[1\]: a run must be a JSON object"),
+    ):
+        with pytest.raises(ValueError, match=r"--reuse-results .*r\.json: " + message):
+            reuse([good, bad])
+        assert not work.exists() and not (tmp_path.parent / "escaped").exists()
+    with pytest.raises(ValueError, match=r"is not inside --work-dir"):  # an unchecked run may not escape either
+        path = tmp_path / "r.json"
+        path.write_text(json.dumps({"config": {}, "runs": [{"seed": 0, "method": "../../x"}]}))
+        harness.reuse_results(str(path), str(work), {}, lambda r: f"seed{r['seed']}/{r['method']}")
+    assert reuse([good, {"seed": 1, "method": "b"}]) == [str(work / "seed0/a"), str(work / "seed1/b")]
+
+
+def test_a_resumed_result_is_checked_and_an_empty_one_named(tmp_path):
+    """Issue 31, items 1 and 10: a result.json in the work dir that is empty, or not a finished run, is refused
+    naming the file (not "Expecting value: line 1 column 1")."""
+    done = tmp_path / "r" / "result.json"
+    done.parent.mkdir()
+    done.write_text("")
+    with pytest.raises(ValueError, match=r"r/result\.json: not valid JSON"):
+        harness.run_once(str(tmp_path / "r"), "r", lambda: {"x": 1})
+    done.write_text(json.dumps({"seed": 0, "method": "a"}))
+    with pytest.raises(ValueError, match=r"r/result\.json: not a finished a run \(missing eval\)"):
+        harness.run_once(str(tmp_path / "r"), "r", lambda: {"x": 1}, check=_check)

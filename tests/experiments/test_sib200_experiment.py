@@ -118,3 +118,23 @@ def test_infer_limit_is_a_stratified_sample_not_a_prefix(tmp_path, tiny_model_di
           "--output-path", str(out)])  # fmt: skip
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 7 and len({r["gold"] for r in rows}) == 7  # one of each topic; a prefix held 4 topics
+
+
+def test_reuse_results_refuses_a_bad_run_before_any_run(tmp_path, tiny_model_dir):
+    """Issue 31, item 1: a reused run with an escaping method, or without its eval, is refused naming the file and
+    the run; nothing is written outside the work dir and no run starts."""
+    from dataclasses import asdict
+
+    from midalign.experiments.sib200 import Sib200Config, main
+
+    cfg = asdict(Sib200Config.quick(model=tiny_model_dir, data_dir=SAMPLE, dtype="float32"))
+    run = {"seed": 0, "method": "baseline", "retrieval": {}, "train_seconds": 1.0, "eval_seconds": 1.0, "eval": {}}
+    common = ["--quick", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--dtype", "float32",
+              "--fig-dir", str(tmp_path / "fig"), "--work-dir", str(tmp_path / "a" / "b" / "work")]  # fmt: skip
+    unfinished = {k: v for k, v in run.items() if k != "eval"}
+    for bad, message in (({**run, "method": "../../../escaped"}, "unknown method"),
+                         (unfinished, r"not a finished baseline run \(missing eval\)")):  # fmt: skip
+        (tmp_path / "old.json").write_text(json.dumps({"config": cfg, "runs": [bad]}))
+        with pytest.raises(ValueError, match=r"old\.json: runs\[0\]: " + message):
+            main([*common, "--reuse-results", str(tmp_path / "old.json")])
+        assert not (tmp_path / "escaped").exists() and not (tmp_path / "a" / "b" / "work" / "base").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import statistics
@@ -23,6 +24,7 @@ __all__ = [
     "read_json",
     "run_once",
     "reuse_results",
+    "validate_run",
     "claim_work_dir",
     "claim_results",
     "publish",
@@ -41,17 +43,27 @@ FIG_DIR = "outputs/fig"
 
 
 def read_json(path: str):
+    """The JSON in ``path``; a file that is not JSON (empty, cut short) is a ValueError naming it."""
     with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+        try:
+            return json.load(fh)
+        except ValueError as e:
+            raise ValueError(f"{path}: not valid JSON ({e}); remove it (or rerun what wrote it)") from None
 
 
-def run_once(out_dir: str, label: str, fn: Callable[[], dict]) -> dict:
+def run_once(
+    out_dir: str, label: str, fn: Callable[[], dict], check: Callable[[dict, str], None] | None = None
+) -> dict:
     """``<out_dir>/result.json`` if an earlier invocation wrote it, else ``fn()`` written there (atomically) once
-    done: an interrupted experiment resumes at the first unfinished run."""
+    done: an interrupted experiment resumes at the first unfinished run. ``check(result, where)``: raises on a
+    finished result that is not one (e.g. :func:`validate_run`), before it counts."""
     done = os.path.join(out_dir, "result.json")
     if os.path.isfile(done):
         print(f"{label}: done earlier ({done})", flush=True)
-        return read_json(done)
+        result = read_json(done)
+        if check is not None:
+            check(result, done)
+        return result
     t0 = time.time()
     result = fn()
     result.setdefault("seconds", time.time() - t0)
@@ -67,6 +79,7 @@ def reuse_results(
     *,
     free: tuple[str, ...] = ("seeds", "methods"),
     per_run: tuple[str, ...] = (),
+    check: Callable[[dict, str], None] | None = None,
 ) -> list[str]:
     """Put the finished runs of an earlier invocation's results file (``fig/<name>.json``, committed where the work
     dir is not) back into ``work_dir`` as ``result.json`` files, so that :func:`run_once` skips them and only the
@@ -76,7 +89,9 @@ def reuse_results(
     seeds and methods, which may grow) must equal ``config``'s. A run already finished in ``work_dir`` is kept as it
     is. The file's ``base`` entry, if any, goes to ``<work_dir>/base``. Each reused result records ``reused_from``.
     ``per_run``: settings that may differ too because each run records its own (e.g. the compute dtype, which
-    depends on the machine); a reused run without one takes the file's value.
+    depends on the machine); a reused run without one takes the file's value. ``check(run, where)``: raises on a run
+    that is not a finished one (:func:`validate_run`); every run is checked, and must land inside ``work_dir``,
+    before anything is written.
 
     Returns:
         The directories written.
@@ -93,10 +108,26 @@ def reuse_results(
     detail = _settings_differ(old_config, config, (*free, *per_run))
     if detail:
         raise ValueError(f"--reuse-results {results_file}: written with other settings ({detail}); rerun instead")
-    written = []
-    entries = [(os.path.join(work_dir, run_dir(r)), {k: old_config.get(k) for k in per_run} | r) for r in runs]
+    if not isinstance(runs, list):
+        raise ValueError(f"--reuse-results {results_file}: 'runs' is not a list")
+    root = os.path.realpath(work_dir)
+    entries = []
+    for i, run in enumerate(runs):
+        where = f"--reuse-results {results_file}: runs[{i}]"
+        if check is not None:
+            check(run, where)
+        else:
+            _finite_numbers(run, where)
+        out_dir = os.path.join(work_dir, run_dir(run))
+        if os.path.commonpath([root, os.path.realpath(out_dir)]) != root or os.path.realpath(out_dir) == root:
+            raise ValueError(f"{where}: its directory {run_dir(run)!r} is not inside --work-dir {work_dir}")
+        entries.append((out_dir, {k: old_config.get(k) for k in per_run} | run))
     if "base" in old:
+        if not isinstance(old["base"], dict):
+            raise ValueError(f"--reuse-results {results_file}: 'base' is not a JSON object")
+        _finite_numbers(old["base"], f"--reuse-results {results_file}: base")
         entries.insert(0, (os.path.join(work_dir, "base"), old["base"]))
+    written = []
     for out_dir, result in entries:
         done = os.path.join(out_dir, "result.json")
         if os.path.isfile(done):
@@ -104,6 +135,35 @@ def reuse_results(
         write_json(done, {**result, "reused_from": os.path.abspath(results_file)})
         written.append(out_dir)
     return written
+
+
+def _finite_numbers(obj, where: str) -> None:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise ValueError(f"{where}: non-finite number {obj}")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _finite_numbers(v, f"{where}.{k}")
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _finite_numbers(v, f"{where}[{i}]")
+
+
+def validate_run(run, where: str, methods: Sequence[str], needed: Callable[[str], Sequence[str]]) -> None:
+    """Refuse a finished run's record that is not one, naming ``where`` (file and run): not a JSON object, a
+    ``method`` not in ``methods``, a ``seed`` that is not an integer, a field of ``needed(method)`` missing, or a
+    non-finite number. The one check of every experiment's reused (``--reuse-results``) and resumed runs."""
+    if not isinstance(run, dict):
+        raise ValueError(f"{where}: a run must be a JSON object, got {type(run).__name__}")
+    method = run.get("method")
+    if not isinstance(method, str) or method not in methods:
+        raise ValueError(f"{where}: unknown method {method!r} (known: {', '.join(methods)})")
+    seed = run.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"{where}: seed {seed!r} is not an integer")
+    missing = [k for k in needed(method) if k not in run]
+    if missing:
+        raise ValueError(f"{where}: not a finished {method} run (missing {', '.join(missing)})")
+    _finite_numbers(run, where)
 
 
 def _settings_differ(old: dict, new: dict, free: Sequence[str]) -> str:

@@ -38,7 +38,17 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from .harness import claim_results, claim_work_dir, experiment_cli, mean_sd, publish, run_once, train, write_jsonl
+from .harness import (
+    claim_results,
+    claim_work_dir,
+    experiment_cli,
+    mean_sd,
+    publish,
+    run_once,
+    train,
+    validate_run,
+    write_jsonl,
+)
 from .xsid import XsidBenchConfig, evaluate_sentences, evaluated_languages, test_sentences, train_argv
 
 __all__ = ["METHODS", "MethodsBenchConfig", "run_benchmark", "summarize", "markdown_table", "main"]
@@ -76,6 +86,7 @@ class MethodsBenchConfig(XsidBenchConfig):
     merge_weights: tuple[float, ...] = (0.25, 0.5, 1.0)  # alignment-adapter weights tried on the dev split
     incline_sigmas: tuple[float, ...] = (0.1, 0.3, 0.5)  # INCLINE strengths tried on the dev split
     methods: tuple[str, ...] = field(default_factory=lambda: tuple(RUNNERS))
+    POSITIVE = (*XsidBenchConfig.POSITIVE, "dev_size", "language_steps")
 
     @classmethod
     def quick(cls, **kw) -> MethodsBenchConfig:
@@ -544,7 +555,10 @@ def run_benchmark(
                     **extra,
                 }
 
-            result = run_once(out_dir, f"seed {seed} {method}", one)
+            result = run_once(
+                out_dir, f"seed {seed} {method}", one,
+                check=lambda r, where: validate_run(r, where, METHODS, lambda m: ("f1", "scores", "seconds")),
+            )  # fmt: skip
             runs.append(result)
             if fresh:
                 print(

@@ -44,6 +44,7 @@ from .harness import (
     reuse_results,
     run_once,
     train,
+    validate_run,
     write_json,
     write_jsonl,
 )
@@ -59,6 +60,12 @@ DEFAULT_ALIGNED = ("deu_Latn", "zho_Hans", "arb_Arab", "rus_Cyrl")
 # kanji is Han, but its FLORES script code differs from zho_Hans, and the groups go by code --, kor Hangul, heb Hebrew,
 # ben Bengali, amh Ethiopic; amh also low-resource for the model).
 DEFAULT_TRANSFER = ("fra_Latn", "pol_Latn", "ukr_Cyrl", "jpn_Jpan", "kor_Hang", "heb_Hebr", "ben_Beng", "amh_Ethi")
+
+
+def check_run(run, where: str) -> None:
+    """A finished (seed, method) run of this experiment, or a ValueError naming ``where`` (:func:`validate_run`)."""
+    validate_run(run, where, METHODS, lambda m: ("retrieval", "train_seconds", "eval_seconds")
+                 + (("eval",) if m in TASK_METHODS else ()))  # fmt: skip
 
 
 @dataclass
@@ -278,7 +285,12 @@ def run_experiment(
         raise FileNotFoundError(f"--report-only: no finished runs in {work_dir} (base/result.json is missing)")
     if reuse:
         found = reuse_results(
-            reuse, work_dir, asdict(cfg), lambda r: f"seed{r['seed']}/{r['method']}", per_run=("dtype",)
+            reuse,
+            work_dir,
+            asdict(cfg),
+            lambda r: f"seed{r['seed']}/{r['method']}",
+            per_run=("dtype",),
+            check=check_run,
         )
         print(f"--reuse-results: {len(found)} finished runs taken from {reuse}", flush=True)
     base = run_once(os.path.join(work_dir, "base"), "base model retrieval", base_run)
@@ -290,6 +302,7 @@ def run_experiment(
             if report_only:
                 if os.path.isfile(os.path.join(out_dir, "result.json")):
                     runs.append(read_json(os.path.join(out_dir, "result.json")))
+                    check_run(runs[-1], os.path.join(out_dir, "result.json"))
                 continue
 
             def one(method=method, seed=seed, out_dir=out_dir):
@@ -308,7 +321,7 @@ def run_experiment(
                 result["eval_seconds"] = time.time() - t1
                 return result
 
-            result = run_once(out_dir, f"seed {seed} {method}", one)
+            result = run_once(out_dir, f"seed {seed} {method}", one, check=check_run)
             runs.append(result)
             if "eval" in result:
                 accs = " ".join(f"{k}={v['accuracy']:.3f}" for k, v in result["eval"].items())

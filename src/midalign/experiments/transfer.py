@@ -26,7 +26,7 @@ import torch
 
 from ..data.jsonl import write_jsonl
 from ..training.arguments import default_alignment_layer
-from .harness import FIG_DIR, claim_results, claim_work_dir, publish, run_once
+from .harness import FIG_DIR, claim_results, claim_work_dir, publish, run_once, validate_run
 from .world import World, make_world
 
 __all__ = ["TransferConfig", "build_tokenizer", "pair_f1", "pretraining_rows", "run_seed", "run_benchmark", "main"]
@@ -55,6 +55,25 @@ class TransferConfig:
     batch_size: int = 32
     lr_pretrain: float = 3e-3
     lr_finetune: float = 1e-3
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Every setting checked before any run (also after flags set fields): a recorded setting is the one used."""
+        for name in ("layers", "hidden", "pretrain_sentences", "pretrain_steps", "task_examples", "pairs",
+                     "finetune_steps", "eval_examples", "heldout_pairs", "batch_size"):  # fmt: skip
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
+        if self.align_layer is not None and not 1 <= self.align_layer <= self.layers:
+            raise ValueError(f"--layer {self.align_layer}: the model has {self.layers} decoder layers; "
+                             f"choose 1..{self.layers}")  # fmt: skip
+
+    @property
+    def layer(self) -> int:
+        """The alignment layer used (``align_layer``, default the library's)."""
+        return self.align_layer if self.align_layer is not None else default_alignment_layer(self.layers)
 
     @classmethod
     def quick(cls) -> TransferConfig:
@@ -168,7 +187,7 @@ def _train(model, tokenizer, rows, out_dir, *, schedule, steps, lr, cfg, seed, p
         disable_tqdm=True,
         seed=seed,
         alignment_schedule=schedule,
-        alignment_layer=cfg.align_layer or default_alignment_layer(cfg.layers),
+        alignment_layer=cfg.layer,
         alignment_temperature=cfg.temperature,
         alignment_pooling=cfg.pooling,
         dataloader_num_workers=0,
@@ -277,8 +296,18 @@ def run_seed(cfg: TransferConfig, seed: int, work_dir: str) -> list[dict]:
                 "retrieval_by_layer": _retrieval(model, tok, world, cfg, ctx["held"]),
                 "final_align_loss": align_logs[-1] if align_logs else None, "seconds": time.time() - t0}  # fmt: skip
 
+    known = [m for m, _, _ in _methods(cfg)]
+
+    def check(run, where):
+        validate_run(run, where, known, lambda m: ("f1", "retrieval_by_layer", "seconds"))
+
     return [
-        run_once(os.path.join(seed_dir, method), f"seed {seed} {method}", lambda m=method, s=sch, n=n: one(m, s, n))
+        run_once(
+            os.path.join(seed_dir, method),
+            f"seed {seed} {method}",
+            lambda m=method, s=sch, n=n: one(m, s, n),
+            check=check,
+        )  # fmt: skip
         for method, sch, n in _methods(cfg)
     ]
 
@@ -343,7 +372,7 @@ def _plot(rows, summary, cfg: TransferConfig, path: str) -> None:
             curves = [r["retrieval_by_layer"][t] for r in sub]
             mean = [sum(c[k] for c in curves) / len(curves) for k in range(len(curves[0]))]
             ax2.plot(range(len(mean)), mean, style, marker="o", label=f"{method} {cfg.source}<->{t}")
-    ax2.axvline(cfg.align_layer or default_alignment_layer(cfg.layers), color="gray", lw=0.8)
+    ax2.axvline(cfg.layer, color="gray", lw=0.8)
     ax2.set_xlabel("layer (gray: aligned layer)")
     ax2.set_ylabel("held-out retrieval accuracy@1")
     ax2.set_ylim(0, 1)
@@ -359,6 +388,7 @@ def run_benchmark(
 ) -> dict:
     """Every (seed, method) not done yet in ``work_dir`` (resumable), then the JSON, table and figure in
     ``fig_dir`` (results already there are refused before anything runs, unless ``overwrite``)."""
+    cfg.validate()
     claim_results(fig_dir, name, overwrite)
     claim_work_dir(work_dir, asdict(cfg), free=("seeds",))
     # Tiny matrices: one thread is as fast as two, and never oversubscribes the cores when other jobs run.
@@ -404,7 +434,7 @@ def main(argv: list[str] | None = None) -> dict:
         help="slot values written in the source language (default: a shared output vocabulary; scored with F1 over "
         "label-value pairs) or copied from the input sentence (as in MASSIVE; scored with span slot F1)",
     )
-    p.add_argument("--work-dir", default="outputs/bench_transfer")
+    p.add_argument("--work-dir", default=None, help="default: outputs/bench_transfer (..._quick with --quick)")
     p.add_argument("--fig-dir", default=FIG_DIR, help="results JSON, table and figure (default: %(default)s)")
     p.add_argument("--name", default=None)
     p.add_argument("--overwrite", action="store_true", help="replace the results already in --fig-dir")
@@ -430,4 +460,6 @@ def main(argv: list[str] | None = None) -> dict:
     if args.seeds:
         cfg.seeds = tuple(int(s) for s in args.seeds.split(","))
     name = args.name or ("transfer_quick" if args.quick else "transfer")
-    return run_benchmark(cfg, args.work_dir, args.fig_dir, name, overwrite=args.overwrite)
+    # a smoke run never shares the full run's work dir (its finished runs would block or pollute the real one)
+    work_dir = args.work_dir or ("outputs/bench_transfer_quick" if args.quick else "outputs/bench_transfer")
+    return run_benchmark(cfg, work_dir, args.fig_dir, name, overwrite=args.overwrite)

@@ -25,7 +25,6 @@ outputs are resumable files per language.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import time
@@ -39,8 +38,11 @@ from .harness import (
     mean_sd,
     pearson,
     publish,
+    read_json,
     run_once,
     train,
+    validate_run,
+    write_json,
     write_jsonl,
 )
 
@@ -52,6 +54,11 @@ ALIGNMENT_METHODS = ("alignment", "alignment_center")  # the alternate schedule:
 PAIRS = (("alignment", "baseline_2x"), ("alignment_center", "baseline_2x"), ("alignment_center", "alignment"),
          ("alignment", "baseline"), ("baseline_2x", "baseline"))  # fmt: skip
 ALIGNED = ("de", "zh", "ja", "ar")
+
+
+def check_run(run, where: str) -> None:
+    """A finished (seed, method) run of this experiment, or a ValueError naming ``where`` (:func:`validate_run`)."""
+    validate_run(run, where, METHODS, lambda m: ("f1", "scores", "retrieval_at_layer", "train_seconds", "eval_seconds"))
 
 
 @dataclass
@@ -79,6 +86,17 @@ class XsidBenchConfig:
     eval_batch_size: int = 32
     methods: tuple[str, ...] = METHODS
     extra_train_args: list[str] = field(default_factory=list)
+    # settings that count something: checked >= 1 before any run (a subclass adds its own)
+    POSITIVE = ("test_size", "retrieval_size", "steps", "batch_size", "max_new_tokens", "eval_batch_size")
+
+    def __post_init__(self):
+        # every setting checked before any run: a recorded setting is always the one used
+        for name in self.POSITIVE:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
+        if self.layer is not None and self.layer < 1:
+            raise ValueError(f"--layer must be >= 1 (a decoder layer, 1-based), got {self.layer}")
 
     @classmethod
     def quick(cls, **kw) -> XsidBenchConfig:
@@ -148,7 +166,7 @@ def train_argv(
         "--alignment_temperature", str(cfg.temperature),
         "--alignment_weight", str(cfg.weight),
         "--alignment_schedule", schedule, "--alignment_center", center or cfg.center,
-        *(["--alignment_layer", str(cfg.layer)] if cfg.layer else []),
+        *(["--alignment_layer", str(cfg.layer)] if cfg.layer is not None else []),
         *(["--alignment_file", pairs] if pairs else []),
     ]  # fmt: skip
     return argv + list(cfg.extra_train_args)
@@ -275,16 +293,20 @@ def run_benchmark(
 
     base_path = os.path.join(work_dir, "base_retrieval.json")
     if os.path.isfile(base_path):
-        with open(base_path) as fh:
-            base = json.load(fh)
+        base = read_json(base_path)
     else:
         model = load_model(cfg.model)
         n_layers = num_decoder_layers(model)
+        if cfg.layer is not None and cfg.layer > n_layers:
+            raise ValueError(f"--layer {cfg.layer}: this model has {n_layers} decoder layers; choose 1..{n_layers}")
         base = {"n_layers": n_layers, "retrieval": _retrieval(model, tokenizer, cfg, targets, None)}
         del model
-        with open(base_path, "w") as fh:
-            json.dump(base, fh, indent=1)
-    layer = cfg.layer or default_alignment_layer(base["n_layers"])
+        write_json(base_path, base)
+    layer = cfg.layer if cfg.layer is not None else default_alignment_layer(base["n_layers"])
+    if not 1 <= layer <= base["n_layers"]:
+        raise ValueError(
+            f"--layer {layer}: this model has {base['n_layers']} decoder layers; choose 1..{base['n_layers']}"
+        )
 
     runs = []
     for seed in cfg.seeds:
@@ -313,7 +335,7 @@ def run_benchmark(
                     "final_logs": [h for h in logs if "loss/task" in h or "loss/align" in h][-2:],
                 }
 
-            result = run_once(out_dir, f"seed {seed} {method}", one)
+            result = run_once(out_dir, f"seed {seed} {method}", one, check=check_run)
             runs.append(result)
             if fresh:
                 print(
