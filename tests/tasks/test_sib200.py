@@ -169,3 +169,34 @@ def test_pairs_by_index_id_and_export(tmp_path, tiny_model_dir):
     first = json.loads(train.read_text().splitlines()[0])
     assert set(first) == {"prefix", "text"}
     assert first["text"].strip().split("<")[0].strip() in sib200.load_labels(SAMPLE)
+
+
+def test_infer_refuses_to_resume_over_new_weights_at_the_same_path(tmp_path, tiny_model_dir, tokenizer, capsys):
+    """Issue 31, item 3: the base model is fingerprinted by content, not only by path: new weights saved where the
+    old ones were make a resume refused (not rows 1-3 of the old weights and 4-6 of the new)."""
+    import shutil
+
+    import torch
+
+    from midalign.models import tiny_model
+    from midalign.models.loading import model_fingerprint
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    out = tmp_path / "de.jsonl"
+    argv = ["infer", "--model", str(model_dir), "--lang", "deu_Latn", "--data-dir", SAMPLE, "--output-path", str(out),
+            "--batch-size", "4"]  # fmt: skip
+    _sib(argv)
+    out.write_text("".join(out.read_text().splitlines(keepends=True)[:3]))  # an interrupted run: 3 of 6 rows
+    before, fingerprint = out.read_text(), model_fingerprint(str(model_dir))
+    assert fingerprint.startswith("sha256:") and model_fingerprint("owner/name") == "owner/name"
+    torch.manual_seed(1)
+    new = tiny_model("llama", vocab_size=len(tokenizer), num_layers=4)
+    new.config.pad_token_id = tokenizer.pad_token_id
+    new.save_pretrained(model_dir)  # new weights, same path, same shapes
+    assert model_fingerprint(str(model_dir)) != fingerprint
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as err:
+        _sib(argv)
+    assert err.value.code == 2 and "base_model_fingerprint" in capsys.readouterr().err
+    assert out.read_text() == before

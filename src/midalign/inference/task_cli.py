@@ -118,11 +118,21 @@ def generate_task(args: argparse.Namespace, examples: list[dict], output: str) -
         return _generate(model, tokenizer, items, output, args, add_special_tokens, default, base)
 
 
+def base_model_provenance(base: str) -> dict:
+    """The base model of an output file's provenance: a local directory by path and content (new weights saved to
+    the same path are another model: its resume is refused), a hub id by name."""
+    from ..models.loading import model_fingerprint
+
+    if not os.path.isdir(base):
+        return {"base_model": base}
+    return {"base_model": os.path.abspath(base), "base_model_fingerprint": model_fingerprint(base)}
+
+
 def _provenance(args, base: str, default: bool) -> dict:
     from ..models.loading import adapter_fingerprint
 
     prov = {
-        "base_model": os.path.abspath(base) if os.path.isdir(base) else base,
+        **base_model_provenance(base),
         "revision": args.revision_model,
         "adapters": [adapter_fingerprint(a) for a in args.peft_model_id],  # content, wherever it lives
         "default_template": default,

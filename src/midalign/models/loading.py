@@ -155,6 +155,44 @@ def adapter_fingerprint(path: str) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+# weight files: fingerprinted by size, mtime and (safetensors) header and sampled bytes, never read whole
+_WEIGHTS = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack", ".ckpt")
+_SAMPLES, _SAMPLE_BYTES = 16, 1 << 16
+
+
+def model_fingerprint(path: str) -> str:
+    """``sha256:<hex>`` of a local model directory, cheap enough for every run: the content of its small files
+    (config, tokenizer, generation config) and, per weight file, its size, mtime, safetensors header (names, dtypes,
+    shapes, offsets: the first 8 bytes give its length) and 16 sampled 64 KiB blocks of its data; new weights saved
+    to the same path change it. A hub id (not a local directory) is returned as is."""
+    import hashlib
+
+    if not os.path.isdir(path):
+        return path
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(path)):
+        file = os.path.join(path, name)
+        if name.startswith(".") or name.endswith(".lock") or not os.path.isfile(file):
+            continue
+        stat = os.stat(file)
+        digest.update(f"{name}\0{stat.st_size}\0".encode())
+        with open(file, "rb") as fh:
+            if not name.endswith(_WEIGHTS) and stat.st_size <= 64 << 20:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+                continue
+            digest.update(str(stat.st_mtime_ns).encode())
+            start = 0
+            if name.endswith(".safetensors") and stat.st_size >= 8:
+                start = 8 + int.from_bytes(fh.read(8), "little")
+                digest.update(fh.read(min(start - 8, stat.st_size)))
+            span = max(stat.st_size - start, 0)
+            for i in range(_SAMPLES):
+                fh.seek(start + span * i // _SAMPLES)
+                digest.update(fh.read(_SAMPLE_BYTES))
+    return "sha256:" + digest.hexdigest()
+
+
 def load_model_with_adapters(name_or_path: str | None, adapters: list[str] | None = None, **kwargs):
     """Base model plus zero or more LoRA adapters (local directories or hub ids), merged into the weights one after
     another (their deltas add up, as when stacking a language and a task adapter), in eval mode. Merged weights make

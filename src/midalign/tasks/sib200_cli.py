@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
 from . import sib200
 
@@ -38,7 +37,7 @@ def _langs(args) -> list[str]:
 
 def infer(argv: list[str] | None = None) -> list[dict]:
     """Predict the topic of every sentence by label scoring (resumable JSON-lines output)."""
-    from ..inference.task_cli import add_base_model_args, positive_int
+    from ..inference.task_cli import add_base_model_args, base_model_provenance, positive_int
     from ..models.hardware import resolve_dtype
     from ..models.loading import adapter_fingerprint, load_model_with_adapters, load_tokenizer, resolve_model_path
 
@@ -80,7 +79,7 @@ def infer(argv: list[str] | None = None) -> list[dict]:
     model = load_model_with_adapters(args.base_model_name, args.peft_model_id, torch_dtype=dtype,
                                      revision=args.revision_model)  # fmt: skip
     provenance = {
-        "base_model": os.path.abspath(base) if os.path.isdir(base) else base,
+        **base_model_provenance(base),
         "revision": args.revision_model,
         "adapters": [adapter_fingerprint(a) for a in args.peft_model_id],
         "dtype": dtype,
