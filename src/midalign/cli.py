@@ -58,6 +58,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "prepare an embedded model (--model gemma-3-270m) in the cache; print its path",
     ),
     "train": ("midalign.training.run:main", "train with alignment (all scripts/run_clm_lora.py flags)"),
+    "export-lm-eval": (
+        "midalign.tasks.lm_eval_export_cli:main",
+        "a label task (sib200) as lm-evaluation-harness YAML tasks over local files, one per language",
+    ),
     "lm-eval": (
         "midalign.inference.lm_eval_cli:main",
         "lm-evaluation-harness with the `midalign` model backend: `midalign lm-eval --model midalign --model_args "

@@ -92,3 +92,33 @@ def test_the_midalign_lm_eval_command_runs_lm_eval_with_the_backend(tmp_path, ti
     assert written, capsys.readouterr().out
     results = json.loads(written[0].read_text())["results"]["midalign_tiny_mc"]
     assert 0 <= results["acc,none"] <= 1
+
+
+@pytest.mark.slow
+def test_exported_sib200_tasks_give_lm_eval_our_accuracy(tmp_path, tiny_model_dir):
+    """`midalign export-lm-eval` writes tasks lm-eval loads; their accuracy through lm-eval equals `sib200 infer`'s
+    on the same sentences (the prompts and label strings are ours)."""
+    import midalign.inference.lm_eval_model  # noqa: F401
+    from midalign.cli import main
+    from midalign.tasks import sib200
+    from tests.experiments.test_powered import make_task_dir
+
+    data = make_task_dir(tmp_path / "data", ["eng_Latn", "deu_Latn"], sizes=(7, 7, 14))
+    out = tmp_path / "lm_eval_tasks"
+    main(["export-lm-eval", "--task", "sib200", "--data-dir", data, "--model", tiny_model_dir, "--lang", "deu_Latn",
+          "--output-dir", str(out)])  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == ["midalign_sib200.yaml", "midalign_sib200_deu_Latn.jsonl",
+                                                    "midalign_sib200_deu_Latn.yaml"]  # fmt: skip
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    got = simple_evaluate(model="midalign", model_args=f"pretrained={tiny_model_dir}",
+                          tasks=["midalign_sib200_deu_Latn"], device="cpu", batch_size=4,
+                          task_manager=TaskManager(include_path=str(out)))  # fmt: skip
+    acc = got["results"]["midalign_sib200_deu_Latn"]["acc,none"]
+    main(["sib200", "infer", "--model", tiny_model_dir, "--data-dir", data, "--lang", "deu_Latn",
+          "--output-path", str(tmp_path / "pred.jsonl")])  # fmt: skip
+    rows = [json.loads(line) for line in (tmp_path / "pred.jsonl").read_text().splitlines()]
+    labels = sib200.load_labels(data)
+    ours = sum(labels[r["prediction"]] == r["gold"] for r in rows) / len(rows)
+    assert acc == pytest.approx(ours)

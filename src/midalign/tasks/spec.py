@@ -121,6 +121,40 @@ class LabelTask:
     def score(self, gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str] | None = None) -> dict:
         return score_labels(gold, predicted, labels)
 
+    def export_lm_eval(self, tokenizer, data_dir: str, langs: Sequence[str], split: str, out_dir: str) -> list[str]:
+        """lm-evaluation-harness tasks for ``langs``: per language a JSON-lines file (``prompt`` rendered as our
+        commands render it, ``choices`` the rendered label targets, ``gold`` the label index, ``id``) and a YAML
+        ``multiple_choice`` task over it (``target_delimiter: ""``: the choices carry their own leading space), plus
+        a group YAML ``midalign_<task>`` over all of them. Written atomically; returns the task names."""
+        from ..data.jsonl import write_jsonl
+        from ..inference.prompts import render_target
+
+        labels = self.labels(data_dir)
+        choices = [render_target(tokenizer, lab) for lab in labels]
+        items = {lang: self.load(lang, split, data_dir) for lang in langs}  # every input read before any write
+        os.makedirs(out_dir, exist_ok=True)
+        names = []
+        for lang, rows in items.items():
+            name = f"midalign_{self.name}_{lang}"
+            data = os.path.abspath(os.path.join(out_dir, f"{name}.jsonl"))
+            write_jsonl(data, [{"id": it.id, "prompt": self.prompt(tokenizer, it), "choices": choices,
+                                "gold": labels.index(it.label)} for it in rows])  # fmt: skip
+            yaml = (f"task: {name}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    {split}: {data}\n"
+                    f"test_split: {split}\noutput_type: multiple_choice\ndoc_to_text: prompt\n"
+                    "doc_to_choice: choices\ndoc_to_target: gold\ntarget_delimiter: ''\nmetric_list:\n"
+                    "  - metric: acc\n  - metric: acc_norm\n")  # fmt: skip
+            _write_text(os.path.join(out_dir, f"{name}.yaml"), yaml)
+            names.append(name)
+        group = f"group: midalign_{self.name}\ntask:\n" + "".join(f"  - {n}\n" for n in names)
+        _write_text(os.path.join(out_dir, f"midalign_{self.name}.yaml"), group)
+        return names
+
+
+def _write_text(path: str, text: str) -> None:
+    with open(path + ".tmp", "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(path + ".tmp", path)
+
 
 LABEL_TASKS: dict[str, LabelTask] = {}
 
@@ -162,7 +196,3 @@ register_label_task(sib200_task())
 def language_script(lang: str) -> str:
     """The script part of a FLORES code (``jpn_Jpan`` -> ``Jpan``); the code itself when it has none."""
     return lang.split("_", 1)[1] if "_" in lang else lang
-
-
-def data_files_exist(data_dir: str, names: Sequence[str]) -> bool:
-    return all(os.path.isfile(os.path.join(data_dir, n)) for n in names)
