@@ -200,3 +200,19 @@ def test_infer_refuses_to_resume_over_new_weights_at_the_same_path(tmp_path, tin
         _sib(argv)
     assert err.value.code == 2 and "base_model_fingerprint" in capsys.readouterr().err
     assert out.read_text() == before
+
+
+def test_export_to_a_missing_directory_names_the_output(tmp_path, tiny_model_dir, capsys):
+    """Issue 31, item 10: ``--output missing_dir/x.jsonl`` is named as given (not ``x.jsonl.tmp``), one line."""
+    out = tmp_path / "missing_dir" / "x.jsonl"
+    with pytest.raises(SystemExit) as err:
+        _sib(["export", "--lang", "eng_Latn", "--data-dir", SAMPLE, "--model", tiny_model_dir, "--output", str(out)])
+    message = str(err.value.code)  # FileNotFoundError: the CLI exits with the one line
+    assert "missing_dir/x.jsonl: no such directory" in message and ".tmp" not in message
+
+
+def test_eval_of_a_directory_is_one_line(tmp_path, capsys):
+    """Issue 31, item 10: ``--predictions <a directory>`` is one clear line, exit 2 (not IsADirectoryError)."""
+    with pytest.raises(SystemExit) as err:
+        _sib(["eval", "--predictions", str(tmp_path), "--lang", "deu_Latn", "--data-dir", SAMPLE])
+    assert err.value.code == 2 and f"--predictions {tmp_path}: a directory" in capsys.readouterr().err

@@ -212,3 +212,23 @@ def test_sentence_span_counts_sum_to_the_corpus_f1():
     assert g == sum(len(s.slots()) for s in sents) and 0 < c < g
     assert 2 * c / (p + g) == pytest.approx(xsid.score_xsid(sents, preds).slot_f1)
     assert counts[0][0] == counts[0][1] == counts[0][2]  # the gold answer: every span right
+
+
+def test_export_with_a_bad_language_leaves_the_existing_output_alone(tmp_path, xsid_dir, tiny_model_dir):
+    """Issue 31, item 4: every input is read before the output is written, and then whole (atomically): a bad
+    language never replaces the user's file with a valid-looking partial one."""
+    out = tmp_path / "existing.json"
+    out.write_text("the user's file\n")
+    common = ["--lang", "de,xx", "--data-dir", xsid_dir, "--output", str(out)]
+    for command, argv in ((export, [*common, "--model", tiny_model_dir]), (pairs, common)):
+        with pytest.raises((ValueError, FileNotFoundError), match="xx"):
+            command(argv)
+        assert out.read_text() == "the user's file\n" and not (tmp_path / "existing.json.tmp").exists()
+
+
+def test_export_to_a_missing_directory_names_the_output_not_a_temp_file(tmp_path, xsid_dir, tiny_model_dir):
+    """Issue 31, item 10: the error names the path the user gave (not ``x.jsonl.tmp``)."""
+    out = tmp_path / "missing_dir" / "x.jsonl"
+    with pytest.raises(FileNotFoundError, match=r"missing_dir/x\.jsonl: no such directory") as err:
+        export(["--lang", "de", "--data-dir", xsid_dir, "--model", tiny_model_dir, "--output", str(out)])
+    assert ".tmp" not in str(err.value)

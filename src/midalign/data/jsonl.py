@@ -6,6 +6,7 @@ Alignment rows add ``{"text_parallel_0": <sentence>, "text_parallel_1": <its tra
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import os
@@ -158,11 +159,25 @@ def count_rows(files: str | Iterable[str]) -> int:
     return n
 
 
+def _parent_exists(path: str) -> None:
+    """A missing output directory named as the user gave it (not the temp file written first)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(f"{path}: no such directory {os.path.dirname(path) or parent}; create it first")
+
+
 def write_jsonl(path: str, rows) -> None:
-    """All of ``rows`` to ``path`` atomically (a temp file renamed over it)."""
+    """All of ``rows`` to ``path`` atomically (a temp file renamed over it): a failure while ``rows`` are produced
+    leaves ``path`` as it was, and no temp file."""
+    _parent_exists(path)
     tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
     os.replace(tmp, path)
 
 

@@ -196,20 +196,19 @@ def write_training_rows(
 ) -> int:
     """(user, system, target) -> the paper's training rows ``{"prefix", "text": target + end-of-turn}``
     (see :mod:`midalign.inference.prompts` for models without a chat template)."""
+    from ..data.jsonl import write_jsonl
     from .prompts import render_target
     from .templates import build_prompt
 
-    n = 0
-    with open(output, "w", encoding="utf-8") as fh:
-        for user, system, target in examples:
-            row = {
-                "prefix": build_prompt(tokenizer, user, system, default_template),
-                "text": render_target(tokenizer, target),
-            }
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            n += 1
-    print(f"wrote {n} rows to {output}")
-    return n
+    # every input read and rendered first; the output written whole (atomically) only then: a bad language or row
+    # never leaves a valid-looking partial file in place of the user's
+    rows = [
+        {"prefix": build_prompt(tokenizer, user, system, default_template), "text": render_target(tokenizer, target)}
+        for user, system, target in examples
+    ]
+    write_jsonl(output, rows)
+    print(f"wrote {len(rows)} rows to {output}")
+    return len(rows)
 
 
 def read_outputs(path: str) -> list[dict]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from . import sib200
 
@@ -144,6 +145,12 @@ def evaluate(argv: list[str] | None = None) -> dict:
     langs, files = _langs(args), args.predictions.split(",")
     if len(files) != len(langs):
         p.error(f"--predictions gives {len(files)} files for {len(langs)} languages in --lang")
+    for path in files:  # every file checked before any is read
+        if os.path.isdir(path):
+            raise ValueError(f"--predictions {path}: a directory; give infer's output file (JSON lines) or a file "
+                             "with one label per line")  # fmt: skip
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"--predictions {path}: no such file")
     data_dir = sib200.resolve_data_dir(args.data_dir)
     labels = sib200.load_labels(data_dir)
     per_lang, gold_all, pred_all = {}, [], []

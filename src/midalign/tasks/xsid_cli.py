@@ -129,15 +129,11 @@ def export(argv: list[str] | None = None) -> int:
 def write_pairs(sentences: list[xsid.XsidSentence], output: str) -> int:
     """``{"text_parallel_0": English original, "text_parallel_1": translation, "lang": its language}`` per line (an
     ``--alignment_file``; training warns about a ``lang`` it never draws)."""
-    n = 0
-    with open(output, "w", encoding="utf-8") as fh:
-        for s in sentences:
-            if s.text_en:
-                row = {"text_parallel_0": s.text_en, "text_parallel_1": s.text, "lang": s.lang}
-                fh.write(json.dumps(row, ensure_ascii=False))
-                fh.write("\n")
-                n += 1
-    return n
+    from ..data.jsonl import write_jsonl
+
+    rows = [{"text_parallel_0": s.text_en, "text_parallel_1": s.text, "lang": s.lang} for s in sentences if s.text_en]
+    write_jsonl(output, rows)  # whole, atomically
+    return len(rows)
 
 
 def pairs(argv: list[str] | None = None) -> int:
