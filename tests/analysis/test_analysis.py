@@ -178,3 +178,59 @@ def test_parallel_loading_errors(tmp_path, parallel_file):
         load_parallel(files=f"en={a},de={b}")
     with pytest.raises(ValueError, match="exactly one"):
         load_parallel(parallel_file, files=f"en={a}")
+
+
+def test_limit_must_be_positive(parallel_file):
+    """Issue 31, item 5: ``--limit -1`` no longer drops the last sentence, ``--limit 0`` no longer means "all"."""
+    from midalign.analysis.parallel import load_parallel
+
+    for bad in (-1, 0):
+        with pytest.raises(ValueError, match=rf"--limit must be an integer >= 1 .*got {bad}"):
+            load_parallel(parallel_file, limit=bad)
+    assert len(load_parallel(parallel_file, limit=2)["en"]) == 2 and len(load_parallel(parallel_file)["en"]) == 7
+
+
+def test_bad_analysis_input_is_one_line_naming_file_line_and_field(tmp_path, tiny_model_dir, parallel_file, capsys):
+    """Issue 31, item 7: a later row missing a --langs field, a null field, two empty --files, subspaces --layers 99:
+    file:line and the field (or the flag), one line, exit 2 -- not KeyError/TypeError/IndexError."""
+    from midalign.cli import main
+
+    rows = [json.loads(x) for x in open(parallel_file)]
+    missing, null = tmp_path / "missing.jsonl", tmp_path / "null.jsonl"
+    missing.write_text("".join(json.dumps(r) + "\n" for r in [rows[0], {"en": "x"}]))
+    null.write_text("".join(json.dumps(r) + "\n" for r in [rows[0], rows[1], {**rows[2], "de": None}]))
+    (tmp_path / "a.txt").write_text("")
+    (tmp_path / "b.txt").write_text("")
+    cases = [
+        (["--input", str(missing), "--langs", "en,de"], f"{missing}:2: field 'de' is missing"),
+        (["--input", str(null)], f"{null}:3: field 'de' is None, not a string"),
+        (["--files", f"en={tmp_path / 'a.txt'},de={tmp_path / 'b.txt'}"], "no sentences"),
+        (["--input", parallel_file, "--limit", "-1"], "--limit must be an integer >= 1"),
+    ]
+    for command in ("retrieval", "subspaces"):
+        for argv, message in cases:
+            with pytest.raises(SystemExit) as err:
+                main(["analyze", command, "--model", tiny_model_dir, *argv, "--output-dir", str(tmp_path / "o")])
+            assert err.value.code == 2 and message in capsys.readouterr().err, (command, argv)
+    with pytest.raises(SystemExit) as err:
+        main(["analyze", "subspaces", "--model", tiny_model_dir, "--input", parallel_file, "--layers", "99",
+              "--output-dir", str(tmp_path / "o")])  # fmt: skip
+    assert err.value.code == 2 and "--layers [99]: out of range; this model has layers 0..4" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_matplotlib_is_named_before_any_work(tmp_path, tiny_model_dir, parallel_file, monkeypatch, capsys):
+    """Issue 31, item 6: without the ``analysis`` extra, ``analyze`` names it before any work (no JSON left that
+    blocks the rerun); an experiment writes its JSON and table and skips the figure with one line."""
+    import sys
+
+    from midalign.analysis.cli import retrieval
+    from midalign.experiments import harness
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    with pytest.raises(SystemExit, match=r"analyze retrieval: .*matplotlib.*midalign\[analysis\].*nothing was run"):
+        retrieval(["--model", tiny_model_dir, "--input", parallel_file, "--output-dir", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists()
+    harness.publish(str(tmp_path / "fig"), "exp", {"a": 1}, table="| a |\n", plot=lambda path: pytest.fail("drawn"))
+    assert (tmp_path / "fig" / "exp.json").is_file() and (tmp_path / "fig" / "exp.md").is_file()
+    assert "exp.png skipped: matplotlib is not installed" in capsys.readouterr().out

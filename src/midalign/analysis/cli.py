@@ -35,6 +35,15 @@ def _output_args(p, default_name: str) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace results of the same --name in --output-dir")
 
 
+def _require_matplotlib(command: str) -> None:
+    """The figure needs the ``analysis`` extra: missing, it is named before any work (never after the JSON)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise SystemExit(f"midalign analyze {command}: its figure needs matplotlib, which is not installed; "
+                         "pip install 'midalign[analysis]' (nothing was run)") from None  # fmt: skip
+
+
 def _claim(args, default_name: str) -> Path:
     """The output stem; results already there are refused (before any model is loaded) unless --overwrite."""
     from ..data.jsonl import claim_results
@@ -94,6 +103,7 @@ def retrieval(argv: list[str]) -> dict:
     p.add_argument("--pooling", default="mean", choices=["mean", "mean_skip_first", "bos"])
     p.add_argument("--per-direction", action="store_true", help="plot one line per direction too")
     args = p.parse_args(argv)
+    _require_matplotlib("retrieval")
     stem = _claim(args, "retrieval")
     parallel = _parallel(args)
     series, rows = {}, []
@@ -142,6 +152,7 @@ def subspaces(argv: list[str]) -> list[dict]:
         "holds attention-sink activations in many LLMs)",
     )
     args = p.parse_args(argv)
+    _require_matplotlib("subspaces")
     stem = _claim(args, "subspaces")
     parallel = _parallel(args)
     layers = [int(x) for x in args.layers.split(",")] if args.layers else None
@@ -236,6 +247,7 @@ def anisotropy(argv: list[str]) -> dict:
     p.add_argument("--loss-batch-size", type=int, default=8, help="pairs per batch of the run (B; chance = ln B)")
     p.add_argument("--temperature", type=float, default=0.1, help="the run's τ (default 0.1)")
     args = p.parse_args(argv)
+    _require_matplotlib("anisotropy")
     stem = _claim(args, "anisotropy")
     if args.loss_batch_size < 2:
         p.error(f"--loss-batch-size must be >= 2 (in-batch negatives), got {args.loss_batch_size}")

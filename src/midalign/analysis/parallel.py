@@ -11,17 +11,25 @@ FLORES_HUB_ID = "openlanguagedata/flores_plus"
 def _from_jsonl(path: str, langs: list[str] | None, split: str | None) -> dict[str, list[str]]:
     from ..data.jsonl import json_lines
 
-    rows = [row for _, row in json_lines(path)]
+    rows = list(json_lines(path))
+    for where, row in rows:
+        if not isinstance(row, dict):
+            raise ValueError(f"{where}: a row must be a JSON object with one field per language")
     if split is not None:
-        rows = [r for r in rows if r.get("split") == split]
+        rows = [(w, r) for w, r in rows if r.get("split") == split]
     if not rows:
         raise ValueError(f"{path}: no rows" + (f" with split={split!r}" if split else ""))
-    available = [k for k, v in rows[0].items() if isinstance(v, str) and k not in ("split", "id")]
+    available = [k for k, v in rows[0][1].items() if isinstance(v, str) and k not in ("split", "id")]
     langs = langs or available
-    missing = [lang for lang in langs if lang not in rows[0]]
+    missing = [lang for lang in langs if lang not in rows[0][1]]
     if missing:
         raise ValueError(f"{path}: no field for languages {missing}; the file has {available}")
-    return {lang: [r[lang] for r in rows] for lang in langs}
+    for where, row in rows:  # every row, not the first only: a sentence per language, as text
+        for lang in langs:
+            if not isinstance(row.get(lang), str):
+                problem = "missing" if lang not in row else f"{row[lang]!r}, not a string"
+                raise ValueError(f"{where}: field {lang!r} is {problem} (every row needs a sentence per language)")
+    return {lang: [r[lang] for _, r in rows] for lang in langs}
 
 
 def _from_files(spec: str) -> dict[str, list[str]]:
@@ -70,8 +78,13 @@ def load_parallel(
         data = _from_files(files)
     else:
         data = _from_flores(flores, flores_split, revision)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"--limit must be an integer >= 1 (the first N sentences; omit it for all), got {limit!r}")
     if len(data) < 2:
         raise ValueError(f"need sentences in at least 2 languages, got {list(data)}")
-    if limit:
+    if not any(data.values()):
+        source = path or files or ",".join(flores or ())
+        raise ValueError(f"{source}: no sentences (every language is empty)")
+    if limit is not None:
         data = {k: v[:limit] for k, v in data.items()}
     return data

@@ -91,6 +91,9 @@ def subspace_analysis(
     subspaces moved to the language's own mean (``shifted``)."""
     n_layers = num_decoder_layers(model)
     layers = list(range(n_layers + 1)) if layers is None else list(layers)
+    bad = [k for k in layers if not 0 <= k <= n_layers]
+    if bad:
+        raise ValueError(f"--layers {bad}: out of range; this model has layers 0..{n_layers} (0 = embeddings)")
     model.eval()
     subspaces = {}
     for lang, sents in tqdm(parallel.items(), desc="statistics", disable=not progress):

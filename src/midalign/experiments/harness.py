@@ -209,6 +209,12 @@ def publish(fig_dir: str, name: str, result: dict, *, table: str | None = None, 
         os.replace(md + ".tmp", md)
         print(table)
     if plot is not None:
+        try:
+            import matplotlib  # noqa: F401  (the ``analysis`` extra)
+        except ImportError:
+            # the results are the JSON and the table; a missing figure never costs them (nor blocks a rerun)
+            print(f"{name}.png skipped: matplotlib is not installed (pip install 'midalign[analysis]')", flush=True)
+            return
         plot(os.path.join(fig_dir, f"{name}.png"))
 
 
