@@ -70,3 +70,32 @@ def test_vllm_engine_errors_are_clear(tmp_path, tiny_model_dir, fake_python):
         generate_task(_args(tiny_model_dir, "--engine", "vllm", "--vllm-python", fake_python, "--dtype", "float16"),
                       EXAMPLES, out)  # fmt: skip
     assert not os.path.exists(out)
+
+
+def test_a_python_without_vllm_is_one_line_not_a_traceback(tmp_path, tiny_model_dir, xsid_dir, capfd):
+    """Issue 31, item 8: ``--vllm-python`` naming a Python without vllm: the CLI prints one line naming it and what
+    to do, exit 2 (the worker's failure is a ValueError too, not only a RuntimeError the CLI does not catch)."""
+    from midalign.cli import main
+
+    with pytest.raises(SystemExit) as err:
+        main(
+            [
+                "xsid",
+                "infer",
+                "--base-model-name",
+                tiny_model_dir,
+                "--lang",
+                "en",
+                "--data-dir",
+                xsid_dir,
+                "--output-path",
+                str(tmp_path / "out.jsonl"),
+                "--engine",
+                "vllm",
+                "--vllm-python",
+                sys.executable,
+            ]
+        )
+    message = capfd.readouterr().err.splitlines()[-1]  # the worker's own log comes first
+    assert err.value.code == 2, message
+    assert f"--engine vllm: {sys.executable} has no vllm" in message and "make vllm-env" in message

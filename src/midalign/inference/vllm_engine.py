@@ -17,9 +17,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["VllmWorker", "vllm_python", "VLLM_ENV_HINT"]
+__all__ = ["VllmError", "VllmWorker", "vllm_python", "VLLM_ENV_HINT"]
 
 VLLM_ENV_HINT = "create it with `make vllm-env` (or point --vllm-python / $MIDALIGN_VLLM_PYTHON at a Python with vllm)"
+
+
+class VllmError(RuntimeError, ValueError):
+    """The vLLM worker failed (no vllm in that environment, a model it refuses, a crash): a ValueError too, so
+    that the command line reports it in one line (exit 2) instead of a traceback."""
 
 
 def vllm_python(explicit: str | None = None) -> str:
@@ -75,21 +80,23 @@ class VllmWorker:
         line = self.proc.stdout.readline()
         if not line:
             code = self.proc.wait()
-            raise RuntimeError(f"--engine vllm: the worker ({self.python}) exited with code {code} (its log is above)")
+            raise VllmError(f"--engine vllm: the worker ({self.python}) exited with code {code} (its log is above)")
         try:
             reply = json.loads(line)
         except ValueError:
-            raise RuntimeError(
+            raise VllmError(
                 f"--engine vllm: the worker wrote {line[:200]!r} where a protocol line was expected"
             ) from None
         if "error" in reply:
-            raise RuntimeError(f"--engine vllm failed on {self.setup['model']}: {reply['error']}")
+            if reply["error"].startswith("ModuleNotFoundError") and "'vllm" in reply["error"]:
+                raise VllmError(f"--engine vllm: {self.python} has no vllm ({reply['error']}); {VLLM_ENV_HINT}")
+            raise VllmError(f"--engine vllm failed on {self.setup['model']}: {reply['error']}")
         return reply
 
     def generate(self, token_ids: list[list[int]]) -> list[str]:
         texts = self._ask({"prompt_token_ids": [list(map(int, t)) for t in token_ids]})["texts"]
         if len(texts) != len(token_ids):
-            raise RuntimeError(f"--engine vllm: {len(texts)} answers for {len(token_ids)} prompts")
+            raise VllmError(f"--engine vllm: {len(texts)} answers for {len(token_ids)} prompts")
         return texts
 
     def __exit__(self, *exc) -> None:
