@@ -50,9 +50,11 @@ __all__ = [
 logger = logging.getLogger("midalign")
 
 
-def _as_rows_dataset(data, tokenizer, name: str):
+def _as_rows_dataset(data, tokenizer, name: str, schedule=None):
     """A list of row dicts or a ``datasets.Dataset`` of raw rows -> a tokenizing dataset; anything already
-    tokenized (rows with ``input_ids``) or ``None`` is returned as is."""
+    tokenized (rows with ``input_ids``) or ``None`` is returned as is. ``schedule`` (the run's :class:`Schedule`):
+    every row (not the first only) must carry the fields it trains on -- the task's if it uses the task, the pair's
+    if it uses the alignment loss -- or a ValueError names the row and the schedule its fields would fit."""
     if data is None:
         return None
     first = None
@@ -70,13 +72,28 @@ def _as_rows_dataset(data, tokenizer, name: str):
         raise ValueError(f"{name} holds raw text rows: pass processing_class=tokenizer to tokenize them")
     from ..data.datasets import AlignmentDataset, Featurizer
     from ..data.jsonl import PAIR_FIELDS, TASK_FIELDS, _validate
+    from .schedules import SCHEDULES
 
-    task = all(k in first for k in TASK_FIELDS)
-    pairs = all(k in first for k in PAIR_FIELDS)
+    if schedule is not None:
+        task, pairs = schedule.uses_task, schedule.uses_align
+    else:
+        task, pairs = all(k in first for k in TASK_FIELDS), all(k in first for k in PAIR_FIELDS)
     if not (task or pairs):
         raise ValueError(f"{name}: rows need {list(TASK_FIELDS)} and/or {list(PAIR_FIELDS)}; got {sorted(first)}")
     fields = (TASK_FIELDS if task else ()) + (PAIR_FIELDS if pairs else ())
-    rows = [_validate(dict(r), fields, f"{name}[{i}]") for i, r in enumerate(data)]
+    rows = []
+    for i, r in enumerate(data):
+        missing = [k for k in fields if not isinstance(r, dict) or k not in r]
+        if missing and schedule is not None and isinstance(r, dict):
+            has_task, has_pairs = all(k in r for k in TASK_FIELDS), all(k in r for k in PAIR_FIELDS)
+            fits = [s for s, sch in SCHEDULES.items() if has_task >= sch.uses_task and has_pairs >= sch.uses_align]
+            uses = " and ".join(w for w, u in (("the task", task), ("the alignment loss", pairs)) if u)
+            raise ValueError(
+                f"{name}[{i}]: missing {missing}; alignment_schedule={schedule.name!r} trains {uses}, so every row "
+                f"needs {list(fields)}"
+                + (f" (rows like this one fit alignment_schedule={' or '.join(map(repr, fits))})" if fits else "")
+            )
+        rows.append(_validate(dict(r) if isinstance(r, dict) else r, fields, f"{name}[{i}]"))
     return AlignmentDataset(rows, Featurizer(tokenizer, None, task=task, pairs=pairs))
 
 
@@ -127,8 +144,9 @@ class AlignmentTrainer(Trainer):
         tok = processing_class
         if pad_token_id is None and tok is not None:
             pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        train_dataset = _as_rows_dataset(train_dataset, tok, "train_dataset")
-        eval_dataset = _as_rows_dataset(eval_dataset, tok, "eval_dataset")
+        schedule = getattr(args, "schedule", None)  # every row checked against it, before any step
+        train_dataset = _as_rows_dataset(train_dataset, tok, "train_dataset", schedule)
+        eval_dataset = _as_rows_dataset(eval_dataset, tok, "eval_dataset", schedule)
         if data_collator is None:
             if pad_token_id is None:
                 raise ValueError(
