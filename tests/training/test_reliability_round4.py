@@ -44,3 +44,26 @@ def test_a_datasets_dataset_is_checked_too(tmp_path, model, tokenizer):
 
     with pytest.raises(ValueError, match=r"train_dataset\[0\]: missing \['text_parallel_0', 'text_parallel_1'\]"):
         _trainer(tmp_path, model, tokenizer, datasets.Dataset.from_list([TASK] * 4))
+
+
+def test_a_clean_exit_leaves_no_lock_file_and_the_lock_still_excludes(tmp_path):
+    """Issue 31, "Also": lock files are removed on release (after success or an error), not left in every output
+    and experiment directory; while held, a second run is still refused."""
+    import os
+
+    from midalign.locking import LockedError, exclusive
+
+    out_dir, out_file = tmp_path / "run", tmp_path / "pred.jsonl"
+    for path, directory in ((out_dir, True), (out_file, False)):
+        with exclusive(str(path), directory=directory) as lock:
+            assert os.path.isfile(lock)
+            with pytest.raises(LockedError, match="in use by another run"):
+                with exclusive(str(path), directory=directory):
+                    pass
+            assert os.path.isfile(lock)  # a refused second run does not remove the holder's lock
+        assert not os.path.exists(lock)
+        with pytest.raises(RuntimeError, match="boom"):
+            with exclusive(str(path), directory=directory) as lock:
+                raise RuntimeError("boom")
+        assert not os.path.exists(lock)
+    assert sorted(os.listdir(tmp_path)) == ["run"] and os.listdir(out_dir) == []
