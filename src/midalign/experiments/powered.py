@@ -23,6 +23,9 @@ Phases, each resumable and each a sub-command (``--work-dir`` holds everything):
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import math
 import os
 import random
 import statistics
@@ -55,7 +58,8 @@ class PoweredConfig:
     selection_seed: int = 2026
     role_seed: int = 2027
     arms: tuple[str, ...] = ("baseline_2x", "alignment", "alignment_center")
-    seeds: tuple[int, ...] = tuple(range(10))  # the first confirmatory batch (5 per role assignment)
+    seeds: tuple[int, ...] = tuple(range(30))  # every seed the stopping rule may reach, in the order they run
+    first_seeds: int = 10  # the first confirmatory batch (5 per role assignment), run whatever it shows
     max_seeds: int = 30
     target_half_width: float = 0.015  # of the primary endpoint's 95% t-interval (accuracy, fraction)
     pilot_seeds: tuple[int, ...] = (1000, 1001)
@@ -70,7 +74,12 @@ class PoweredConfig:
     # LoRA dropout 0 for every arm (decided before any result): dropout costs ~19% of a training step, the
     # comparison is between arms that share it, and the paper's 0.1 was tuned for 7-8B models, not this budget.
     # With dropout 0 the shared system prompt of every task micro-batch runs once (exact, ~a third less task compute).
-    train: TrainSettings = field(default_factory=lambda: TrainSettings(lora_dropout=0.0, share_task_prefix=True))
+    # The alignment arms add their loss to every task micro-batch ("joint"): with the same seed they train on exactly
+    # baseline_2x's task batches, so alignment - baseline_2x isolates the alignment term (the paper's "alternate"
+    # discards the task examples of its alignment micro-batches: its task data would differ from the baseline's).
+    train: TrainSettings = field(
+        default_factory=lambda: TrainSettings(lora_dropout=0.0, share_task_prefix=True, alignment_schedule="joint")
+    )
 
     def __post_init__(self):
         if self.n_languages < 2 or self.n_languages % (2 * self.screen_bins):
@@ -88,6 +97,10 @@ class PoweredConfig:
             raise ValueError(f"--eval-size must be >= 1 (or omitted for the whole split), got {self.eval_size}")
         if len(set(self.seeds)) != len(self.seeds) or set(self.seeds) & set(self.pilot_seeds):
             raise ValueError("confirmatory seeds must be distinct and disjoint from the pilot seeds")
+        if not 2 <= self.first_seeds <= len(self.seeds) or self.first_seeds % 2:
+            raise ValueError(f"--first-seeds {self.first_seeds}: an even number from 2 to the {len(self.seeds)} seeds")
+        if self.max_seeds > len(self.seeds):
+            raise ValueError(f"--max-seeds {self.max_seeds}: more than the {len(self.seeds)} seeds listed")
 
 
 # ---- 1. the screen ---------------------------------------------------------------------------------------------------
@@ -139,51 +152,80 @@ def run_screen(cfg: PoweredConfig, model_path: str, data_dir: str, work_dir: str
     return result
 
 
+def _draw(pool: list[str], k: int, rng: random.Random, scripts: dict[str, int], codes: set[str]) -> list[str]:
+    """``k`` languages from ``pool``: each draw among those whose script was drawn least often so far and whose
+    language code (``zho`` of ``zho_Hans``) was not drawn yet."""
+    from ..tasks.spec import language_script
+
+    pool, picked = list(pool), []
+    for _ in range(k):
+        options = [x for x in pool if x.split("_")[0] not in codes]
+        if not options:
+            raise ValueError("the screen leaves too few distinct languages in a stratum")
+        least = min(scripts.get(language_script(x), 0) for x in options)
+        options = [x for x in options if scripts.get(language_script(x), 0) == least]
+        pick = options[rng.randrange(len(options))]
+        pool.remove(pick)
+        picked.append(pick)
+        scripts[language_script(pick)] = scripts.get(language_script(pick), 0) + 1
+        codes.add(pick.split("_")[0])
+    return sorted(picked)
+
+
 def select_languages(centered: Mapping[str, float], n: int, low: float, high: float, bins: int, seed: int) -> dict:
-    """The rule of the screen: languages with ``low <= centered retrieval <= high``, sorted by it and cut into
-    ``bins`` strata of (nearly) equal size; from each stratum ``n / bins`` are drawn with ``seed``, each draw among
-    the stratum's languages whose script has been drawn least often so far (over all strata), so scripts spread.
+    """The rule of the screen. Eligible: ``low <= centered retrieval <= high``. Two groups, Latin script and the
+    rest, get shares of ``n`` in proportion to their eligible counts (rounded to a multiple of ``2 * bins``, so every
+    cell splits evenly into the two role halves). Within a group, the languages are sorted by centered retrieval and
+    cut into ``bins`` strata of (nearly) equal size, and the group's share is drawn evenly from the strata with
+    ``seed``; each draw is among the stratum's languages whose script has been drawn least often so far, and never a
+    second variant of a language already drawn (``zho_Hans`` excludes ``zho_Hant``).
 
     Returns:
-        ``{"selected": [...], "eligible": [...], "strata": [[...], ...], "excluded_low": [...],
-        "excluded_high": [...]}``.
+        ``{"selected", "cells": {"Latin/1": [...], ...}, "eligible", "strata", "excluded_low", "excluded_high",
+        "latin_share"}``.
     """
     from ..tasks.spec import language_script
 
     eligible = sorted((x for x, v in centered.items() if low <= v <= high), key=lambda x: (centered[x], x))
-    per_bin = n // bins
     if len(eligible) < n:
         raise ValueError(f"the screen leaves {len(eligible)} languages in [{low}, {high}]; {n} are needed")
-    strata = [eligible[len(eligible) * b // bins : len(eligible) * (b + 1) // bins] for b in range(bins)]
+    groups = {"Latin": [x for x in eligible if language_script(x) == "Latn"],
+              "other": [x for x in eligible if language_script(x) != "Latn"]}  # fmt: skip
+    unit = 2 * bins
+    n_latin = min(math.floor(n * len(groups["Latin"]) / len(eligible) / unit + 0.5) * unit, n)
+    shares = {"Latin": n_latin, "other": n - n_latin}
     rng = random.Random(seed)
     scripts: dict[str, int] = {}
-    chosen_strata = []
-    for stratum in strata:
-        pool, picked = list(stratum), []
-        for _ in range(per_bin):
-            least = min(scripts.get(language_script(x), 0) for x in pool)
-            options = [x for x in pool if scripts.get(language_script(x), 0) == least]
-            pick = options[rng.randrange(len(options))]
-            pool.remove(pick)
-            picked.append(pick)
-            scripts[language_script(pick)] = scripts.get(language_script(pick), 0) + 1
-        chosen_strata.append(sorted(picked))
+    codes: set[str] = set()
+    cells, strata = {}, {}
+    for name, members in groups.items():
+        if shares[name] == 0:
+            continue
+        if len(members) < shares[name]:
+            raise ValueError(
+                f"the screen leaves {len(members)} eligible {name}-script languages; {shares[name]} needed"
+            )
+        for b in range(bins):
+            stratum = members[len(members) * b // bins : len(members) * (b + 1) // bins]
+            strata[f"{name}/{b + 1}"] = stratum
+            cells[f"{name}/{b + 1}"] = _draw(stratum, shares[name] // bins, rng, scripts, codes)
     return {
-        "selected": sorted(x for s in chosen_strata for x in s),
-        "selected_strata": chosen_strata,
+        "selected": sorted(x for c in cells.values() for x in c),
+        "cells": cells,
         "eligible": eligible,
         "strata": strata,
+        "latin_share": [n_latin, n],
         "excluded_low": sorted(x for x, v in centered.items() if v < low),
         "excluded_high": sorted(x for x, v in centered.items() if v > high),
     }
 
 
-def assign_roles(selected_strata: Sequence[Sequence[str]], seed: int) -> dict[str, list[str]]:
-    """Halves A and B at random (``seed``), half of every retrieval stratum in each."""
+def assign_roles(cells: Mapping[str, Sequence[str]], seed: int) -> dict[str, list[str]]:
+    """Halves A and B at random (``seed``), half of every cell (script group x retrieval stratum) in each."""
     rng = random.Random(seed)
     a, b = [], []
-    for stratum in selected_strata:
-        members = sorted(stratum)
+    for name in sorted(cells):
+        members = sorted(cells[name])
         rng.shuffle(members)
         a += members[: len(members) // 2]
         b += members[len(members) // 2 :]
@@ -270,18 +312,35 @@ def _selection(work_dir: str, cfg: PoweredConfig) -> dict:
     centered = {x: v["centered"] for x, v in screen["languages"].items()}
     sel = select_languages(centered, cfg.n_languages, cfg.screen_low, cfg.screen_high, cfg.screen_bins,
                            cfg.selection_seed)  # fmt: skip
-    sel["roles"] = assign_roles(sel["selected_strata"], cfg.role_seed)
+    sel["roles"] = assign_roles(sel["cells"], cfg.role_seed)
     sel["screen_sha"] = planning.plan_hash(screen["languages"])
     sel["layer"] = screen["layer"]
     return sel
 
 
-def _data(task, tokenizer, data_dir: str, work_dir: str, roles: Mapping[str, list[str]]) -> dict:
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _data(task, tokenizer, data_dir: str, work_dir: str, roles: Mapping[str, list[str]],
+          expected: Mapping[str, str] | None = None) -> dict:  # fmt: skip
+    """The training rows and each half's pairs (written into ``<work_dir>/data``) with their sha256; with
+    ``expected`` (the plan's hashes) a file that came out different is refused: the data a plan fixed cannot drift."""
     from .protocol import write_training_files
 
     files = {}
     for half, langs in roles.items():
         files[half] = write_training_files(task, tokenizer, data_dir, work_dir, langs, f"half{half}")
+    hashes = {"train": _sha256(files["A"]["train"]), **{f"pairs_{h}": _sha256(files[h]["pairs"]) for h in roles}}
+    if expected is not None and dict(expected) != hashes:
+        differ = sorted(k for k in hashes if hashes[k] != expected.get(k))
+        raise ValueError(f"the training data rebuilt from {data_dir} differs from the plan's ({', '.join(differ)}): "
+                         "another release, tokenizer or code; the plan's data cannot change")  # fmt: skip
+    files["sha256"] = hashes
     return files
 
 
@@ -307,9 +366,10 @@ def _eval_ids(task, data_dir: str, cfg: PoweredConfig) -> dict:
 
 
 # ---- units -----------------------------------------------------------------------------------------------------------
-def _unit(task, data_dir, model_path, dtype, cfg: PoweredConfig, settings: TrainSettings, arm_name: str, seed: int,
-          files: Mapping, langs: Sequence[str], roles, eval_ids, retrieval_ids, split: str, out_dir: str,
-          plan_sha: str, layer: int, eval_langs: Sequence[str] | None = None) -> dict:  # fmt: skip
+def _unit(task, data_dir, model_path, dtype, settings: TrainSettings, arm_name: str, seed: int, files: Mapping,
+          langs: Sequence[str], roles, eval_ids, retrieval_ids, split: str, out_dir: str, plan_sha: str, layer: int,
+          eval_batch_size: int, eval_langs: Sequence[str] | None = None,
+          code_note: dict | None = None) -> dict:  # fmt: skip
     """Train and evaluate one unit into ``out_dir`` (``result.json`` written last, atomically)."""
     from ..models import load_model_with_adapters, load_tokenizer
     from ..models.loading import adapter_fingerprint
@@ -333,11 +393,13 @@ def _unit(task, data_dir, model_path, dtype, cfg: PoweredConfig, settings: Train
               "train_seconds": train_seconds, "first_logs": logs[:2], "final_logs": logs[-2:]}  # fmt: skip
     if arm.evaluates_task:
         result["eval"] = evaluate_labels(model, tokenizer, task, data_dir, split, eval_langs or [task.pivot, *langs],
-                                         eval_ids, out_dir, prov, cfg.eval_batch_size)  # fmt: skip
+                                         eval_ids, out_dir, prov, eval_batch_size)  # fmt: skip
     result["retrieval"] = retrieval(model, tokenizer, task, data_dir, split, langs, retrieval_ids, layer,
                                     settings.pooling)  # fmt: skip
     result.update(eval_seconds=time.time() - t1, seconds=time.time() - t0, env=planning.environment(dtype),
                   plan_sha=plan_sha, finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
+    if code_note:
+        result["code_change_accepted"] = code_note
     write_json(done, result)
     return result
 
@@ -388,8 +450,8 @@ def cmd_pilot(cfg: PoweredConfig, args) -> dict:
         for name, arm, overrides in grid:
             settings = replace(cfg.train, **overrides)
             out = os.path.join(pilot_dir, f"seed{seed}", name)
-            r = _unit(task, data_dir, model_path, dtype, cfg, settings, arm, seed, files, sel["roles"][half],
-                      sel["roles"], dev_ids, dev_ids, "dev", out, "pilot", sel["layer"],
+            r = _unit(task, data_dir, model_path, dtype, settings, arm, seed, files, sel["roles"][half],
+                      sel["roles"], dev_ids, dev_ids, "dev", out, "pilot", sel["layer"], cfg.eval_batch_size,
                       eval_langs=[task.pivot])  # fmt: skip
             results[(name, seed)] = r
             print(f"pilot seed {seed} {name}: English dev {r['eval'][task.pivot]['accuracy']:.3f}, aligned centered "
@@ -421,34 +483,49 @@ def cmd_pilot(cfg: PoweredConfig, args) -> dict:
     return out
 
 
-def _plan_body(cfg: PoweredConfig, task, data_dir, sel, eval_subset, leaks, pilot) -> dict:
+def _plan_body(cfg: PoweredConfig, task, data_dir, sel, settings: TrainSettings, settings_source: str,
+               eval_subset, leaks, pilot, model: dict, data_sha: dict) -> dict:  # fmt: skip
     return {
         "question": "Does middle-layer alignment (the paper's loss, and the centered remedy) raise zero-shot accuracy "
-        "of the languages it aligns, and of those it does not, over a compute-matched task-only baseline?",
+        "of the languages it aligns, and of those it does not, over task-only training on the same task batches?",
         "task": task.name,
         "data_dir": os.path.abspath(data_dir),
+        "data_sha256": data_sha,
+        "model": model,
         "config": asdict(cfg),
-        "settings": asdict(cfg.train),
+        "settings": asdict(settings),
+        "settings_source": settings_source,
+        "layer": sel["layer"],
         "languages": {
             "pivot": task.pivot,
             "selected": sel["selected"],
+            "cells": sel["cells"],
             "roles": sel["roles"],
-            "rule": f"centered {cfg.screen_split} retrieval in [{cfg.screen_low}, {cfg.screen_high}], "
-            f"{cfg.screen_bins} quantile strata, {cfg.n_languages // cfg.screen_bins} per stratum, script-"
-            f"spread seeded draw (seed {cfg.selection_seed}); halves by seed {cfg.role_seed}",
+            "rule": f"centered {cfg.screen_split} retrieval in [{cfg.screen_low}, {cfg.screen_high}]; Latin-script "
+            f"and other languages in proportion to their eligible counts ({sel['latin_share'][0]} of {cfg.n_languages} "
+            f"Latin); within each, {cfg.screen_bins} retrieval strata drawn evenly, script-spread, one variant per "
+            f"language code, seed {cfg.selection_seed}; halves A/B split every cell, seed {cfg.role_seed}",
             "screen_sha": sel["screen_sha"],
             "excluded_low": sel["excluded_low"],
             "excluded_high": sel["excluded_high"],
         },  # fmt: skip
         "roles_by_seed": "even seeds align half A, odd seeds half B",
+        "pairs": f"{task.pivot} <-> each aligned language, from the train split: translations of the task's own "
+        "training sentences, so an alignment arm also sees in-domain target-language text (the effect measured "
+        "includes that exposure)",
         "arms": list(cfg.arms),
+        "arm_schedules": f"baseline_2x: task only, {2 * settings.steps} steps; alignment and alignment_center: "
+        f"{settings.alignment_schedule} schedule, {2 * settings.steps} steps (the same task batches as baseline_2x "
+        f"under the same seed), alignment weight {settings.paper_weight} (paper) / {settings.weight} (remedy "
+        f"{settings.remedy})",
         "seeds": list(cfg.seeds),
         "evaluation": {
             "split": cfg.eval_split,
             "subset": eval_subset,
-            "retrieval": f"{cfg.retrieval_split} split, x -> {task.pivot}, raw and centered",
+            "retrieval": f"the evaluated {cfg.eval_split} items, x -> {task.pivot}, raw and centered",
             "leakage": leaks,
             "keep_leaked": cfg.keep_leaked,
+            "batch_size": cfg.eval_batch_size,
         },  # fmt: skip
         "endpoints": {
             "primary": "per seed, mean over that seed's aligned half of accuracy(alignment_center) - "
@@ -459,28 +536,50 @@ def _plan_body(cfg: PoweredConfig, task, data_dir, sel, eval_subset, leaks, pilo
                 "both on the pivot (English)",
                 "per-language differences (forest plot)",
             ],
-            "sensitivity": "bootstrap over seeds and item clusters (one id in every language)",
+            "sensitivity": "bootstrap over seeds and item clusters (one id in every language); the means of the even "
+            "and odd seeds (each role assignment) reported separately",
         },  # fmt: skip
-        "stopping_rule": STOPPING_RULE.format(n0=len(cfg.seeds), hw=cfg.target_half_width, nmax=cfg.max_seeds),
+        "stopping_rule": STOPPING_RULE.format(n0=cfg.first_seeds, hw=cfg.target_half_width, nmax=cfg.max_seeds),
         "pilot": pilot,
         "precision": "one dtype for every unit (the report refuses a mix)",
+        "code_rule": "units run at the plan's commit; a unit at another commit whose src/midalign differs is refused "
+        "unless the run names the change (--accept-code-change REASON, recorded in the unit)",
     }
+
+
+def _pilot_settings(cfg: PoweredConfig, work_dir: str, from_flags: bool) -> tuple[TrainSettings, str, dict | None]:
+    """The plan's training settings: the pilot's choice applied to the config (its remedy, weight, accumulation),
+    or -- only when asked -- the flags as given, said so in the plan."""
+    path = os.path.join(work_dir, "pilot.json")
+    pilot = read_json(path) if os.path.isfile(path) else None
+    record = {"choice": pilot.get("choice"), "why": pilot.get("why"), "summary": pilot["summary"]} if pilot else None
+    if from_flags:
+        return cfg.train, "flags (--settings-from-flags: no pilot choice applied)", record
+    if not pilot or not pilot.get("choice"):
+        raise FileNotFoundError(f"{path}: the pilot has not chosen yet (run `midalign experiment powered pilot` to the "
+                                "end), or pass --settings-from-flags to fix the settings as given")  # fmt: skip
+    overrides = next(o for name, _, o in PILOT_GRID if name == pilot["choice"])
+    return replace(cfg.train, **overrides), f"pilot choice {pilot['choice']}", record
 
 
 def cmd_plan(cfg: PoweredConfig, args) -> dict:
     from ..models import load_tokenizer
+    from ..models.loading import model_fingerprint
 
     task, data_dir, model_path, dtype = _setup(args)
     sel = _selection(args.work_dir, cfg)
-    pilot_path = os.path.join(args.work_dir, "pilot.json")
-    pilot = read_json(pilot_path) if os.path.isfile(pilot_path) else None
-    pilot_record = (
-        {"choice": pilot.get("choice"), "why": pilot.get("why"), "summary": pilot["summary"]} if pilot else None
-    )
+    settings, source, pilot_record = _pilot_settings(cfg, args.work_dir, args.settings_from_flags)
     files = _data(task, load_tokenizer(model_path), data_dir, args.work_dir, sel["roles"])
-    subset = _eval_ids(task, data_dir, cfg)
-    leaks = _leaks(task, data_dir, cfg.eval_split, sel["selected"], subset["ids"], files)
-    body = _plan_body(cfg, task, data_dir, sel, subset, {k: v for k, v in leaks.items()}, pilot_record)
+    drawn = _eval_ids(task, data_dir, cfg)
+    leaks = _leaks(task, data_dir, cfg.eval_split, sel["selected"], drawn["ids"], files)
+    kept = drawn["ids"] if cfg.keep_leaked else [i for i in drawn["ids"] if i not in set(leaks["leaked_ids"])]
+    labels = {it.id: it.label for it in task.load(task.pivot, cfg.eval_split, data_dir)}
+    subset = describe_subset(kept, drawn["of"], cfg.subset_seed, drawn["method"] + (
+        f", {len(drawn['ids']) - len(kept)} leaked item(s) dropped" if len(kept) < len(drawn["ids"]) else ""),
+        [labels[i] for i in kept], task.labels(data_dir))  # fmt: skip
+    model = {"path": os.path.abspath(model_path) if os.path.isdir(model_path) else model_path,
+             "fingerprint": model_fingerprint(model_path)}  # fmt: skip
+    body = _plan_body(cfg, task, data_dir, sel, settings, source, subset, leaks, pilot_record, model, files["sha256"])
     body["dtype"] = dtype
     record = planning.write_plan(args.work_dir, body)
     print(f"plan {record['sha']} written {record['written']} at commit {record['code']['commit']}: "
@@ -488,15 +587,23 @@ def cmd_plan(cfg: PoweredConfig, args) -> dict:
     return record
 
 
-def _units(plan: Mapping, only: str | None, shard: str | None) -> list[tuple[str, int]]:
-    units = [("base", -1)] + [(arm, seed) for seed in plan["seeds"] for arm in plan["arms"]]
+def active_seeds(plan: Mapping, work_dir: str) -> list[int]:
+    """The seeds to run now: the first batch, or as many as the stopping rule decided (``stopping.json``, written
+    once by the report when the first batch is complete)."""
+    path = os.path.join(work_dir, "stopping.json")
+    n = read_json(path)["continue_to"] if os.path.isfile(path) else plan["config"]["first_seeds"]
+    return list(plan["seeds"][:n])
+
+
+def _units(plan: Mapping, seeds: Sequence[int], only: str | None, shard: str | None) -> list[tuple[str, int]]:
+    units = [("base", -1)] + [(arm, seed) for seed in seeds for arm in plan["arms"]]
     if only:
         wanted = []
         for spec in only.split(","):
             arm, _, seed = spec.partition(":")
-            if arm not in plan["arms"] or not seed.lstrip("-").isdigit() or int(seed) not in plan["seeds"]:
-                raise ValueError(f"--run {spec!r}: expected ARM:SEED with ARM in {plan['arms']} and SEED in the "
-                                 f"plan's seeds {plan['seeds']}")  # fmt: skip
+            if arm not in plan["arms"] or not seed.lstrip("-").isdigit() or int(seed) not in seeds:
+                raise ValueError(f"--run {spec!r}: expected ARM:SEED with ARM in {plan['arms']} and SEED among the "
+                                 f"seeds to run now {list(seeds)}")  # fmt: skip
             wanted.append((arm, int(seed)))
         return [("base", -1)] + wanted
     if shard:
@@ -507,8 +614,29 @@ def _units(plan: Mapping, only: str | None, shard: str | None) -> list[tuple[str
     return units
 
 
+def _code_changes(plan_commit: str | None) -> list[str]:
+    """Files of ``src/midalign`` that differ between the plan's commit and the working tree (uncommitted edits
+    included); ``["unknown"]`` when git cannot tell."""
+    import subprocess
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    if not plan_commit:
+        return ["unknown (the plan has no commit)"]
+    try:
+        root = subprocess.run(["git", "-C", here, "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()  # fmt: skip
+        out = subprocess.run(["git", "-C", root, "diff", "--name-only", plan_commit, "--", "src/midalign"],
+                             capture_output=True, text=True, timeout=30)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return ["unknown (git failed)"]
+    if out.returncode != 0:
+        return [f"unknown (git diff failed: {out.stderr.strip()[:200]})"]
+    return [line for line in out.stdout.splitlines() if line.strip()]
+
+
 def cmd_run(cfg: PoweredConfig, args) -> None:
     from ..models import load_tokenizer
+    from ..models.loading import model_fingerprint
 
     task, data_dir, model_path, dtype = _setup(args)
     record = planning.read_plan(args.work_dir)
@@ -520,22 +648,29 @@ def cmd_run(cfg: PoweredConfig, args) -> None:
             f"this machine computes in {dtype}; the plan fixes {plan['dtype']} (one precision per comparison): run it "
             f"where that dtype is native, or pass --dtype {plan['dtype']}"
         )
+    if model_fingerprint(model_path) != plan["model"]["fingerprint"]:
+        raise ValueError(f"--model {model_path}: not the weights the plan fixed ({plan['model']['path']}, fingerprint "
+                         f"{plan['model']['fingerprint'][:12]})")  # fmt: skip
+    changed = _code_changes(record["code"].get("commit"))
+    if changed and not args.accept_code_change:
+        raise ValueError(f"src/midalign differs from the plan's commit {str(record['code'].get('commit'))[:10]} in "
+                         f"{', '.join(changed[:6])}{' ...' if len(changed) > 6 else ''}: run at that commit, or name "
+                         "the change with --accept-code-change REASON (recorded in every unit)")  # fmt: skip
     settings = TrainSettings(**plan["settings"])
     roles = plan["languages"]["roles"]
     langs = plan["languages"]["selected"]
-    files = _data(task, load_tokenizer(model_path), data_dir, args.work_dir, roles)
-    ids = plan["evaluation"]["subset"]["ids"]
-    leaked = set(plan["evaluation"]["leakage"]["leaked_ids"])
-    eval_ids = ids if plan["evaluation"]["keep_leaked"] else [i for i in ids if i not in leaked]
-    layer = settings.layer or read_json(os.path.join(args.work_dir, "selection.json"))["layer"]
-    for arm, seed in _units(plan, args.run, args.shard):
+    files = _data(task, load_tokenizer(model_path), data_dir, args.work_dir, roles, expected=plan["data_sha256"])
+    eval_ids = plan["evaluation"]["subset"]["ids"]  # leaked items were dropped when the plan was written
+    code_note = {"changed_files": changed, "reason": args.accept_code_change} if changed else None
+    for arm, seed in _units(plan, active_seeds(plan, args.work_dir), args.run, args.shard):
         if arm == "base":
-            _base_retrieval(task, data_dir, model_path, dtype, langs, eval_ids, layer, settings.pooling,
+            _base_retrieval(task, data_dir, model_path, dtype, langs, eval_ids, plan["layer"], settings.pooling,
                             plan["evaluation"]["split"], os.path.join(args.work_dir, "runs", "base"))  # fmt: skip
             continue
         out = os.path.join(args.work_dir, "runs", f"seed{seed}", arm)
-        r = _unit(task, data_dir, model_path, dtype, cfg, settings, arm, seed, files, langs, roles, eval_ids, eval_ids,
-                  plan["evaluation"]["split"], out, record["sha"], layer)  # fmt: skip
+        r = _unit(task, data_dir, model_path, dtype, settings, arm, seed, files, langs, roles, eval_ids, eval_ids,
+                  plan["evaluation"]["split"], out, record["sha"], plan["layer"], plan["evaluation"]["batch_size"],
+                  code_note=code_note)  # fmt: skip
         print(f"unit {arm}:{seed} done ({r['seconds']:.0f}s)", flush=True)
 
 
@@ -563,6 +698,10 @@ def endpoint(by: Mapping, arm: str, ref: str, seeds: Sequence[int], langs_of) ->
     values = {s: {f"slot{j}": d for j, (_, d) in enumerate(sorted(_diff_items(by[(arm, s)], by[(ref, s)],
               langs_of(s)).items()))} for s in seeds}  # fmt: skip
     out["bootstrap"] = stats.cluster_bootstrap(values, resamples=2000)
+    # each role assignment on its own (even seeds align half A, odd seeds half B): a missing unit cannot tilt the
+    # mean towards one half unseen
+    out["by_role"] = {h: statistics.fmean(d for s, d in zip(out["seeds"], out["per_seed"]) if aligned_half(s) == h)
+                      for h in ("A", "B") if any(aligned_half(s) == h for s in out["seeds"])}  # fmt: skip
     out["verdict"] = stats.verdict(out)
     out["caveat"] = stats.seed_caveat(len(seeds))
     return out
@@ -617,11 +756,28 @@ def summarize(plan: Mapping, runs: Sequence[Mapping], base: Mapping | None) -> d
             out["correlation_base_retrieval_vs_baseline_accuracy"] = stats.correlation_summary(xs, ys, selected)
     out["compute_seconds"] = {arm: stats.t_interval([by[(arm, s)]["seconds"] for s in seeds if (arm, s) in by])
                               for arm in plan["arms"] if any((arm, s) in by for s in seeds)}  # fmt: skip
-    primary = out["endpoints"].get(f"primary: alignment_center - {ref}, aligned half", {})
-    if primary.get("n_seeds", len(primary.get("seeds", []))) and len(primary.get("seeds", [])) >= 2:
-        out["stopping"] = stopping_rule(primary["per_seed"], len(plan["seeds"]), plan["config"]["target_half_width"],
-                                        plan["config"]["max_seeds"])  # fmt: skip
     return out
+
+
+PRIMARY = "primary: alignment_center - baseline_2x, aligned half"
+
+
+def _decide_stopping(plan: Mapping, work_dir: str, by: Mapping) -> dict | None:
+    """Once the first batch is complete, apply the stopping rule to its per-seed primary differences (in plan order)
+    and write ``stopping.json`` -- once: later reports and runs read it, never recompute it."""
+    path = os.path.join(work_dir, "stopping.json")
+    if os.path.isfile(path):
+        return read_json(path)
+    first = list(plan["seeds"][: plan["config"]["first_seeds"]])
+    if not all((arm, s) in by for s in first for arm in ("alignment_center", "baseline_2x")):
+        return None
+    roles = plan["languages"]["roles"]
+    diffs = [_seed_mean(by[("alignment_center", s)], roles[aligned_half(s)])
+             - _seed_mean(by[("baseline_2x", s)], roles[aligned_half(s)]) for s in first]  # fmt: skip
+    decision = {**stopping_rule(diffs, len(first), plan["config"]["target_half_width"], plan["config"]["max_seeds"]),
+                "from_seeds": first, "decided": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
+    write_json(path, decision)
+    return decision
 
 
 def cmd_report(cfg: PoweredConfig, args) -> dict:
@@ -630,29 +786,40 @@ def cmd_report(cfg: PoweredConfig, args) -> dict:
         raise FileNotFoundError(f"{args.work_dir}/plan.json: no plan, nothing to report")
     plan = record["plan"]
     claim_results(args.fig_dir, args.name, args.overwrite)
+    seeds = active_seeds(plan, args.work_dir)
     runs = []
-    for seed in plan["seeds"]:
+    for seed in seeds:
         for arm in plan["arms"]:
             path = os.path.join(args.work_dir, "runs", f"seed{seed}", arm, "result.json")
             if os.path.isfile(path):
                 r = read_json(path)
-                validate_unit_result(r, f"{path} ({arm}:{seed})")
+                where = f"{path} ({arm}:{seed})"
+                validate_unit_result(r, where)
                 if r["plan_sha"] != record["sha"]:
-                    raise ValueError(f"{path}: made under plan {r['plan_sha']}, not this work dir's {record['sha']}")
+                    raise ValueError(f"{where}: made under plan {r['plan_sha']}, not this work dir's {record['sha']}")
+                code = r["env"]["code"]
+                if (code.get("commit") != record["code"].get("commit") or code.get("dirty")) and not r.get(
+                        "code_change_accepted"):  # fmt: skip
+                    raise ValueError(
+                        f"{where}: ran at commit {str(code.get('commit'))[:10]} (dirty {code.get('dirty')}), not the "
+                        "plan's, without a recorded code change"
+                    )
                 runs.append(r)
     if not runs:
         raise FileNotFoundError(f"{args.work_dir}/runs: no finished unit yet")
     dtype = planning.check_one_dtype(runs)
     commits = sorted({str(r["env"]["code"].get("commit")) for r in runs})
-    if len(commits) > 1 and not args.allow_mixed_code:
-        raise ValueError(f"the units ran at {len(commits)} code commits ({', '.join(c[:10] for c in commits)}); "
-                         "rerun them at one, or pass --allow-mixed-code and say so")  # fmt: skip
     base_path = os.path.join(args.work_dir, "runs", "base", "result.json")
     base = read_json(base_path) if os.path.isfile(base_path) else None
+    by = {(r["arm"], r["seed"]): r for r in runs}
+    stopping = _decide_stopping(plan, args.work_dir, by)
     summary = summarize(plan, runs, base)
     result = {"plan": record, "dtype": dtype, "code_commits": commits, "timeline": planning.timeline(record, runs),
-              "summary": summary, "units_done": sorted(f"{r['arm']}:{r['seed']}" for r in runs),
-              "units_planned": len(plan["seeds"]) * len(plan["arms"]), "runs": runs, "base": base}  # fmt: skip
+              "stopping": stopping, "summary": summary, "units_done": sorted(f"{r['arm']}:{r['seed']}" for r in runs),
+              "seeds_now": seeds, "units_planned": len(seeds) * len(plan["arms"]),
+              "code_changes": sorted({json.dumps(r["code_change_accepted"]) for r in runs
+                                      if r.get("code_change_accepted")}),
+              "runs": runs, "base": base}  # fmt: skip
     write_json(os.path.join(args.fig_dir, f"{args.name}.json"), result)
     print(f"{len(runs)} of {result['units_planned']} units; wrote {os.path.join(args.fig_dir, args.name + '.json')}")
     for name, e in summary["endpoints"].items():
@@ -710,7 +877,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--run", default=None, help="report/run: comma-separated ARM:SEED units only")
     p.add_argument("--shard", default=None, help="run: the K-th of N interleaved slices of the units (K/N)")
     p.add_argument("--only", default=None, help="pilot: comma-separated grid entries only")
-    p.add_argument("--allow-mixed-code", action="store_true", help="report: units of several code commits")
+    p.add_argument("--accept-code-change", default=None, metavar="REASON",
+                   help="run: src/midalign differs from the plan's commit; REASON (recorded in every unit) says why "
+                   "the numbers cannot change")  # fmt: skip
+    p.add_argument(
+        "--settings-from-flags",
+        action="store_true",
+        help="plan: fix the training settings as given instead of the pilot's choice (said in the plan)",
+    )
     for f in fields(PoweredConfig):
         if f.name in ("task", "dtype", "train", "arms", "seeds", "pilot_seeds"):
             continue

@@ -84,6 +84,12 @@ class TrainSettings:
     remedy: str = "batch"
     lora_dropout: float = 0.1
     share_task_prefix: bool = False  # exact (same loss and gradients); takes effect with LoRA dropout 0
+    # the schedule of the arms that align beside the task (ARMS' "alternate" arms): "alternate" is the paper's (one
+    # dataloader; on alignment micro-batches the rows' task examples go unused, so the task rows an alignment arm
+    # trains on differ from the baseline's); "joint" adds the alignment loss to every task micro-batch, so with the
+    # same seed an alignment arm trains on exactly the task batches of baseline_2x
+    alignment_schedule: str = "alternate"
+    paper_weight: float = 1.0  # the paper's arm (`alignment`) keeps its own weight whatever the remedy's is
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "gradient_accumulation"):
@@ -97,6 +103,8 @@ class TrainSettings:
                 raise ValueError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
         if not 0 <= self.lora_dropout < 1:
             raise ValueError(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.alignment_schedule not in ("alternate", "joint"):
+            raise ValueError(f"--alignment-schedule {self.alignment_schedule!r}: choose alternate or joint")
 
 
 def train_unit(
@@ -115,6 +123,8 @@ def train_unit(
     from ..training.run import run_training
 
     steps = settings.steps * arm.step_factor
+    schedule = settings.alignment_schedule if arm.schedule == "alternate" else arm.schedule
+    weight = settings.weight if arm.centered or not arm.uses_pairs else settings.paper_weight
     from ..models.loading import DEFAULT_LORA_CONFIG
 
     lora_file = os.path.join(out_dir, "lora_config.json")
@@ -122,7 +132,7 @@ def train_unit(
     model_args = dict(model_name_or_path=model_path, torch_dtype=None if dtype == "bfloat16" else dtype,
                       lora_config=lora_file)  # fmt: skip
     data_args = dict(train_file=files["pairs" if arm.schedule == "align_only" else "train"],
-                     alignment_file=files["pairs"] if arm.schedule == "alternate" else None,
+                     alignment_file=files["pairs"] if schedule in ("alternate", "joint") else None,
                      contrastive_data_mode=1 if arm.schedule == "align_only" else None)  # fmt: skip
     train_args = dict(output_dir=out_dir, overwrite_output_dir=True, max_steps=steps,
                       per_device_train_batch_size=settings.batch_size,
@@ -130,8 +140,8 @@ def train_unit(
                       learning_rate=settings.learning_rate, lr_scheduler_type="cosine",
                       warmup_ratio=settings.warmup_ratio, weight_decay=0.0, logging_steps=max(steps // 8, 1),
                       save_strategy="no", report_to="none", disable_tqdm=True, seed=seed,
-                      alignment_schedule=arm.schedule, alignment_pooling=settings.pooling,
-                      alignment_temperature=settings.temperature, alignment_weight=settings.weight,
+                      alignment_schedule=schedule, alignment_pooling=settings.pooling,
+                      alignment_temperature=settings.temperature, alignment_weight=weight,
                       alignment_center=settings.remedy if arm.centered else "none", alignment_layer=settings.layer,
                       share_task_prefix=settings.share_task_prefix, bf16=dtype == "bfloat16")  # fmt: skip
     record = {"model": model_args, "data": data_args, "training": train_args}
