@@ -9,10 +9,18 @@
   exact scoring is reported;
 * ``lm_eval``     -- lm-eval's ``hf`` backend (``HFLM.loglikelihood``, what a ``multiple_choice`` task with
   ``target_delimiter: ""`` sends it), one request per (prompt, label), on the same model object, prompts and label
-  strings.
+  strings, at batch ``--lm-eval-batch-size`` and at ``n x labels`` (every request of a round in one batch, the rows
+  our batch holds).
 
-Rounds are interleaved (ours, lm_eval, ours, ...). Prints sentences/s of each and the ratios, and the agreement:
-identical predictions and the largest |log-likelihood difference| per (sentence, label).
+Two label forms: ``eos`` (the label plus the end-of-sequence token, what our training targets and ``sib200 infer``
+score) and ``plain`` (the bare label, lm-eval's usual multiple-choice form, where one-token labels let lm-eval reuse
+one forward per prompt). Rounds are interleaved (ours, lm_eval, ours, ...); the median round is reported with the
+fastest and slowest, and the load average before and after (a busy machine makes ratios, not speeds). Prints
+sentences/s of each and the ratios, and the agreement: identical predictions and the largest |log-likelihood
+difference| per (sentence, label).
+
+``--agreement-only --langs eng_Latn,zho_Hans,...``: no timing; exact vs first-token predictions on the whole test split
+of each language (the shortcut's agreement, per language).
 
     python benchmarks/scoring.py [--model PATH] [--data-dir ../shared/data/sib-200] [--lang eng_Latn] [--n 16]
         [--rounds 2] [--batch-size 16] [--lm-eval-batch-size 16] [--threads 2] [--json fig/scoring.json]
@@ -28,7 +36,13 @@ import time
 import _results
 
 
+def _median(values):
+    return sorted(values)[len(values) // 2]
+
+
 def main() -> None:
+    import statistics
+
     import torch
 
     from midalign.data.subsets import sample_ids
@@ -43,12 +57,14 @@ def main() -> None:
     ap.add_argument("--data-dir", default=os.environ.get("MIDALIGN_SIB200_DIR", "../shared/data/sib-200"))
     ap.add_argument("--lang", default="eng_Latn")
     ap.add_argument("--n", type=int, default=16, help="test sentences, a seeded sample stratified by topic")
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--lm-eval-batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "auto"])
     ap.add_argument("--skip-lm-eval", action="store_true")
+    ap.add_argument("--agreement-only", action="store_true", help="exact vs first-token on whole test splits")
+    ap.add_argument("--langs", default="eng_Latn,zho_Hans,hin_Deva", help="--agreement-only: languages")
     _results.add_args(ap, "scoring")
     args = ap.parse_args()
     _results.claim(args.json, args.overwrite)
@@ -57,37 +73,59 @@ def main() -> None:
     path = args.model or prepared_model_path(GEMMA3_MODEL_NAME)
     tok = load_tokenizer(path)
     model = load_model(path, torch_dtype=None if dtype == "float32" else dtype).eval()
+    labels = sib200.load_labels(args.data_dir)
+    forms = {"eos": [render_target(tok, lab) for lab in labels], "plain": [f" {lab}" for lab in labels]}
+    result = {"model": os.path.basename(os.path.normpath(path)), "dtype": dtype, "labels": len(labels)}
+    if args.agreement_only:
+        result["agreement"] = {}
+        for lang in args.langs.split(","):
+            rows = sib200.load_sib200(lang, "test", args.data_dir)
+            prompts = [render_prefix(tok, e.text, sib200.SYSTEM_PROMPT) for e in rows]
+            exact = scoring.score_continuations(model, tok, prompts, forms["eos"], batch_size=args.batch_size)
+            first = scoring.score_continuations(model, tok, prompts, forms["eos"], batch_size=args.batch_size,
+                                                method="first_token")  # fmt: skip
+            same = int((exact.argmax(1) == first.argmax(1)).sum())
+            result["agreement"][lang] = {"n": len(rows), "identical": same, "share": same / len(rows)}
+            print(lang, result["agreement"][lang], flush=True)
+        _results.write(args.json, result, threads=args.threads)
+        return
     rows = sib200.load_sib200(args.lang, "test", args.data_dir)
     keep = set(sample_ids([e.index_id for e in rows], args.n, 0, {e.index_id: e.category for e in rows}))
     rows = [e for e in rows if e.index_id in keep]
     random.Random(0).shuffle(rows)
-    labels = sib200.load_labels(args.data_dir)
     prompts = [render_prefix(tok, e.text, sib200.SYSTEM_PROMPT) for e in rows]
-    targets = [render_target(tok, lab) for lab in labels]
 
-    def ours(method="exact", real=True):
+    def ours(targets, method="exact", real=True):
         scoring.HEAD_AT_REAL_POSITIONS = real
         try:
             return scoring.score_continuations(model, tok, prompts, targets, batch_size=args.batch_size, method=method)
         finally:
             scoring.HEAD_AT_REAL_POSITIONS = True
 
-    variants = {"ours": ours, "ours_padded": lambda: ours(real=False), "first_token": lambda: ours("first_token")}
+    variants = {}
+    for form, targets in forms.items():
+        variants[f"ours/{form}"] = lambda t=targets: ours(t)
+        if form == "eos":
+            variants["ours_padded/eos"] = lambda t=targets: ours(t, real=False)
+            variants["first_token/eos"] = lambda t=targets: ours(t, "first_token")
     if not args.skip_lm_eval:
         from lm_eval.api.instance import Instance
         from lm_eval.models.huggingface import HFLM
 
-        lm = HFLM(pretrained=model, tokenizer=tok, batch_size=args.lm_eval_batch_size, device="cpu")
-        pairs = [(p, t) for p in prompts for t in targets]
-        requests = [Instance("loglikelihood", {}, pair, i) for i, pair in enumerate(pairs)]
+        for bs in sorted({args.lm_eval_batch_size, len(prompts) * len(labels)}):
+            lm = HFLM(pretrained=model, tokenizer=tok, batch_size=bs, device="cpu")
+            for form, targets in forms.items():
+                pairs = [(p, t) for p in prompts for t in targets]
+                requests = [Instance("loglikelihood", {}, pair, i) for i, pair in enumerate(pairs)]
 
-        def lm_eval():
-            out = lm.loglikelihood(requests, disable_tqdm=True)
-            return torch.tensor([ll for ll, _ in out]).view(len(prompts), len(targets))
+                def lm_eval(lm=lm, requests=requests):
+                    out = lm.loglikelihood(requests, disable_tqdm=True)
+                    return torch.tensor([ll for ll, _ in out]).view(len(prompts), len(labels))
 
-        variants["lm_eval"] = lm_eval
+                variants[f"lm_eval_b{bs}/{form}"] = lm_eval
     seconds = {k: [] for k in variants}
     scores = {}
+    load_before = os.getloadavg()
     with torch.no_grad():
         for r in range(args.rounds):
             for name, fn in variants.items():
@@ -95,20 +133,22 @@ def main() -> None:
                 scores[name] = fn()
                 seconds[name].append(time.perf_counter() - t0)
                 print(f"round {r} {name}: {seconds[name][-1]:.1f} s", flush=True)
-    exact = scores["ours"]
-    pred = exact.argmax(1)
-    result = {"model": os.path.basename(os.path.normpath(path)), "dtype": dtype, "lang": args.lang, "n": len(rows),
-              "labels": len(labels), "batch_size": args.batch_size, "lm_eval_batch_size": args.lm_eval_batch_size,
-              "rounds": args.rounds, "seconds": seconds, "variants": {}}  # fmt: skip
-    best = {k: min(v) for k, v in seconds.items()}
+    result.update(lang=args.lang, n=len(rows), batch_size=args.batch_size, lm_eval_batch_size=args.lm_eval_batch_size,
+                  rounds=args.rounds, seconds=seconds, load_average_before=list(load_before),
+                  load_average_after=list(os.getloadavg()), variants={})  # fmt: skip
+    med = {k: _median(v) for k, v in seconds.items()}
     for name, s in scores.items():
+        form = name.split("/")[1]
+        exact = scores[f"ours/{form}"]
+        pred = exact.argmax(1)
         other = s.argmax(1)
-        entry = {"best_seconds": best[name], "sentences_per_second": len(rows) / best[name],
+        entry = {"median_seconds": med[name], "min_seconds": min(seconds[name]), "max_seconds": max(seconds[name]),
+                 "sd_seconds": statistics.stdev(seconds[name]) if len(seconds[name]) > 1 else 0.0,
+                 "sentences_per_second": len(rows) / med[name],
                  "identical_predictions": float((other == pred).float().mean()),
-                 "ours_speedup": best[name] / best["ours"]}  # fmt: skip
-        if name != "first_token":
+                 "time_over_ours": med[name] / med[f"ours/{form}"]}  # fmt: skip
+        if not name.startswith("first_token"):
             entry["max_abs_loglik_diff"] = float((s - exact).abs().max())
-            # a differing prediction only counts as a tie when the two top labels are within 1e-4 in either tool
             top2 = exact.topk(2, dim=1).values
             ties = (top2[:, 0] - top2[:, 1]).abs() < 1e-4
             entry["differing_non_tie_predictions"] = int(((other != pred) & ~ties).sum())
