@@ -204,6 +204,7 @@ def test_the_powered_page_renders_each_stage(tmp_path, monkeypatch):
                 "excluded_low": [],
                 "excluded_high": [],
                 "selected": ["a_Latn", "b_Cyrl"],
+                "latin_share": [1, 2],
             }
         )
     )
