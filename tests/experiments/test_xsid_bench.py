@@ -75,3 +75,31 @@ def test_bad_arguments_are_clear(tmp_path, xsid_dir, tiny_model_dir):
     with pytest.raises(ValueError, match="unknown xSID languages"):
         main(["--quick", "--model", tiny_model_dir, "--data-dir", xsid_dir, "--languages", "en,fr",
               "--work-dir", str(tmp_path)])  # fmt: skip
+
+
+def test_evaluated_items_are_a_seeded_sample_held_out_of_every_training_file(xsid_dir):
+    """On the real release: en.test shares sentences with en.valid (the training file) and the aligned languages'
+    valid files translate some test sentences; none of them is evaluated, in any language, and the sample is
+    seeded (not a file prefix) and the same items in every language."""
+    from midalign.experiments.leakage import normalize_text
+    from midalign.experiments.xsid import XsidBenchConfig, xsid_subsets
+    from midalign.tasks import xsid
+
+    cfg = XsidBenchConfig(data_dir=xsid_dir, aligned=("de", "zh"), test_size=32, retrieval_size=50)
+    got = xsid_subsets(cfg, ["en", "de", "da", "zh"])
+    rec = got["record"]
+    assert rec["leaked"] > 0 and rec["test_items"] == 32 and rec["retrieval_items"] == 50
+    train = {normalize_text(s.text) for s in xsid.load_xsid("en", "valid", xsid_dir)}
+    pairs = {normalize_text(t) for lang in ("de", "zh") for s in xsid.load_xsid(lang, "valid", xsid_dir)
+             for t in (s.text, s.text_en or "")}  # fmt: skip
+    english = [normalize_text(s.text) for s in got["test"]["en"]]
+    for sents in got["test"].values():
+        assert [normalize_text(s.text_en or s.text) for s in sents] == english  # the same items everywhere
+        assert not {normalize_text(s.text) for s in sents} & (train | pairs)
+    assert not set(english) & (train | pairs)
+    prefix = [normalize_text(s.text) for s in xsid.load_xsid("en", "test", xsid_dir)[:32]]
+    assert english != prefix
+    other = xsid_subsets(XsidBenchConfig(data_dir=xsid_dir, aligned=("de", "zh"), subset_seed=1), ["en", "de"])
+    assert [s.text for s in other["test"]["en"]] != [s.text for s in got["test"]["en"]]
+    kept = xsid_subsets(XsidBenchConfig(data_dir=xsid_dir, aligned=("de", "zh"), keep_leaked=True), ["en", "de"])
+    assert kept["record"]["kept_leaked"] is True  # --keep-leaked: counted, not dropped

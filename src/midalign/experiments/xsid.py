@@ -8,15 +8,20 @@ slot filling (xSID ``en.valid``, 300 sentences) and evaluated zero-shot on the `
 - ``baseline_2x``: task loss only, with the alignment run's optimizer steps (twice the task micro-batches);
 - ``alignment``: the paper's alternate schedule, with en<->x pairs from the ``x.valid`` files of the *aligned*
   languages at the middle layer (the alignment run gets twice the steps, so it sees as many task micro-batches as
-  the baseline). ``x.valid`` translates ``en.valid``; the test sentences translate ``en.test``, so no test content
-  leaks. The other languages are *transfer* languages: no run sees them in any form;
+  the baseline). The other languages are *transfer* languages: no run sees them in any form;
 - ``alignment_center``: the same with the remedy (``--alignment_center`` = ``remedy``, default ``batch``).
 
 Reported: slot F1 per language (mean ± sd over seeds) and the averages English / aligned / transfer; held-out
 retrieval accuracy (en.test <-> x.test) at the aligned layer for the base model and each fine-tuned one; over
 languages, Pearson r between the base model's retrieval accuracy and the baseline's F1 (the paper: r = 0.56); the
-paired differences of :data:`PAIRS` per group with 95% bootstrap intervals over seeds and test sentences (F1
-recomputed from per-sentence span counts in each resample).
+paired differences of :data:`PAIRS` per group with seed-level t-intervals (primary) and 95% bootstrap intervals over
+seeds and test sentences (sensitivity; F1 recomputed from per-sentence span counts in each resample).
+
+The evaluated items are held out of every training file: ``en.test`` and ``en.valid`` share sentences, and an
+aligned language's ``valid`` file holds translations of some test sentences, so :func:`xsid_subsets` drops every
+test item whose English original or any rendering occurs (normalized) in the task rows or the pairs, then draws a
+seeded random sample -- the same items in every language -- and records the counts in the results file
+(``subset``).
 
 Everything goes through the library's real entry points (``run_training``, ``run_generation``, the xSID reader and
 scorer). Resumable: each (method, seed) writes ``result.json`` when done and is skipped on a rerun; generation
@@ -45,6 +50,7 @@ from .harness import (
     write_json,
     write_jsonl,
 )
+from .stats import paired_seed_interval
 
 __all__ = ["XsidBenchConfig", "evaluated_languages", "METHODS", "run_benchmark", "summarize", "main"]
 
@@ -70,8 +76,13 @@ class XsidBenchConfig:
     languages: tuple[str, ...] | None = None  # evaluated languages; default every xSID language
     # The defaults fit ~90 min on 2 CPU cores per seed set (README: Real data): 15 languages x 32 test sentences,
     # 32 baseline steps of 8 sentences (256 of the 300 English sentences).
-    test_size: int = 32  # first N test sentences per language (same subset for every method and seed)
-    retrieval_size: int = 100  # held-out en.test <-> x.test pairs for retrieval accuracy
+    # N test items per language: a seeded random sample (subset_seed) of the English test sentences that no
+    # training file holds in any language, each evaluated in every language through its translation (never a
+    # prefix of the file; see xsid_subsets)
+    test_size: int = 32
+    retrieval_size: int = 100  # held-out en.test <-> x.test pairs for retrieval accuracy, drawn the same way
+    subset_seed: int = 0
+    keep_leaked: bool = False  # True: evaluate items that also occur in the training rows or pairs (counted)
     steps: int = 32  # baseline optimizer steps; baseline_2x and alignment get twice as many
     batch_size: int = 8
     learning_rate: float = 1e-3
@@ -186,11 +197,11 @@ def _train(cfg: XsidBenchConfig, method: str, seed: int, files: dict[str, str], 
 def _retrieval(model, tokenizer, cfg: XsidBenchConfig, langs, layers) -> dict[str, dict[int, float]]:
     """Held-out retrieval accuracy@1 (mean of both directions) en.test <-> x.test, per language and layer."""
     from ..analysis import retrieval_accuracy_at_1, sentence_embeddings
-    from ..tasks import xsid
 
     out = {}
+    held_out = xsid_subsets(cfg, evaluated_languages(cfg))["retrieval"]
     for lang in langs:
-        sents = [s for s in xsid.load_xsid(lang, "test", cfg.data_dir) if s.text_en][: cfg.retrieval_size]
+        sents = held_out[lang]
         a = sentence_embeddings(model, tokenizer, [s.text_en for s in sents], layers, pooling=cfg.pooling)
         b = sentence_embeddings(model, tokenizer, [s.text for s in sents], layers, pooling=cfg.pooling)
         # string keys: the same in memory as after a JSON round trip
@@ -240,11 +251,61 @@ def evaluate_sentences(
     return scores
 
 
-def test_sentences(cfg: XsidBenchConfig, langs) -> dict[str, list]:
-    """The first ``cfg.test_size`` test sentences of each language (the same subset for every method and seed)."""
-    from ..tasks import xsid
+def _key(sentence) -> str:
+    """The item a sentence renders: its English original, normalized (xSID is parallel through ``# text-en``)."""
+    from .leakage import normalize_text
 
-    return {lang: xsid.load_xsid(lang, "test", cfg.data_dir)[: cfg.test_size] for lang in langs}
+    return normalize_text(sentence.text_en if sentence.text_en else sentence.text)
+
+
+def xsid_subsets(cfg: XsidBenchConfig, langs) -> dict:
+    """The evaluated items, the same in every language of ``langs``: English test sentences whose translation every
+    evaluated language has, minus those whose English original or any rendering occurs (normalized) in the task
+    rows (``en.valid``) or the alignment pairs (the aligned languages' ``valid`` files and their English originals),
+    then a seeded random sample of ``test_size`` (and, among the rest of the pool, of ``retrieval_size`` for
+    retrieval, restricted to the languages with English originals).
+
+    Returns:
+        ``{"test": {lang: [sentences]}, "retrieval": {lang: [sentences]}, "record": what the results file keeps}``.
+    """
+    import random
+
+    from ..tasks import xsid
+    from .leakage import find_leaks
+
+    by_lang = {}
+    for lang in langs:
+        first = {}
+        for sent in xsid.load_xsid(lang, "test", cfg.data_dir):
+            first.setdefault(_key(sent), sent)  # `no` renders a sentence in several dialects: the first one
+        by_lang[lang] = first
+    pool = sorted(set.intersection(*(set(v) for v in by_lang.values())))
+    train = [s.text for s in xsid.load_xsid("en", "valid", cfg.data_dir)]
+    pair_sents = [s for lang in cfg.aligned for s in xsid.load_xsid(lang, "valid", cfg.data_dir)]
+    pairs = [t for s in pair_sents for t in (s.text, s.text_en or "")]
+    items = {lang: [(k, by_lang[lang][k].text) for k in pool] for lang in langs}
+    items["<english original>"] = [(k, k) for k in pool]
+    leaks = find_leaks(items, {"task rows (en.valid)": ((), train), "alignment pairs": ((), pairs)})
+    leaked = set(leaks["leaked_ids"])
+    usable = pool if cfg.keep_leaked else [k for k in pool if k not in leaked]
+    rng = random.Random(cfg.subset_seed)
+    test_keys = sorted(rng.sample(usable, min(cfg.test_size, len(usable))))
+    rest = [k for k in usable if k not in set(test_keys)]
+    retrieval_langs = [x for x in langs if x != "en"]
+    retrieval_keys = sorted(rng.sample(rest, min(cfg.retrieval_size, len(rest))))
+    record = {"pool": len(pool), "leaked": len(leaked), "kept_leaked": cfg.keep_leaked, "seed": cfg.subset_seed,
+              "test_items": len(test_keys), "retrieval_items": len(retrieval_keys),
+              "leaks_by_source": {k: {"by_text": v["by_text"]} for k, v in leaks["by_source"].items()},
+              "method": "seeded random sample of items held out of every training file (any language)"}  # fmt: skip
+    return {"test": {x: [by_lang[x][k] for k in test_keys] for x in langs},
+            "retrieval": {x: [by_lang[x][k] for k in retrieval_keys] for x in retrieval_langs},
+            "record": record}  # fmt: skip
+
+
+def test_sentences(cfg: XsidBenchConfig, langs) -> dict[str, list]:
+    """The evaluated test sentences of each language: :func:`xsid_subsets`' items (the same for every method and
+    seed)."""
+    return xsid_subsets(cfg, langs)["test"]
 
 
 def _evaluate(model, tokenizer, cfg: XsidBenchConfig, langs, out_dir: str) -> dict[str, dict]:
@@ -345,7 +406,8 @@ def run_benchmark(
                 )
     summary = summarize(runs, base, cfg, langs, layer)
     summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
-    result = {"config": asdict(cfg), "layer": layer, "base": base, "runs": runs, "summary": summary}
+    result = {"config": asdict(cfg), "layer": layer, "base": base, "runs": runs, "summary": summary,
+              "subset": xsid_subsets(cfg, langs)["record"]}  # fmt: skip
     publish(fig_dir, name, result, table=markdown_table(summary, cfg, langs),
             plot=lambda path: _plot(summary, cfg, langs, path))  # fmt: skip
     return result
@@ -410,6 +472,18 @@ def _intervals(out: dict, runs: list[dict], groups: dict[str, list[str]]) -> Non
                 ca, cb = {s: ca[s] for s in common}, {s: cb[s] for s in common}
                 out["paired"][f"{a} - {b}"] = {"seeds": common, **{
                     g: bootstrap_f1_ci(ca, cb, langs=m) for g, m in groups.items() if m}}  # fmt: skip
+    # the primary intervals: seed-level t over the per-seed paired group means (the bootstrap above is the
+    # sensitivity check; with fewer than 5 seeds the seed variance dominates either)
+    by = {(r["method"], r["seed"]): r for r in runs}
+    out["paired_t"] = {}
+    for a, b in PAIRS:
+        common = sorted(s for (m, s) in by if m == a and (b, s) in by)
+        if common:
+            out["paired_t"][f"{a} - {b}"] = {
+                g: paired_seed_interval({s: statistics.fmean(by[(a, s)]["f1"][x] for x in m) for s in common},
+                                        {s: statistics.fmean(by[(b, s)]["f1"][x] for x in m) for s in common})
+                for g, m in groups.items() if m
+            }  # fmt: skip
 
 
 def markdown_table(summary: dict, cfg: XsidBenchConfig, langs: list[str]) -> str:
