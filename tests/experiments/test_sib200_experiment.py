@@ -138,3 +138,23 @@ def test_reuse_results_refuses_a_bad_run_before_any_run(tmp_path, tiny_model_dir
         with pytest.raises(ValueError, match=r"old\.json: runs\[0\]: " + message):
             main([*common, "--reuse-results", str(tmp_path / "old.json")])
         assert not (tmp_path / "escaped").exists() and not (tmp_path / "a" / "b" / "work" / "base").exists()
+
+
+def test_a_planted_overlap_is_counted_and_dropped_before_any_training(tmp_path):
+    """A German test sentence that is also an English training row (translations count: any language) is found by
+    text and dropped from the evaluated ids of every language; the results record the count."""
+    import shutil
+
+    from midalign.experiments.sib200 import Sib200Config, eval_subset, leak_check
+
+    data = tmp_path / "sib"
+    shutil.copytree(SAMPLE, data)
+    test_de = (data / "deu_Latn" / "test.tsv").read_text().splitlines()
+    victim_id, _, victim_text = test_de[1].split("\t")
+    train_en = data / "eng_Latn" / "train.tsv"
+    train_en.write_text(train_en.read_text() + f"99999\tscience/technology\t{victim_text.upper()}\n")
+    cfg = Sib200Config(data_dir=str(data), aligned=("deu_Latn",), languages=("eng_Latn", "deu_Latn"))
+    leaks = leak_check(cfg, ["eng_Latn", "deu_Latn"])
+    assert leaks["leaked_ids"] == [victim_id] and leaks["by_source"]["task rows"]["by_text"] == 1
+    sub = eval_subset(cfg)
+    assert int(victim_id) not in sub["ids"] and sub["leaked_dropped"] == 1 and sub["size"] == 5

@@ -48,6 +48,7 @@ from .harness import (
     write_json,
     write_jsonl,
 )
+from .stats import paired_seed_interval
 
 __all__ = ["Sib200Config", "METHODS", "DEFAULT_TRANSFER", "run_experiment", "summarize", "main"]
 
@@ -210,7 +211,27 @@ def retrieval(model, tokenizer, cfg: Sib200Config, targets: list[str], layer: in
     return out
 
 
-def eval_subset(cfg: Sib200Config) -> dict:
+def leak_check(cfg: Sib200Config, langs: list[str]) -> dict:
+    """Evaluated test items (ids, in every evaluated language) that also occur, by id or normalized text in any
+    language, in the English training rows or the pairs (train split): counted before any training and dropped from
+    evaluation (:func:`eval_subset`)."""
+    from ..tasks import sib200
+    from .leakage import find_leaks
+
+    wanted = set(eval_subset(cfg, drop_leaked=False)["ids"])
+    items = {x: [(str(e.index_id), e.text) for e in sib200.load_sib200(x, "test", cfg.data_dir) if e.index_id in wanted]
+             for x in langs}  # fmt: skip
+    train = sib200.load_sib200(ENGLISH, "train", cfg.data_dir)
+    present = set(sib200.available_languages(cfg.data_dir))  # a missing aligned language is refused before runs
+    pairs = [e for x in cfg.aligned if x in present for e in sib200.load_sib200(x, "train", cfg.data_dir)]
+    sources = {
+        "task rows": ([str(e.index_id) for e in train], [e.text for e in train]),
+        "alignment pairs": ([str(e.index_id) for e in pairs], [e.text for e in pairs]),
+    }
+    return find_leaks(items, sources)
+
+
+def eval_subset(cfg: Sib200Config, drop_leaked: bool = True) -> dict:
     """The evaluated test ids: the whole split, or a seeded sample stratified by topic (the same ids in every
     language), with its label profile; an unrepresentative subset is refused."""
     from ..data.subsets import check_representative, describe_subset, sample_ids
@@ -219,10 +240,20 @@ def eval_subset(cfg: Sib200Config) -> dict:
     rows = sib200.load_sib200(ENGLISH, "test", cfg.data_dir)
     labels = {e.index_id: e.category for e in rows}
     ids = sample_ids([e.index_id for e in rows], cfg.test_size, cfg.subset_seed, labels)
+    if drop_leaked:
+        from ..tasks.sib200 import available_languages
+
+        present = set(available_languages(cfg.data_dir))
+        wanted = cfg.languages if cfg.languages not in (None, ("all",)) else (ENGLISH, *cfg.aligned, *DEFAULT_TRANSFER)
+        leaked = set(leak_check(cfg, [x for x in dict.fromkeys((ENGLISH, *wanted)) if x in present])["leaked_ids"])
+        ids = [i for i in ids if str(i) not in leaked]
     check_representative([labels[i] for i in ids], list(labels.values()), f"SIB-200 test (--test-size {cfg.test_size})")
     method = "stratified by topic" if cfg.test_size and cfg.test_size < len(rows) else "whole split"
-    return describe_subset(ids, len(rows), cfg.subset_seed, method, [labels[i] for i in ids],
-                           sib200.load_labels(cfg.data_dir))  # fmt: skip
+    out = describe_subset(ids, len(rows), cfg.subset_seed, method, [labels[i] for i in ids],
+                          sib200.load_labels(cfg.data_dir))  # fmt: skip
+    if drop_leaked:
+        out["leaked_dropped"] = len(leaked)
+    return out
 
 
 def evaluate(model, tokenizer, cfg: Sib200Config, langs: list[str], out_dir: str, provenance: dict) -> dict:
@@ -329,7 +360,7 @@ def run_experiment(
     summary = summarize(runs, base, cfg, langs)
     summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
     result = {"config": asdict(cfg), "layer": layer, "languages": langs, "base": base, "summary": summary,
-              "subset": eval_subset(cfg),
+              "subset": eval_subset(cfg), "leakage": leak_check(cfg, langs),
               "complete": len(runs) == len(cfg.seeds) * len(cfg.methods),
               "runs": runs}  # fmt: skip
     publish(fig_dir, name, result, table=markdown_table(summary, cfg, langs),
@@ -407,6 +438,15 @@ def summarize(runs: list[dict], base: dict, cfg: Sib200Config, langs: list[str])
                     for x in langs
                 },  # fmt: skip
                 "seeds": seeds,
+                # the primary interval: a seed-level t over the per-seed paired group means (the bootstrap above
+                # resamples sentences too and is the sensitivity check)
+                "t": {
+                    g: paired_seed_interval(
+                        {s: statistics.fmean(_items(a[s], m)) for s in seeds},
+                        {s: statistics.fmean(_items(b[s], m)) for s in seeds},
+                    )
+                    for g, m in groups.items()
+                },  # fmt: skip
             }
     base_raw = {x: base["retrieval"][x]["raw"] for x in targets}
     base_cen = {x: base["retrieval"][x]["centered"] for x in targets}
