@@ -158,3 +158,21 @@ def test_a_planted_overlap_is_counted_and_dropped_before_any_training(tmp_path):
     assert leaks["leaked_ids"] == [victim_id] and leaks["by_source"]["task rows"]["by_text"] == 1
     sub = eval_subset(cfg)
     assert int(victim_id) not in sub["ids"] and sub["leaked_dropped"] == 1 and sub["size"] == 5
+
+
+def test_a_seed_set_mixing_precisions_is_refused_unless_asked(tmp_path, tiny_model_dir):
+    from midalign.experiments.sib200 import main
+
+    argv = ["--quick", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--work-dir", str(tmp_path / "w"),
+            "--fig-dir", str(tmp_path / "fig"), "--dtype", "float32", "--methods", "baseline"]  # fmt: skip
+    main(argv)
+    done = tmp_path / "w" / "seed0" / "baseline" / "result.json"
+    run = json.loads(done.read_text())
+    # a second seed computed in another precision (as when a run resumes on a machine with bf16 units)
+    other = tmp_path / "w" / "seed1" / "baseline"
+    other.mkdir(parents=True)
+    (other / "result.json").write_text(json.dumps({**run, "seed": 1, "dtype": "bfloat16"}))
+    with pytest.raises(ValueError, match="mix precisions"):
+        main([*argv, "--seeds", "0,1", "--report-only", "--overwrite"])
+    mixed = main([*argv, "--seeds", "0,1", "--report-only", "--overwrite", "--allow-mixed-dtypes"])
+    assert mixed["summary"]["dtype_by_seed"] == {"0": "float32", "1": "bfloat16"}

@@ -282,11 +282,14 @@ def run_experiment(
     report_only: bool = False,
     reuse: str | None = None,
     overwrite: bool = False,
+    allow_mixed_dtypes: bool = False,
 ) -> dict:
     """Run every (seed, method) not done yet, then write the table, JSON and figure. ``report_only``: run nothing;
     summarise the runs already finished in ``work_dir`` (those not finished are left out and counted per row).
     ``reuse``: an earlier results file of the same settings whose runs count as done (:func:`reuse_results`).
-    ``overwrite``: replace results already in ``fig_dir`` (refused otherwise, before anything runs)."""
+    ``overwrite``: replace results already in ``fig_dir`` (refused otherwise, before anything runs).
+    ``allow_mixed_dtypes``: summarise runs of two precisions (refused otherwise: a paired difference across seeds
+    would mix precision into the seed spread)."""
     from ..alignment import num_decoder_layers
     from ..models import GEMMA3_MODEL_NAME, load_model, load_model_with_adapters, load_tokenizer, prepared_model_path
     from ..tasks.sib200 import resolve_data_dir
@@ -357,6 +360,9 @@ def run_experiment(
             if "eval" in result:
                 accs = " ".join(f"{k}={v['accuracy']:.3f}" for k, v in result["eval"].items())
                 print(f"seed {seed} {method}: train {result['train_seconds']:.0f}s acc {accs}", flush=True)
+    from .plan import check_one_dtype
+
+    check_one_dtype(runs, allow_mixed=allow_mixed_dtypes)
     summary = summarize(runs, base, cfg, langs)
     summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
     result = {"config": asdict(cfg), "layer": layer, "languages": langs, "base": base, "summary": summary,
@@ -579,7 +585,10 @@ def main(argv: list[str] | None = None) -> dict:
         data_help="the SIB-200 data/annotated folder (default $MIDALIGN_SIB200_DIR)",
         aligned_help="comma-separated aligned languages (default " + ",".join(DEFAULT_ALIGNED) + ")",
         choices={"remedy": [c for c in CENTERING if c != "none"], "dtype": ["auto", "float32", "bfloat16"]},
-        switches={"report-only": "run nothing: write the table, JSON and figure from the runs finished in --work-dir"},
+        switches={
+            "report-only": "run nothing: write the table, JSON and figure from the runs finished in --work-dir",
+            "allow-mixed-dtypes": "summarise runs of two precisions (every table then says so)",
+        },
         options={
             "reuse-results": "an earlier results file (e.g. fig/sib200.json) of the same settings: its runs "
             "count as done and only the missing (seed, method) runs are run"
@@ -594,6 +603,7 @@ def main(argv: list[str] | None = None) -> dict:
         report_only=args.report_only,
         reuse=args.reuse_results,
         overwrite=args.overwrite,
+        allow_mixed_dtypes=args.allow_mixed_dtypes,
     )
 
 
