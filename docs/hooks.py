@@ -12,7 +12,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def on_files(files, config):
     fig = os.path.join(ROOT, "fig")
-    for name in sorted(os.listdir(fig)) if os.path.isdir(fig) else []:
-        if name.endswith((".png", ".json", ".csv")):
-            files.append(File(f"fig/{name}", ROOT, config["site_dir"], config["use_directory_urls"]))
+    for folder, _, names in sorted(os.walk(fig)) if os.path.isdir(fig) else []:
+        rel = os.path.relpath(folder, ROOT).replace(os.sep, "/")
+        for name in sorted(names):  # fig/'s results, and the figures of its sub-folders (e.g. a work dir's screen)
+            if name.endswith((".png", ".json", ".csv") if rel == "fig" else (".png",)):
+                files.append(File(f"{rel}/{name}", ROOT, config["site_dir"], config["use_directory_urls"]))
     return files
