@@ -17,6 +17,9 @@ def test_quick_run_writes_results_and_resumes(tmp_path, tiny_model_dir, capsys):
     argv = ["--quick", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--work-dir", str(tmp_path / "work"),
             "--fig-dir", str(tmp_path / "fig"), "--dtype", "float32"]  # fmt: skip
     result = main(argv)
+    # every experiment writes its plan (exploratory: not preregistered) and says whether a result predates it
+    assert result["plan"]["status"] == "exploratory" and result["plan"]["plan"]["settings"]["test_size"] == 4
+    assert result["timeline"]["runs_before_plan"] == 0 and result["timeline"]["n_runs"] == 6
     methods = ["baseline", "baseline_2x", "alignment", "alignment_center", "control_paper", "control_center"]
     assert [r["method"] for r in result["runs"]] == methods
     langs = ["eng_Latn", "deu_Latn", "zho_Hans"]

@@ -67,6 +67,7 @@ def run_once(
     t0 = time.time()
     result = fn()
     result.setdefault("seconds", time.time() - t0)
+    result.setdefault("finished", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # vs the plan's time
     write_json(done, result)
     return result
 
@@ -175,8 +176,10 @@ def _settings_differ(old: dict, new: dict, free: Sequence[str]) -> str:
 
 def claim_work_dir(
     work_dir: str, config: dict, *, free: tuple[str, ...] = ("seeds", "methods"), per_run: tuple[str, ...] = ()
-) -> None:
-    """Record ``config`` in ``<work_dir>/experiment.json``, or check it against the one there.
+) -> dict:
+    """Record ``config`` in ``<work_dir>/experiment.json``, or check it against the one there, and return the work
+    dir's plan record (``plan.json``: every setting but ``free`` and ``per_run``, the code commit and when it was
+    written; status ``exploratory``, since these experiments are not preregistered -- ``experiment powered`` is).
 
     Finished runs in a work dir are reused by :func:`run_once`; reusing runs of *other* settings would mix two
     experiments in one table. So a work dir written with other settings is refused (naming each one that differs);
@@ -196,6 +199,10 @@ def claim_work_dir(
                 "--work-dir, or the same settings to resume"
             )
     write_json(path, {"config": config})
+    from .plan import write_plan
+
+    fixed = {k: v for k, v in config.items() if k not in (*free, *per_run)}
+    return write_plan(work_dir, {"settings": fixed}, status="exploratory")
 
 
 def publish(fig_dir: str, name: str, result: dict, *, table: str | None = None, plot: Callable | None = None):

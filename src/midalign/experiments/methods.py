@@ -49,6 +49,7 @@ from .harness import (
     validate_run,
     write_jsonl,
 )
+from .plan import timeline
 from .xsid import XsidBenchConfig, evaluate_sentences, evaluated_languages, test_sentences, train_argv
 
 __all__ = ["METHODS", "MethodsBenchConfig", "run_benchmark", "summarize", "markdown_table", "main"]
@@ -531,7 +532,7 @@ def run_benchmark(
     if bad:
         raise ValueError(f"unknown methods {bad}; choose from {', '.join(METHODS)}")
     claim_results(fig_dir, name, overwrite)
-    claim_work_dir(work_dir, asdict(cfg))
+    plan_record = claim_work_dir(work_dir, asdict(cfg))
     tokenizer = load_tokenizer(cfg.model)
     ctx = _Context(cfg, tokenizer, work_dir)
     t_start = time.time()
@@ -568,7 +569,13 @@ def run_benchmark(
                 )
     summary = summarize(runs, cfg, ctx.langs)
     summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
-    result = {"config": asdict(cfg), "runs": runs, "summary": summary}
+    result = {
+        "config": asdict(cfg),
+        "plan": plan_record,
+        "timeline": timeline(plan_record, runs),
+        "runs": runs,
+        "summary": summary,
+    }
     publish(fig_dir, name, result, table=markdown_table(summary, cfg, ctx.langs),
             plot=lambda path: _plot(summary, cfg, ctx.langs, path))  # fmt: skip
     return result

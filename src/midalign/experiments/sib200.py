@@ -48,6 +48,7 @@ from .harness import (
     write_json,
     write_jsonl,
 )
+from .plan import timeline
 from .stats import paired_seed_interval
 
 __all__ = ["Sib200Config", "METHODS", "DEFAULT_TRANSFER", "run_experiment", "summarize", "main"]
@@ -298,7 +299,7 @@ def run_experiment(
     cfg.data_dir = resolve_data_dir(cfg.data_dir)
     cfg.model = cfg.model or prepared_model_path(GEMMA3_MODEL_NAME)
     claim_results(fig_dir, name, overwrite)
-    claim_work_dir(work_dir, asdict(cfg), per_run=("dtype",))
+    plan_record = claim_work_dir(work_dir, asdict(cfg), per_run=("dtype",))
     langs = _languages(cfg)
     targets = [x for x in langs if x != ENGLISH]
     tokenizer = load_tokenizer(cfg.model)
@@ -365,7 +366,8 @@ def run_experiment(
     check_one_dtype(runs, allow_mixed=allow_mixed_dtypes)
     summary = summarize(runs, base, cfg, langs)
     summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
-    result = {"config": asdict(cfg), "layer": layer, "languages": langs, "base": base, "summary": summary,
+    result = {"config": asdict(cfg), "plan": plan_record, "timeline": timeline(plan_record, runs),
+              "layer": layer, "languages": langs, "base": base, "summary": summary,
               "subset": eval_subset(cfg), "leakage": leak_check(cfg, langs),
               "complete": len(runs) == len(cfg.seeds) * len(cfg.methods),
               "runs": runs}  # fmt: skip

@@ -27,6 +27,7 @@ import torch
 from ..data.jsonl import write_jsonl
 from ..training.arguments import default_alignment_layer
 from .harness import FIG_DIR, claim_results, claim_work_dir, publish, run_once, validate_run
+from .plan import timeline
 from .world import World, make_world
 
 __all__ = ["TransferConfig", "build_tokenizer", "pair_f1", "pretraining_rows", "run_seed", "run_benchmark", "main"]
@@ -390,14 +391,20 @@ def run_benchmark(
     ``fig_dir`` (results already there are refused before anything runs, unless ``overwrite``)."""
     cfg.validate()
     claim_results(fig_dir, name, overwrite)
-    claim_work_dir(work_dir, asdict(cfg), free=("seeds",))
+    plan_record = claim_work_dir(work_dir, asdict(cfg), free=("seeds",))
     # Tiny matrices: one thread is as fast as two, and never oversubscribes the cores when other jobs run.
     torch.set_num_threads(1)
     rows = []
     for seed in cfg.seeds:
         rows += run_seed(cfg, seed, work_dir)
     summary = _summary(rows, cfg)
-    result = {"config": asdict(cfg), "runs": rows, "summary": summary}
+    result = {
+        "config": asdict(cfg),
+        "plan": plan_record,
+        "timeline": timeline(plan_record, rows),
+        "runs": rows,
+        "summary": summary,
+    }
     table = ["| method | " + " | ".join(r["language"] for r in summary if r["method"] == "baseline") + " |",
              "|---|" + "---|" * len(cfg.targets + (cfg.source,))]  # fmt: skip
     for method, _, _ in _methods(cfg):

@@ -50,6 +50,7 @@ from .harness import (
     write_json,
     write_jsonl,
 )
+from .plan import timeline
 from .stats import paired_seed_interval
 
 __all__ = ["XsidBenchConfig", "evaluated_languages", "METHODS", "run_benchmark", "summarize", "main"]
@@ -345,7 +346,7 @@ def run_benchmark(
     cfg.data_dir = resolve_data_dir(cfg.data_dir)
     cfg.model = cfg.model or prepared_model_path(GEMMA3_MODEL_NAME)
     claim_results(fig_dir, name, overwrite)
-    claim_work_dir(work_dir, asdict(cfg))
+    plan_record = claim_work_dir(work_dir, asdict(cfg))
     langs = evaluated_languages(cfg)
     targets = [x for x in langs if x != "en"]
     tokenizer = load_tokenizer(cfg.model)
@@ -406,7 +407,8 @@ def run_benchmark(
                 )
     summary = summarize(runs, base, cfg, langs, layer)
     summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
-    result = {"config": asdict(cfg), "layer": layer, "base": base, "runs": runs, "summary": summary,
+    result = {"config": asdict(cfg), "plan": plan_record, "timeline": timeline(plan_record, runs),
+              "layer": layer, "base": base, "runs": runs, "summary": summary,
               "subset": xsid_subsets(cfg, langs)["record"]}  # fmt: skip
     publish(fig_dir, name, result, table=markdown_table(summary, cfg, langs),
             plot=lambda path: _plot(summary, cfg, langs, path))  # fmt: skip
