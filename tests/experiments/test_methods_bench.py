@@ -87,6 +87,11 @@ def test_every_method_runs_and_is_summarized(quick):
     assert by["incline"]["trainable_params"] == 0 and by["incline"]["stored_bytes_per_language"] > 0
     summary = result["summary"]
     assert summary["groups"] == {"english": ["en"], "aligned": ["de", "zh"], "transfer": ["da"]}
+    # paired differences against the task-only controls, per seed (one seed here: a mean, no interval)
+    d = summary["paired_t"]["madx - baseline"]["transfer"]
+    want = by["madx"]["f1"]["da"] - by["baseline"]["f1"]["da"]
+    assert d["per_seed"] == [pytest.approx(want)] and d["low"] is None
+    assert result["plan"]["status"] == "exploratory"
     table = (quick["fig"] / "methods_quick.md").read_text()
     assert table.startswith("| method | English | de | zh | aligned avg | transfer avg |")
     assert all(f"| {m} |" in table for m in METHODS)
