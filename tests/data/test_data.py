@@ -187,3 +187,33 @@ def test_comma_separated_files_and_missing_file(tmp_path, data_files):
     assert len(rows) == 32
     with pytest.raises(FileNotFoundError, match="nope.json"):
         read_rows(f"{data_files['task']},{tmp_path}/nope.json", ("prefix", "text"))
+
+
+def test_atomic_writes_use_a_temp_file_of_their_own_and_leave_none_behind(tmp_path):
+    """Two processes (shards of one experiment) may write the same file: each uses its own temp file; a refused
+    value (NaN) leaves the old file and no temp file."""
+    import os
+
+    import pytest
+
+    from midalign.data.jsonl import write_json, write_jsonl
+
+    path = tmp_path / "x.json"
+    write_json(str(path), {"a": 1})
+    with pytest.raises(ValueError):
+        write_json(str(path), {"a": float("nan")})
+    assert path.read_text().strip().startswith("{") and '"a": 1' in path.read_text()
+    assert not list(tmp_path.glob("*.tmp"))
+    seen = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        seen.append(src)
+        return real_replace(src, dst)
+
+    os.replace = spy
+    try:
+        write_jsonl(str(tmp_path / "rows.jsonl"), [{"r": 1}])
+    finally:
+        os.replace = real_replace
+    assert seen == [f"{tmp_path / 'rows.jsonl'}.{os.getpid()}.tmp"]

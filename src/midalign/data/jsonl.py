@@ -170,7 +170,7 @@ def write_jsonl(path: str, rows) -> None:
     """All of ``rows`` to ``path`` atomically (a temp file renamed over it): a failure while ``rows`` are produced
     leaves ``path`` as it was, and no temp file."""
     _parent_exists(path)
-    tmp = path + ".tmp"
+    tmp = f"{path}.{os.getpid()}.tmp"  # per process: shards writing the same file never share a temp file
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
@@ -184,9 +184,14 @@ def write_jsonl(path: str, rows) -> None:
 def write_json(path: str, obj) -> None:
     """``obj`` to ``path`` atomically; NaN/inf are refused (they are not JSON)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=1, ensure_ascii=False, allow_nan=False)
+    tmp = f"{path}.{os.getpid()}.tmp"  # per process (see write_jsonl)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=1, ensure_ascii=False, allow_nan=False)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
     os.replace(tmp, path)
 
 
