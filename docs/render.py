@@ -621,6 +621,13 @@ def _bench_scoring_rows(b: dict) -> str:
         lines.append(f"| `{name}` | {e['median_seconds']:.1f} ({e['min_seconds']:.1f}-{e['max_seconds']:.1f}) | "
                      f"{e['sentences_per_second']:.2f} | {e['time_over_ours']:.2f}x | "
                      f"{_pct(e['identical_predictions'])}% | {diff} |")  # fmt: skip
+    for form in ("eos", "plain"):
+        best = min((e for n, e in v.items() if n.startswith("lm_eval") and n.endswith(f"/{form}")),
+                   key=lambda e: e["median_seconds"], default=None)  # fmt: skip
+        if best:
+            verdict = "met" if best["time_over_ours"] >= 10 else "not met"
+            lines += ["", f"`{form}` labels: lm-eval at its best batch size takes {best['time_over_ours']:.1f}x "
+                      f"midalign's time for the same predictions; target >= 10x: {verdict}."]  # fmt: skip
     return "\n".join(lines)
 
 
