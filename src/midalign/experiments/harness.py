@@ -149,15 +149,18 @@ def _finite_numbers(obj, where: str) -> None:
             _finite_numbers(v, f"{where}[{i}]")
 
 
-def validate_run(run, where: str, methods: Sequence[str], needed: Callable[[str], Sequence[str]]) -> None:
+def validate_run(
+    run, where: str, methods: Sequence[str], needed: Callable[[str], Sequence[str]], *, key: str = "method"
+) -> None:
     """Refuse a finished run's record that is not one, naming ``where`` (file and run): not a JSON object, a
-    ``method`` not in ``methods``, a ``seed`` that is not an integer, a field of ``needed(method)`` missing, or a
-    non-finite number. The one check of every experiment's reused (``--reuse-results``) and resumed runs."""
+    ``key`` (``method``, or ``arm`` for the protocol's units) not in ``methods``, a ``seed`` that is not an integer, a
+    field of ``needed(method)`` missing, or a non-finite number. The one check of every experiment's reused
+    (``--reuse-results``) and resumed runs."""
     if not isinstance(run, dict):
         raise ValueError(f"{where}: a run must be a JSON object, got {type(run).__name__}")
-    method = run.get("method")
+    method = run.get(key)
     if not isinstance(method, str) or method not in methods:
-        raise ValueError(f"{where}: unknown method {method!r} (known: {', '.join(methods)})")
+        raise ValueError(f"{where}: unknown {key} {method!r} (known: {', '.join(methods)})")
     seed = run.get("seed")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ValueError(f"{where}: seed {seed!r} is not an integer")

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..data.jsonl import write_json, write_jsonl
+from .harness import validate_run
 
 __all__ = ["Arm", "ARMS", "TrainSettings", "train_unit", "evaluate_labels", "retrieval", "validate_unit_result"]
 
@@ -234,29 +235,12 @@ def retrieval(model, tokenizer, task, data_dir: str, split: str, langs: Sequence
     return out
 
 
-def _finite_numbers(obj, where: str) -> None:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        raise ValueError(f"{where}: non-finite number {obj}")
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            _finite_numbers(v, f"{where}.{k}")
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            _finite_numbers(v, f"{where}[{i}]")
-
-
 def validate_unit_result(result: Mapping, where: str, arms: Mapping[str, Arm] = ARMS) -> None:
     """Refuse a finished unit's record that is not one (unknown arm, non-integer seed, missing fields, a
-    non-finite number), naming ``where`` (file and unit): a reused or resumed result is checked before it counts."""
-    if not isinstance(result, Mapping):
-        raise ValueError(f"{where}: a unit result must be a JSON object")
-    arm = result.get("arm")
-    if arm not in arms:
-        raise ValueError(f"{where}: unknown arm {arm!r} (known: {', '.join(arms)})")
-    if not isinstance(result.get("seed"), int) or isinstance(result.get("seed"), bool):
-        raise ValueError(f"{where}: seed {result.get('seed')!r} is not an integer")
-    needed = ("env", "finished", "retrieval", "plan_sha") + (("eval",) if arms[arm].evaluates_task else ())
-    missing = [k for k in needed if k not in result]
-    if missing:
-        raise ValueError(f"{where}: not a finished unit (missing {', '.join(missing)})")
-    _finite_numbers(dict(result), where)
+    non-finite number), naming ``where`` (file and unit): a reused or resumed result is checked before it counts
+    (:func:`midalign.experiments.harness.validate_run`, keyed on ``arm``)."""
+
+    def needed(arm: str) -> tuple[str, ...]:
+        return ("env", "finished", "retrieval", "plan_sha") + (("eval",) if arms[arm].evaluates_task else ())
+
+    validate_run(dict(result) if isinstance(result, Mapping) else result, where, list(arms), needed, key="arm")

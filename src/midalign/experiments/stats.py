@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 __all__ = [
     "t_quantile",
@@ -270,14 +270,3 @@ def seed_caveat(n_seeds: int) -> str | None:
         if n_seeds >= 2
         else "One seed: no interval can be given."
     )
-
-
-def _check_finite(name: str, value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: non-finite value {value}")
-    return value
-
-
-def per_seed_means(runs: Mapping[int, Callable[[], float]]) -> dict[int, float]:
-    """``{seed: f()}`` with every value checked finite (a NaN never reaches an interval silently)."""
-    return {s: _check_finite(f"seed {s}", f()) for s, f in runs.items()}
