@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import os
-from collections import Counter
 from dataclasses import dataclass
 
 __all__ = [
@@ -117,10 +116,10 @@ def load_sib200(lang: str, split: str, data_dir: str | None = None) -> list[SibE
 
 
 def task_rows(tokenizer, examples: list[SibExample]) -> list[dict]:
-    """Training rows in the paper's format: ``{"prefix": rendered prompt, "text": " <label><eos>"}``."""
-    from ..inference.prompts import render_example
-
-    return [render_example(tokenizer, ex.text, ex.category, SYSTEM_PROMPT) for ex in examples]
+    """Training rows in the paper's format: ``{"prefix": rendered prompt, "text": " <label><eos>"}`` (the task
+    spec's rows, :meth:`midalign.tasks.spec.LabelTask.task_rows`, without the item id)."""
+    rows = _spec().task_rows(tokenizer, _items(examples))
+    return [{"prefix": r["prefix"], "text": r["text"]} for r in rows]
 
 
 def parallel_pairs(langs: list[str], split: str, data_dir: str, pivot: str = "eng_Latn",
@@ -128,50 +127,35 @@ def parallel_pairs(langs: list[str], split: str, data_dir: str, pivot: str = "en
     """``--alignment_file`` rows ``{"text_parallel_0": pivot sentence, "text_parallel_1": the same sentence in
     lang, "lang"}`` joined by ``index_id``, for every language of ``langs`` but the pivot, shuffled across languages
     with ``seed`` (so batches mix languages; None keeps the language blocks). Sentences without a pivot twin are
-    left out."""
-    import random
-
-    by_id = {e.index_id: e.text for e in load_sib200(pivot, split, data_dir)}
-    rows = [{"text_parallel_0": by_id[e.index_id], "text_parallel_1": e.text, "lang": lang}
-            for lang in langs if lang != pivot for e in load_sib200(lang, split, data_dir)
-            if e.index_id in by_id]  # fmt: skip
-    if seed is not None:
-        random.Random(seed).shuffle(rows)
-    return rows
+    left out. The task spec's pairs (:meth:`midalign.tasks.spec.LabelTask.pairs`) without the item id."""
+    rows = _spec().pairs(langs, split, data_dir, seed, pivot=pivot)
+    return [{k: r[k] for k in ("text_parallel_0", "text_parallel_1", "lang")} for r in rows]
 
 
 def predict(model, tokenizer, examples: list[SibExample], labels: list[str], output_path: str, *,
             batch_size: int = 8, provenance: dict | None = None, method: str = "exact") -> list[str]:  # fmt: skip
     """Predicted label per example by label scoring (``method``: ``exact`` or ``first_token``, see
-    :func:`midalign.inference.scoring.score_continuations`), through the resumable file ``output_path``."""
-    from ..inference.prompts import render_prefix, render_target
-    from ..inference.scoring import run_scoring
-
-    rows = [{"id": f"{ex.lang}:{ex.index_id}", "prompt": render_prefix(tokenizer, ex.text, SYSTEM_PROMPT),
-             "gold": ex.category} for ex in examples]  # fmt: skip
-    targets = [render_target(tokenizer, label) for label in labels]
-    out = run_scoring(
-        model, tokenizer, rows, targets, output_path, batch_size=batch_size, provenance=provenance, method=method
-    )
-    return [labels[r["prediction"]] for r in out]
+    :func:`midalign.inference.scoring.score_continuations`), through the resumable file ``output_path``: the task
+    spec's :meth:`midalign.tasks.spec.LabelTask.predict`."""
+    return _spec().predict(model, tokenizer, _items(examples), labels, output_path, batch_size=batch_size,
+                           provenance=provenance, method=method)  # fmt: skip
 
 
 def score_sib(gold: list[str], predicted: list[str], labels: list[str] | None = None) -> dict:
-    """Accuracy and macro-F1 (mean over ``labels``, default every label in gold or predictions, of per-label F1)."""
-    if len(gold) != len(predicted):
-        raise ValueError(f"{len(gold)} gold labels but {len(predicted)} predictions")
-    if not gold:
-        raise ValueError("no examples to score")
-    labels = labels or sorted(set(gold) | set(predicted))
-    tp = Counter(g for g, p in zip(gold, predicted) if g == p)
-    n_gold, n_pred = Counter(gold), Counter(predicted)
-    f1s = []
-    for lab in labels:
-        denom = n_gold[lab] + n_pred[lab]
-        f1s.append(2 * tp[lab] / denom if denom else 0.0)
-    return {
-        "accuracy": sum(tp.values()) / len(gold),
-        "macro_f1": sum(f1s) / len(f1s),
-        "n": len(gold),
-        "per_label_f1": dict(zip(labels, f1s)),
-    }
+    """Accuracy and macro-F1 (mean over ``labels``, default every label in gold or predictions, of per-label F1):
+    :func:`midalign.tasks.spec.score_labels`."""
+    from .spec import score_labels
+
+    return score_labels(gold, predicted, labels)
+
+
+def _spec():
+    from .spec import get_label_task
+
+    return get_label_task("sib200")
+
+
+def _items(examples: list[SibExample]) -> list:
+    from .spec import Item
+
+    return [Item(str(e.index_id), e.text, e.category, e.lang) for e in examples]

@@ -86,15 +86,17 @@ class LabelTask:
 
         return [{**render_example(tokenizer, it.text, it.label, self.system_prompt), "id": it.id} for it in items]
 
-    def pairs(self, langs: Sequence[str], split: str, data_dir: str, seed: int | None = 0) -> list[dict]:
+    def pairs(self, langs: Sequence[str], split: str, data_dir: str, seed: int | None = 0,
+              pivot: str | None = None) -> list[dict]:  # fmt: skip
         """``--alignment_file`` rows ``{"text_parallel_0": pivot sentence, "text_parallel_1": its translation,
-        "lang", "id"}`` joined by id, for every language of ``langs`` but the pivot, shuffled across languages with
-        ``seed`` (None keeps the language blocks)."""
+        "lang", "id"}`` joined by id, for every language of ``langs`` but the pivot (default the task's), shuffled
+        across languages with ``seed`` (None keeps the language blocks). Items without a pivot twin are left out."""
         if not self.parallel:
             raise ValueError(f"task {self.name} is not parallel: it has no translation pairs")
-        by_id = {it.id: it.text for it in self.load(self.pivot, split, data_dir)}
+        pivot = pivot or self.pivot
+        by_id = {it.id: it.text for it in self.load(pivot, split, data_dir)}
         rows = [{"text_parallel_0": by_id[it.id], "text_parallel_1": it.text, "lang": lang, "id": it.id}
-                for lang in langs if lang != self.pivot for it in self.load(lang, split, data_dir)
+                for lang in langs if lang != pivot for it in self.load(lang, split, data_dir)
                 if it.id in by_id]  # fmt: skip
         if seed is not None:
             random.Random(seed).shuffle(rows)
@@ -177,7 +179,7 @@ def sib200_task() -> LabelTask:
     from . import sib200
 
     def load(lang: str, split: str, data_dir: str) -> list[Item]:
-        return [Item(str(e.index_id), e.text, e.category, lang) for e in sib200.load_sib200(lang, split, data_dir)]
+        return sib200._items(sib200.load_sib200(lang, split, data_dir))
 
     return LabelTask(
         name="sib200",
