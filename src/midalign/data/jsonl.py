@@ -24,6 +24,7 @@ __all__ = [
     "count_rows",
     "write_jsonl",
     "write_json",
+    "write_text",
     "claim_results",
 ]
 
@@ -166,33 +167,36 @@ def _parent_exists(path: str) -> None:
         raise FileNotFoundError(f"{path}: no such directory {os.path.dirname(path) or parent}; create it first")
 
 
-def write_jsonl(path: str, rows) -> None:
-    """All of ``rows`` to ``path`` atomically (a temp file renamed over it): a failure while ``rows`` are produced
-    leaves ``path`` as it was, and no temp file."""
-    _parent_exists(path)
-    tmp = f"{path}.{os.getpid()}.tmp"  # per process: shards writing the same file never share a temp file
+def _atomic_write(path: str, write) -> None:
+    """``write(fh)`` into a temp file of this process renamed over ``path``: a failure (or a refused value)
+    leaves ``path`` as it was and no temp file; shards writing the same file never share a temp file."""
+    tmp = f"{path}.{os.getpid()}.tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+            write(fh)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
     os.replace(tmp, path)
+
+
+def write_jsonl(path: str, rows) -> None:
+    """All of ``rows`` to ``path`` atomically (a temp file renamed over it): a failure while ``rows`` are produced
+    leaves ``path`` as it was, and no temp file."""
+    _parent_exists(path)
+    _atomic_write(path, lambda fh: fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def write_json(path: str, obj) -> None:
     """``obj`` to ``path`` atomically; NaN/inf are refused (they are not JSON)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"  # per process (see write_jsonl)
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1, ensure_ascii=False, allow_nan=False)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-    os.replace(tmp, path)
+    _atomic_write(path, lambda fh: json.dump(obj, fh, indent=1, ensure_ascii=False, allow_nan=False))
+
+
+def write_text(path: str, text: str) -> None:
+    """``text`` to ``path`` atomically (a results table, a YAML task)."""
+    _atomic_write(path, lambda fh: fh.write(text))
 
 
 def claim_results(

@@ -16,7 +16,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
-from ..data.jsonl import claim_results, write_json, write_jsonl
+from ..data.jsonl import claim_results, write_json, write_jsonl, write_text
 
 __all__ = [
     "write_json",
@@ -213,10 +213,7 @@ def publish(fig_dir: str, name: str, result: dict, *, table: str | None = None, 
     (``plot(path)``) under ``fig_dir``; :func:`claim_results` checked them at the start."""
     write_json(os.path.join(fig_dir, f"{name}.json"), result)
     if table is not None:
-        md = os.path.join(fig_dir, f"{name}.md")
-        with open(md + ".tmp", "w", encoding="utf-8") as fh:
-            fh.write(table)
-        os.replace(md + ".tmp", md)
+        write_text(os.path.join(fig_dir, f"{name}.md"), table)
         print(table)
     if plot is not None:
         try:

@@ -128,7 +128,7 @@ class LabelTask:
         commands render it, ``choices`` the rendered label targets, ``gold`` the label index, ``id``) and a YAML
         ``multiple_choice`` task over it (``target_delimiter: ""``: the choices carry their own leading space), plus
         a group YAML ``midalign_<task>`` over all of them. Written atomically; returns the task names."""
-        from ..data.jsonl import write_jsonl
+        from ..data.jsonl import write_jsonl, write_text
         from ..inference.prompts import render_target
 
         labels = self.labels(data_dir)
@@ -145,17 +145,11 @@ class LabelTask:
                     f"test_split: {split}\noutput_type: multiple_choice\ndoc_to_text: prompt\n"
                     "doc_to_choice: choices\ndoc_to_target: gold\ntarget_delimiter: ''\nmetric_list:\n"
                     "  - metric: acc\n  - metric: acc_norm\n")  # fmt: skip
-            _write_text(os.path.join(out_dir, f"{name}.yaml"), yaml)
+            write_text(os.path.join(out_dir, f"{name}.yaml"), yaml)
             names.append(name)
         group = f"group: midalign_{self.name}\ntask:\n" + "".join(f"  - {n}\n" for n in names)
-        _write_text(os.path.join(out_dir, f"midalign_{self.name}.yaml"), group)
+        write_text(os.path.join(out_dir, f"midalign_{self.name}.yaml"), group)
         return names
-
-
-def _write_text(path: str, text: str) -> None:
-    with open(path + ".tmp", "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(path + ".tmp", path)
 
 
 LABEL_TASKS: dict[str, LabelTask] = {}
