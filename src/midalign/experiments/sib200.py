@@ -257,12 +257,14 @@ def eval_subset(cfg: Sib200Config, drop_leaked: bool = True) -> dict:
     return out
 
 
-def evaluate(model, tokenizer, cfg: Sib200Config, langs: list[str], out_dir: str, provenance: dict) -> dict:
-    """Per language: per-sentence correctness (0/1), accuracy and macro-F1 over the :func:`eval_subset` ids."""
+def evaluate(model, tokenizer, cfg: Sib200Config, langs: list[str], out_dir: str, provenance: dict,
+             ids: list[int] | None = None) -> dict:  # fmt: skip
+    """Per language: per-sentence correctness (0/1), accuracy and macro-F1 over ``ids`` (default: the
+    :func:`eval_subset` ids)."""
     from ..tasks import sib200
 
     labels = sib200.load_labels(cfg.data_dir)
-    wanted = set(eval_subset(cfg)["ids"])
+    wanted = set(eval_subset(cfg)["ids"] if ids is None else ids)
     out = {}
     for lang in langs:
         examples = [e for e in sib200.load_sib200(lang, "test", cfg.data_dir) if e.index_id in wanted]
@@ -302,6 +304,8 @@ def run_experiment(
     plan_record = claim_work_dir(work_dir, asdict(cfg), per_run=("dtype",))
     langs = _languages(cfg)
     targets = [x for x in langs if x != ENGLISH]
+    # before any training: the evaluated items, with those that occur in the training data dropped and counted
+    subset, leakage = eval_subset(cfg), leak_check(cfg, langs)
     tokenizer = load_tokenizer(cfg.model)
     files = prepare_data(cfg, tokenizer, work_dir)
     t_start = time.time()
@@ -351,7 +355,7 @@ def run_experiment(
                     from ..models.loading import adapter_fingerprint
 
                     prov = {"model": cfg.model, "adapter": adapter_fingerprint(adapter), "dtype": run_dtype}
-                    result["eval"] = evaluate(model, tokenizer, cfg, langs, out_dir, prov)
+                    result["eval"] = evaluate(model, tokenizer, cfg, langs, out_dir, prov, subset["ids"])
                 result["retrieval"] = retrieval(model, tokenizer, cfg, targets, layer)
                 result["eval_seconds"] = time.time() - t1
                 return result
@@ -368,7 +372,7 @@ def run_experiment(
     summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
     result = {"config": asdict(cfg), "plan": plan_record, "timeline": timeline(plan_record, runs),
               "layer": layer, "languages": langs, "base": base, "summary": summary,
-              "subset": eval_subset(cfg), "leakage": leak_check(cfg, langs),
+              "subset": subset, "leakage": leakage,
               "complete": len(runs) == len(cfg.seeds) * len(cfg.methods),
               "runs": runs}  # fmt: skip
     publish(fig_dir, name, result, table=markdown_table(summary, cfg, langs),
