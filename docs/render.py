@@ -577,34 +577,7 @@ def block_bench_scoring() -> str:
     b = _load("scoring.json")
     if not b:
         return _not_measured("scoring.json", "python benchmarks/scoring.py")
-    v = b["variants"]
-    if "ours/eos" in v:  # the current format: label forms, medians, load average
-        return _bench_scoring_rows(b)
-    names = {"ours": "midalign (exact; LM head at real label positions)",
-             "ours_padded": "midalign, LM head at every padded label position (the scorer before)",
-             "first_token": "midalign `--scoring first_token` (an approximation)",
-             "lm_eval": "lm-eval 0.4.13 `hf` backend (`HFLM.loglikelihood`, one row per sentence and label)"}  # fmt: skip
-    lines = [f"{_bench_head(b, 'scoring.json')}: {b['model']} in {b['dtype']}, {b['n']} SIB-200 `{b['lang']}` test "
-             f"sentences (a seeded sample stratified by topic) x {b['labels']} labels ending in the end-of-sequence "
-             f"token (our training target), batch {b['batch_size']} for both tools, {b['rounds']} interleaved rounds, "
-             "best round shown. **Provisional**: this run shared the 2 cores with a training job, so even its ratios "
-             "are unreliable; lm-eval ran at one batch size and one label form. The script now runs both label forms, "
-             "lm-eval at two batch sizes and reports medians with the load average; its quiet rerun replaces this "
-             "table.", "",
-             "| scorer | s | sentences / s | its time / midalign's | predictions identical to midalign's | max abs log-lik difference |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
-    for name in ("ours", "ours_padded", "first_token", "lm_eval"):
-        if name not in v:
-            continue
-        e = v[name]
-        diff = f"{e['max_abs_loglik_diff']:.1e}" if "max_abs_loglik_diff" in e else "-"
-        lines.append(f"| {names[name]} | {e['best_seconds']:.1f} | {e['sentences_per_second']:.2f} | "
-                     f"{e['ours_speedup']:.2f}x | {_pct(e['identical_predictions'])}% | {diff} |")  # fmt: skip
-    if "first_token" in v:
-        n = b["n"]
-        lines += ["", f"The first-token shortcut picked the exact scorer's label on {round(v['first_token']['identical_predictions'] * n)} "
-                  f"of these {n} sentences (a small sample): it stays an explicit option, never the default."]  # fmt: skip
-    return "\n".join(lines)
+    return _bench_scoring_rows(b)
 
 
 def _bench_scoring_rows(b: dict) -> str:
