@@ -68,6 +68,16 @@ def test_bootstrap_f1_ci_recomputes_the_ratio_and_pairs_sides():
         harness.bootstrap_f1_ci(a, {0: a[0]}, langs=["x"])
 
 
+def test_bootstrap_f1_ci_draws_one_sentence_for_every_language():
+    # sentence i is one parallel sentence: x gets sentence 0 right and 1 wrong, y the opposite. A cluster draw keeps
+    # the two languages' F1 summing to 1 in every resample, so their mean is exactly 0.5 every time; independent
+    # per-language draws would spread it.
+    a = {0: {"x": [[1, 1, 1], [0, 1, 1]], "y": [[0, 1, 1], [1, 1, 1]]}}
+    assert harness.bootstrap_f1_ci(a, langs=["x", "y"], resamples=300) == [0.5, 0.5, 0.5]
+    with pytest.raises(ValueError, match="different numbers of sentences"):
+        harness.bootstrap_f1_ci({0: {"x": a[0]["x"], "y": a[0]["y"][:1]}}, langs=["x", "y"])
+
+
 def _check(run, where):
     harness.validate_run(run, where, ("a", "b"), lambda m: ("eval",) if m == "a" else ())
 

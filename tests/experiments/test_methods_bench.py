@@ -73,7 +73,8 @@ def test_every_method_runs_and_is_summarized(quick):
     assert [(r["seed"], r["method"]) for r in result["runs"]] == [(0, m) for m in METHODS]
     for run in result["runs"]:
         assert set(run["f1"]) == set(LANGS) and all(0.0 <= v <= 1.0 for v in run["f1"].values())
-        assert run["train_seconds"] >= 0
+        assert run["train_seconds"] >= 0 and run["dtype"] == "float32"
+    assert result["env"]["dtype"] == result["summary"]["dtype"] == "float32"
     by = {r["method"]: r for r in result["runs"]}
     assert by["merging"]["chosen"]["weight"] in (0.5, 1.0) and set(by["merging"]["dev_f1"]) == {"0.5", "1"}
     assert by["incline"]["chosen"]["sigma"] in (0.1, 0.5)
@@ -93,7 +94,10 @@ def test_every_method_runs_and_is_summarized(quick):
     assert d["per_seed"] == [pytest.approx(want)] and d["low"] is None
     assert result["plan"]["status"] == "exploratory"
     table = (quick["fig"] / "methods_quick.md").read_text()
-    assert table.startswith("| method | English | de | zh | aligned avg | transfer avg |")
+    assert (
+        table.startswith("Compute dtype: float32.")
+        and "\n| method | English | de | zh | aligned avg | transfer avg |" in table
+    )
     assert all(f"| {m} |" in table for m in METHODS)
     assert (quick["fig"] / "methods_quick.png").stat().st_size > 0
     saved = json.loads((quick["fig"] / "methods_quick.json").read_text())

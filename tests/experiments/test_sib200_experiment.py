@@ -3,6 +3,7 @@ through the real entry point, every language is scored, intervals and paired dif
 resumes without recomputing."""
 
 import json
+import statistics
 
 import pytest
 
@@ -179,3 +180,70 @@ def test_a_seed_set_mixing_precisions_is_refused_unless_asked(tmp_path, tiny_mod
         main([*argv, "--seeds", "0,1", "--report-only", "--overwrite"])
     mixed = main([*argv, "--seeds", "0,1", "--report-only", "--overwrite", "--allow-mixed-dtypes"])
     assert mixed["summary"]["dtype_by_seed"] == {"0": "float32", "1": "bfloat16"}
+
+
+def test_a_retrieval_sentence_in_the_pairs_is_dropped_and_sentences_match_by_id(tmp_path):
+    """The held-out retrieval sentences get the same check against the pairs (a Chinese test sentence planted in the
+    German pair file is found through its id's other renderings), and the sample is stratified, not a prefix."""
+    import shutil
+
+    from midalign.data.subsets import label_profile
+    from midalign.experiments.sib200 import Sib200Config, retrieval_subset
+
+    data = tmp_path / "sib"
+    shutil.copytree(SAMPLE, data)
+    test_zh = (data / "zho_Hans" / "test.tsv").read_text().splitlines()
+    victim_id, _, victim_text = test_zh[2].split("\t")
+    train_de = data / "deu_Latn" / "train.tsv"
+    train_de.write_text(train_de.read_text() + f"88888\tsports\t  {victim_text}  \n")
+    langs = ["eng_Latn", "deu_Latn", "zho_Hans"]
+    cfg = Sib200Config(data_dir=str(data), aligned=("deu_Latn",), languages=tuple(langs))
+    sub = retrieval_subset(cfg, langs)
+    assert sub["leakage"]["leaked_ids"] == [victim_id] and sub["leaked_dropped"] == 1
+    assert int(victim_id) not in sub["ids"] and len(sub["ids"]) == len(test_zh) - 2  # header + the leaked one
+    rows = [line.split("\t") for line in (data / "eng_Latn" / "test.tsv").read_text().splitlines()[1:]]
+    labels = {int(i): c for i, c, _ in rows}
+    small = retrieval_subset(Sib200Config(data_dir=str(data), aligned=("deu_Latn",), retrieval_size=4), langs)
+    prefix = [int(i) for i, _, _ in rows[:4]]
+    assert small["ids"] != prefix or len(set(labels[i] for i in prefix)) > 1
+    assert len(label_profile([labels[i] for i in small["ids"]])) >= min(4, len(set(labels.values())))
+
+
+def test_summary_intervals_are_seed_level_t_with_a_clustered_bootstrap_and_correlations_carry_their_intervals():
+    """Three seeds, two methods, English and four transfer languages: the primary interval of a paired difference is
+    the t-interval of the per-seed means (by hand), the bootstrap resamples sentence clusters, and the correlation of
+    base retrieval with accuracy carries its Fisher interval, rho and leave-one-out range."""
+    from midalign.experiments.sib200 import Sib200Config, markdown_table, summarize
+
+    langs = ["eng_Latn", "deu_Latn", "fra_Latn", "zho_Hans", "arb_Arab"]
+    targets = langs[1:]
+    cfg = Sib200Config(aligned=(), languages=tuple(langs), methods=("baseline", "alignment"), seeds=(0, 1, 2))
+    # per language, 4 sentences; baseline gets the first k right, alignment one more on seed-dependent languages
+    right = {"eng_Latn": 4, "deu_Latn": 3, "fra_Latn": 2, "zho_Hans": 1, "arb_Arab": 2}
+
+    def run(method, seed):
+        ev = {}
+        for x in langs:
+            k = right[x] + (1 if method == "alignment" and (seed + len(x)) % 3 == 0 and right[x] < 4 else 0)
+            correct = [1.0] * k + [0.0] * (4 - k)
+            ev[x] = {"correct": correct, "accuracy": k / 4, "macro_f1": k / 4}
+        retr = {x: {"raw": 0.5, "centered": 0.5} for x in targets}
+        return {"method": method, "seed": seed, "dtype": "float32", "eval": ev, "retrieval": retr,
+                "train_seconds": 1.0, "eval_seconds": 1.0}  # fmt: skip
+
+    runs = [run(m, s) for s in (0, 1, 2) for m in ("baseline", "alignment")]
+    base = {"retrieval": {x: {"raw": r, "centered": r / 2} for x, r in zip(targets, (0.9, 0.6, 0.2, 0.5))}}
+    summary = summarize(runs, base, cfg, langs)
+    d = summary["paired"]["alignment - baseline"]
+    per_seed = [statistics.fmean(
+        (runs[2 * s + 1]["eval"][x]["accuracy"] - runs[2 * s]["eval"][x]["accuracy"]) for x in targets)
+        for s in (0, 1, 2)]  # fmt: skip
+    by_hand = statistics.fmean(per_seed), statistics.stdev(per_seed) * 4.302653 / 3**0.5
+    t = d["t"]["transfer"]
+    assert t["mean"] == pytest.approx(by_hand[0]) and t["half_width"] == pytest.approx(by_hand[1], rel=1e-5)
+    boot = d["groups"]["transfer"]
+    assert boot[0] == pytest.approx(by_hand[0]) and boot[1] <= boot[0] <= boot[2]
+    c = summary["correlation_base_retrieval_vs_baseline_accuracy"]["raw"]
+    assert c["pearson"] == pytest.approx(statistics.correlation([0.9, 0.6, 0.2, 0.5], [0.75, 0.5, 0.25, 0.5]))
+    assert c["fisher_interval"] is not None and c["spearman"] is not None and c["leave_one_out"]["min"] <= c["pearson"]
+    assert "Spearman rho" in markdown_table(summary, cfg, langs)

@@ -175,3 +175,12 @@ def test_timeline_counts_results_older_than_the_plan(tmp_path):
     runs = [{"finished": "2000-01-01T00:00:00Z"}, {"finished": "2999-01-01T00:00:00Z"}]
     got = plan.timeline(record, runs)
     assert got["runs_before_plan"] == 1 and got["n_runs"] == 2
+
+
+def test_a_benchs_training_dtype_is_read_from_its_extra_flags():
+    from midalign.experiments.harness import train_dtype
+
+    assert train_dtype([]) == "float32"
+    assert train_dtype(["--bf16", "True"]) == train_dtype(["--bf16=true"]) == "bfloat16"
+    assert train_dtype(["--bf16", "False", "--lora_r", "4"]) == "float32"
+    assert train_dtype(["--torch_dtype", "bfloat16"]) == "bfloat16"

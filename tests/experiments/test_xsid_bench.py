@@ -34,6 +34,10 @@ def test_quick_run_writes_results_and_resumes(tmp_path, tiny_model_dir, xsid_dir
     for run in result["runs"]:
         assert set(run["f1"]) == set(langs) and all(0.0 <= v <= 1.0 for v in run["f1"].values())
         assert set(run["retrieval_at_layer"]) == {"de", "zh", "da", "ja"}
+        assert run["dtype"] == "float32"
+    # the precision is recorded with the machine and code, and heads the table
+    assert result["env"]["dtype"] == "float32" and result["env"]["cpu"] and result["summary"]["dtype"] == "float32"
+    assert (tmp_path / "fig" / "xsid_quick.md").read_text().startswith("Compute dtype: float32.")
     align_logs = result["runs"][2]["final_logs"]
     assert any("loss/align" in h for h in align_logs)  # the alignment run really ran the alignment loss
     assert not any("loss/align" in h for h in result["runs"][0]["final_logs"])
@@ -55,7 +59,7 @@ def test_quick_run_writes_results_and_resumes(tmp_path, tiny_model_dir, xsid_dir
     assert "Paired differences in slot F1" in (tmp_path / "fig" / "xsid_quick.md").read_text()
     assert (tmp_path / "fig" / "xsid_quick.png").stat().st_size > 0
     table = (tmp_path / "fig" / "xsid_quick.md").read_text()
-    assert table.startswith("| method | English | aligned avg | transfer avg | en | de | zh | da | ja |")
+    assert "\n| method | English | aligned avg | transfer avg | en | de | zh | da | ja |" in table
     saved = json.loads((tmp_path / "fig" / "xsid_quick.json").read_text())
     assert saved["summary"]["methods"]["alignment"]["f1"] == summary["methods"]["alignment"]["f1"]
     # the predictions are on disk, one file per language, 4 sentences each

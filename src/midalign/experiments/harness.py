@@ -31,9 +31,8 @@ __all__ = [
     "train",
     "mean_sd",
     "pearson",
-    "bootstrap_mean_ci",
-    "paired_bootstrap",
     "bootstrap_f1_ci",
+    "train_dtype",
     "experiment_cli",
 ]
 
@@ -262,38 +261,6 @@ def _seed_item_interval(seeds: list, sizes: dict, stat: Callable, resamples: int
     return [_percentile(stats, alpha), _percentile(stats, 1 - alpha)]
 
 
-def bootstrap_mean_ci(
-    scores: dict[int, list[float]], *, resamples: int = 1000, seed: int = 0, level: float = 0.95
-) -> list[float]:
-    """Mean of per-item scores averaged over seeds, with a percentile bootstrap interval that resamples seeds and,
-    within each drawn seed, items (the same item indices for every seed: items are shared across seeds).
-
-    Args:
-        scores: ``{seed: [score of item i]}``, every list the same length (e.g. 0/1 correctness per sentence).
-    Returns:
-        ``[mean, low, high]``.
-    """
-    seeds = sorted(scores)
-    n = len(scores[seeds[0]])
-    if any(len(scores[s]) != n for s in seeds) or n == 0:
-        raise ValueError("bootstrap: every seed needs the same non-zero number of items")
-    point = statistics.mean(statistics.mean(scores[s]) for s in seeds)
-
-    def stat(drawn, idx):
-        return statistics.mean(sum(scores[s][i] for i in idx[None]) / n for s in drawn)
-
-    return [point, *_seed_item_interval(seeds, {None: n}, stat, resamples, seed, level)]
-
-
-def paired_bootstrap(a: dict[int, list[float]], b: dict[int, list[float]], **kw) -> list[float]:
-    """Paired difference ``a - b`` (same seeds, same items): ``[mean, low, high]`` by :func:`bootstrap_mean_ci` on
-    the per-item differences. An interval excluding 0 is a difference beyond item and seed noise."""
-    if sorted(a) != sorted(b):
-        raise ValueError(f"paired bootstrap needs the same seeds on both sides; got {sorted(a)} and {sorted(b)}")
-    diff = {s: [x - y for x, y in zip(a[s], b[s], strict=True)] for s in a}
-    return bootstrap_mean_ci(diff, **kw)
-
-
 def _group_f1(counts: dict, seeds: list, langs: list, idx: dict) -> float:
     """Mean over ``seeds`` of the mean over ``langs`` of micro-F1 ``2c / (p + g)`` of the sentences ``idx[lang]``."""
     total = 0.0
@@ -308,6 +275,19 @@ def _group_f1(counts: dict, seeds: list, langs: list, idx: dict) -> float:
     return total / len(seeds)
 
 
+def train_dtype(extra_args: Sequence[str]) -> str:
+    """The compute dtype a bench's training runs in: ``bfloat16`` when its extra training flags ask for it
+    (``--bf16 True`` or ``--torch_dtype bfloat16``), else ``float32`` (the default of ``midalign train``)."""
+    args = [a for arg in extra_args for a in str(arg).split("=", 1)]
+    dtype = "float32"
+    for flag, value in zip(args, args[1:]):
+        if flag == "--bf16" and value.lower() in ("true", "1", "yes"):
+            dtype = "bfloat16"
+        elif flag == "--torch_dtype" and value not in ("auto",):
+            dtype = value
+    return dtype
+
+
 def bootstrap_f1_ci(
     a: dict[int, dict[str, list]],
     b: dict[int, dict[str, list]] | None = None,
@@ -319,8 +299,10 @@ def bootstrap_f1_ci(
 ) -> list[float]:
     """Span micro-F1 averaged over ``langs`` and seeds (``a``), or the paired difference ``a - b`` (same seeds,
     languages and sentences), with a percentile bootstrap interval that resamples seeds and, per language, sentences
-    (the same sentence indices for every seed and both sides). F1 is a ratio of sums, not a mean of per-sentence
-    scores, so each resample recomputes it from the per-sentence ``[correct, predicted, gold]`` span counts.
+    (the same sentence indices for every seed and both sides). Sentence ``i`` is the same parallel sentence in every
+    language, so one drawn index counts in every language at once (a cluster), which needs the same number of
+    sentences in every language. F1 is a ratio of sums, not a mean of per-sentence scores, so each resample
+    recomputes it from the per-sentence ``[correct, predicted, gold]`` span counts.
 
     Args:
         a: ``{seed: {lang: [[correct, predicted, gold] per sentence]}}``.
@@ -336,13 +318,18 @@ def bootstrap_f1_ci(
     for side in (a, b) if b is not None else (a,):
         if any(len(side[s][lang]) != sizes[lang] for s in seeds for lang in langs) or 0 in sizes.values():
             raise ValueError("bootstrap: every seed and side needs the same non-zero number of sentences per language")
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"clustered bootstrap: the languages hold different numbers of sentences ({sizes}); "
+                         "sentence i must be the same parallel sentence in every language")  # fmt: skip
+    n = next(iter(sizes.values()))
 
     def stat(drawn, idx):
-        value = _group_f1(a, drawn, list(langs), idx)
-        return value - _group_f1(b, drawn, list(langs), idx) if b is not None else value
+        shared = {lang: idx[None] for lang in langs}
+        value = _group_f1(a, drawn, list(langs), shared)
+        return value - _group_f1(b, drawn, list(langs), shared) if b is not None else value
 
-    point = stat(seeds, {lang: range(n) for lang, n in sizes.items()})
-    return [point, *_seed_item_interval(seeds, sizes, stat, resamples, seed, level)]
+    point = stat(seeds, {None: range(n)})
+    return [point, *_seed_item_interval(seeds, {None: n}, stat, resamples, seed, level)]
 
 
 def experiment_cli(

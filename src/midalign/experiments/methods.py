@@ -46,10 +46,11 @@ from .harness import (
     publish,
     run_once,
     train,
+    train_dtype,
     validate_run,
     write_jsonl,
 )
-from .plan import timeline
+from .plan import check_one_dtype, environment, timeline
 from .stats import paired_seed_interval
 from .xsid import XsidBenchConfig, evaluate_sentences, evaluated_languages, test_sentences, train_argv
 
@@ -534,6 +535,7 @@ def run_benchmark(
         raise ValueError(f"unknown methods {bad}; choose from {', '.join(METHODS)}")
     claim_results(fig_dir, name, overwrite)
     plan_record = claim_work_dir(work_dir, asdict(cfg))
+    dtype = train_dtype(cfg.extra_train_args)
     tokenizer = load_tokenizer(cfg.model)
     ctx = _Context(cfg, tokenizer, work_dir)
     t_start = time.time()
@@ -551,6 +553,7 @@ def run_benchmark(
                 return {
                     "seed": seed,
                     "method": method,
+                    "dtype": dtype,
                     "f1": {lang: scores[lang]["slot_f1"] for lang in ctx.langs},
                     "scores": {lang: scores[lang] for lang in ctx.langs},
                     "seconds": time.time() - t0,
@@ -569,9 +572,11 @@ def run_benchmark(
                     flush=True,
                 )
     summary = summarize(runs, cfg, ctx.langs)
+    summary["dtype"] = check_one_dtype(runs)
     summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
     result = {
         "config": asdict(cfg),
+        "env": environment(dtype),
         "plan": plan_record,
         "timeline": timeline(plan_record, runs),
         "runs": runs,
@@ -631,6 +636,8 @@ def markdown_table(summary: dict, cfg: MethodsBenchConfig, langs: list[str]) -> 
 
     aligned = [x for x in langs if x in cfg.aligned]
     lines = [
+        f"Compute dtype: {summary.get('dtype', 'not recorded')}.",
+        "",
         "| method | English | " + " | ".join(aligned) + " | aligned avg | transfer avg | train s/seed | "
         "shared s (once) | trainable params | stored per language |",
         "|---|---|" + "---|" * len(aligned) + "---|---|---|---|---|---|",

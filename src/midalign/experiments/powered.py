@@ -39,7 +39,7 @@ from . import plan as planning
 from . import stats
 from .harness import read_json
 from .leakage import find_leaks
-from .protocol import ARMS, TrainSettings, evaluate_labels, retrieval, train_unit, validate_unit_result
+from .protocol import ARMS, TrainSettings, evaluate_labels, retrieval, seed_accuracy, train_unit, validate_unit_result
 
 __all__ = ["PoweredConfig", "select_languages", "assign_roles", "choose_from_pilot", "stopping_rule", "main"]
 
@@ -675,10 +675,6 @@ def cmd_run(cfg: PoweredConfig, args) -> None:
 
 
 # ---- the report ------------------------------------------------------------------------------------------------------
-def _seed_mean(run: Mapping, langs: Sequence[str]) -> float:
-    return statistics.fmean(run["eval"][x]["accuracy"] for x in langs)
-
-
 def _diff_items(a: Mapping, b: Mapping, langs: Sequence[str]) -> dict:
     return {x: {i: a["eval"][x]["correct"][i] - b["eval"][x]["correct"][i] for i in a["eval"][x]["correct"]}
             for x in langs}  # fmt: skip
@@ -690,8 +686,8 @@ def endpoint(by: Mapping, arm: str, ref: str, seeds: Sequence[int], langs_of) ->
     seeds = [s for s in seeds if (arm, s) in by and (ref, s) in by]
     if not seeds:
         return {"n_seeds": 0}
-    a = {s: _seed_mean(by[(arm, s)], langs_of(s)) for s in seeds}
-    b = {s: _seed_mean(by[(ref, s)], langs_of(s)) for s in seeds}
+    a = {s: seed_accuracy(by[(arm, s)], langs_of(s)) for s in seeds}
+    b = {s: seed_accuracy(by[(ref, s)], langs_of(s)) for s in seeds}
     out = stats.paired_seed_interval(a, b)
     # the bootstrap needs the same languages in every seed: resample within the seeds' own halves by relabelling
     # languages as positions (their order in the half), which keeps the item clusters intact
@@ -772,8 +768,8 @@ def _decide_stopping(plan: Mapping, work_dir: str, by: Mapping) -> dict | None:
     if not all((arm, s) in by for s in first for arm in ("alignment_center", "baseline_2x")):
         return None
     roles = plan["languages"]["roles"]
-    diffs = [_seed_mean(by[("alignment_center", s)], roles[aligned_half(s)])
-             - _seed_mean(by[("baseline_2x", s)], roles[aligned_half(s)]) for s in first]  # fmt: skip
+    diffs = [seed_accuracy(by[("alignment_center", s)], roles[aligned_half(s)])
+             - seed_accuracy(by[("baseline_2x", s)], roles[aligned_half(s)]) for s in first]  # fmt: skip
     decision = {**stopping_rule(diffs, len(first), plan["config"]["target_half_width"], plan["config"]["max_seeds"]),
                 "from_seeds": first, "decided": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
     write_json(path, decision)

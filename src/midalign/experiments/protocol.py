@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,16 @@ from dataclasses import dataclass
 from ..data.jsonl import write_json, write_jsonl
 from .harness import validate_run
 
-__all__ = ["Arm", "ARMS", "TrainSettings", "train_unit", "evaluate_labels", "retrieval", "validate_unit_result"]
+__all__ = [
+    "Arm",
+    "ARMS",
+    "TrainSettings",
+    "train_unit",
+    "evaluate_labels",
+    "retrieval",
+    "seed_accuracy",
+    "validate_unit_result",
+]
 
 
 @dataclass(frozen=True)
@@ -233,6 +243,12 @@ def retrieval(model, tokenizer, task, data_dir: str, split: str, langs: Sequence
         out[lang] = {"raw": retrieval_accuracy_at_1(x, pivot),
                      "centered": retrieval_accuracy_at_1(x - x.mean(0), pivot - pivot.mean(0))}  # fmt: skip
     return out
+
+
+def seed_accuracy(result: Mapping, langs: Sequence[str]) -> float:
+    """One unit's accuracy averaged over ``langs`` (each language's own accuracy, so every language weighs the
+    same): the per-seed value a seed-level t-interval is taken over."""
+    return statistics.fmean(result["eval"][x]["accuracy"] for x in langs)
 
 
 def validate_unit_result(result: Mapping, where: str, arms: Mapping[str, Arm] = ARMS) -> None:

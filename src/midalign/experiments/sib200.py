@@ -13,11 +13,15 @@ evaluated language. Rows (``--methods``):
 - ``control_paper`` / ``control_center``: the positive control -- alignment only (no task), ``control_steps`` steps,
   paper loss vs remedy; scored by retrieval only.
 
-Reported: accuracy (and macro-F1) per language and per group (English / aligned / transfer / script), with 95%
-bootstrap intervals over sentences and seeds; paired differences against ``baseline`` and ``baseline_2x``; held-out
-retrieval acc@1 x->en among the test sentences at the aligned layer, raw and centered, for the base model and every
-run; Pearson r over languages between base retrieval and the baseline's transfer accuracy. Test sentences never
-appear in train or dev (SIB-200 splits FLORES by sentence), so nothing of the test set is seen in any language.
+Reported: accuracy (and macro-F1) per language and per group (English / aligned / transfer / script); paired
+differences against ``baseline`` and ``baseline_2x`` with a seed-level t-interval on the per-seed paired means
+(primary) and a bootstrap over seeds and sentence clusters (one sentence id counts in every language at once) as the
+sensitivity check; held-out retrieval acc@1 x->en among the test sentences at the aligned layer, raw and centered,
+for the base model and every run; r over the transfer languages (fixed effects) between base retrieval and the
+baseline's accuracy, with its Fisher interval, Spearman's rho and the leave-one-language-out range. SIB-200 splits
+FLORES by sentence; before any training the evaluated items are still checked against the task rows and the pairs
+(:func:`leak_check`), and the retrieval sentences against the pairs (:func:`retrieval_subset`), by id and by
+normalized text in any language; what leaks is counted and dropped.
 
 Resumable: each (method, seed) writes ``result.json`` when done and is skipped on a rerun; predictions are resumable
 files per language.
@@ -32,13 +36,10 @@ from dataclasses import asdict, dataclass, field
 
 from ..models.hardware import resolve_dtype
 from .harness import (
-    bootstrap_mean_ci,
     claim_results,
     claim_work_dir,
     experiment_cli,
     mean_sd,
-    paired_bootstrap,
-    pearson,
     publish,
     read_json,
     reuse_results,
@@ -49,7 +50,8 @@ from .harness import (
     write_jsonl,
 )
 from .plan import timeline
-from .stats import paired_seed_interval
+from .protocol import seed_accuracy
+from .stats import correlation_line, paired_seed_interval
 
 __all__ = ["Sib200Config", "METHODS", "DEFAULT_TRANSFER", "run_experiment", "summarize", "main"]
 
@@ -191,15 +193,43 @@ def _train_or_reuse(cfg: Sib200Config, method: str, seed: int, files: dict, trai
     return time.time() - t0, [h for h in trainer.state.log_history if "loss/task" in h or "loss/align" in h]
 
 
-def retrieval(model, tokenizer, cfg: Sib200Config, targets: list[str], layer: int) -> dict[str, dict[str, float]]:
-    """acc@1 x -> English among the first ``retrieval_size`` test sentences, raw cosine and with both sides centered
-    on their own mean (the centered score is blind to a shared direction)."""
+def retrieval_subset(cfg: Sib200Config, langs: list[str]) -> dict:
+    """The held-out retrieval sentences: ``retrieval_size`` test ids (the whole split by default; a smaller size is a
+    seeded sample stratified by topic, never a file prefix), with those whose id or normalized text, in any language,
+    occurs in the alignment pairs counted and dropped before any training (:func:`~.leakage.find_leaks`)."""
+    from ..data.subsets import sample_ids
+    from ..tasks import sib200
+    from .leakage import find_leaks
+
+    rows = sib200.load_sib200(ENGLISH, "test", cfg.data_dir)
+    labels = {e.index_id: e.category for e in rows}
+    ids = sample_ids([e.index_id for e in rows], cfg.retrieval_size, cfg.subset_seed, labels)
+    wanted = set(ids)
+    items = {x: [(str(e.index_id), e.text) for e in sib200.load_sib200(x, "test", cfg.data_dir) if e.index_id in wanted]
+             for x in langs}  # fmt: skip
+    present = set(sib200.available_languages(cfg.data_dir))
+    pairs = [e for x in (ENGLISH, *cfg.aligned) if x in present for e in sib200.load_sib200(x, "train", cfg.data_dir)]
+    leakage = find_leaks(items, {"alignment pairs": ([str(e.index_id) for e in pairs], [e.text for e in pairs])})
+    leaked = set(leakage["leaked_ids"])
+    kept = [i for i in ids if str(i) not in leaked]
+    return {"ids": kept, "seed": cfg.subset_seed, "n_split": len(rows), "leakage": leakage,
+            "leaked_dropped": len(ids) - len(kept)}  # fmt: skip
+
+
+def retrieval(model, tokenizer, cfg: Sib200Config, targets: list[str], layer: int, ids: list[int]) -> dict:
+    """acc@1 x -> English among the test sentences ``ids`` (:func:`retrieval_subset`; matched by id, so file order
+    does not matter), raw cosine and with both sides centered on their own mean (the centered score is blind to a
+    shared direction)."""
     from ..analysis import retrieval_accuracy_at_1, sentence_embeddings
     from ..tasks import sib200
 
     def embed(lang):
-        sents = sib200.load_sib200(lang, "test", cfg.data_dir)[: cfg.retrieval_size]
-        return sentence_embeddings(model, tokenizer, [s.text for s in sents], [layer], pooling=cfg.pooling)[layer]
+        text = {e.index_id: e.text for e in sib200.load_sib200(lang, "test", cfg.data_dir)}
+        missing = [i for i in ids if i not in text]
+        if missing:
+            raise ValueError(f"SIB-200 {lang}/test: no sentence with index_id {missing[0]} (the retrieval ids come "
+                             f"from {ENGLISH}; the release's languages hold the same ids)")  # fmt: skip
+        return sentence_embeddings(model, tokenizer, [text[i] for i in ids], [layer], pooling=cfg.pooling)[layer]
 
     en = embed(ENGLISH)
     out = {}
@@ -306,6 +336,7 @@ def run_experiment(
     targets = [x for x in langs if x != ENGLISH]
     # before any training: the evaluated items, with those that occur in the training data dropped and counted
     subset, leakage = eval_subset(cfg), leak_check(cfg, langs)
+    retrieval_items = retrieval_subset(cfg, langs)
     tokenizer = load_tokenizer(cfg.model)
     files = prepare_data(cfg, tokenizer, work_dir)
     t_start = time.time()
@@ -318,7 +349,11 @@ def run_experiment(
         layer = cfg.layer if cfg.layer is not None else default_alignment_layer(n_layers)
         if not 1 <= layer <= n_layers:
             raise ValueError(f"--layer {layer}: this model has {n_layers} decoder layers; choose 1..{n_layers}")
-        return {"n_layers": n_layers, "layer": layer, "retrieval": retrieval(model, tokenizer, cfg, targets, layer)}
+        return {
+            "n_layers": n_layers,
+            "layer": layer,
+            "retrieval": retrieval(model, tokenizer, cfg, targets, layer, retrieval_items["ids"]),
+        }
 
     if report_only and not os.path.isfile(os.path.join(work_dir, "base", "result.json")):
         raise FileNotFoundError(f"--report-only: no finished runs in {work_dir} (base/result.json is missing)")
@@ -356,7 +391,7 @@ def run_experiment(
 
                     prov = {"model": cfg.model, "adapter": adapter_fingerprint(adapter), "dtype": run_dtype}
                     result["eval"] = evaluate(model, tokenizer, cfg, langs, out_dir, prov, subset["ids"])
-                result["retrieval"] = retrieval(model, tokenizer, cfg, targets, layer)
+                result["retrieval"] = retrieval(model, tokenizer, cfg, targets, layer, retrieval_items["ids"])
                 result["eval_seconds"] = time.time() - t1
                 return result
 
@@ -372,7 +407,7 @@ def run_experiment(
     summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
     result = {"config": asdict(cfg), "plan": plan_record, "timeline": timeline(plan_record, runs),
               "layer": layer, "languages": langs, "base": base, "summary": summary,
-              "subset": subset, "leakage": leakage,
+              "subset": subset, "leakage": leakage, "retrieval_subset": retrieval_items,
               "complete": len(runs) == len(cfg.seeds) * len(cfg.methods),
               "runs": runs}  # fmt: skip
     publish(fig_dir, name, result, table=markdown_table(summary, cfg, langs),
@@ -396,8 +431,20 @@ def groups_of(cfg: Sib200Config, langs: list[str]) -> dict[str, list[str]]:
     }
 
 
-def _items(run: dict, members: list[str]) -> list[float]:
-    return [c for lang in members for c in run["eval"][lang]["correct"]]
+def _items(run: dict, members: list[str]) -> dict[str, dict[int, float]]:
+    """``{lang: {item position: correct}}``: positions index the same sentence ids in every language."""
+    return {lang: dict(enumerate(run["eval"][lang]["correct"])) for lang in members}
+
+
+def _cluster_ci(a: dict[int, dict], b: dict[int, dict] | None = None) -> list[float]:
+    """``[mean, low, high]`` of the per-seed mean over languages (of ``a - b`` when ``b`` is given) by the clustered
+    bootstrap: a drawn sentence counts in every language at once (:func:`~.stats.cluster_bootstrap`)."""
+    from .stats import cluster_bootstrap
+
+    if b is not None:
+        a = {s: {x: {i: v - b[s][x][i] for i, v in a[s][x].items()} for x in a[s]} for s in a}
+    r = cluster_bootstrap(a, resamples=1000)
+    return [r["mean"], r["low"], r["high"]]
 
 
 def summarize(runs: list[dict], base: dict, cfg: Sib200Config, langs: list[str]) -> dict:
@@ -423,9 +470,9 @@ def summarize(runs: list[dict], base: dict, cfg: Sib200Config, langs: list[str])
                         [statistics.mean(r["retrieval"][x][kind] for x in groups[g]) for r in sub]
                     )
         if method in TASK_METHODS:
-            entry["accuracy"] = {x: bootstrap_mean_ci({r["seed"]: _items(r, [x]) for r in sub}) for x in langs}
+            entry["accuracy"] = {x: _cluster_ci({r["seed"]: _items(r, [x]) for r in sub}) for x in langs}
             entry["macro_f1"] = {x: mean_sd([r["eval"][x]["macro_f1"] for r in sub]) for x in langs}
-            entry["groups"] = {g: bootstrap_mean_ci({r["seed"]: _items(r, m) for r in sub}) for g, m in groups.items()}
+            entry["groups"] = {g: _cluster_ci({r["seed"]: _items(r, m) for r in sub}) for g, m in groups.items()}
             entry["train_seconds"] = statistics.mean(r["train_seconds"] for r in sub)
             entry["eval_seconds"] = statistics.mean(r["eval_seconds"] for r in sub)
         else:
@@ -441,21 +488,21 @@ def summarize(runs: list[dict], base: dict, cfg: Sib200Config, langs: list[str])
             a = {s: by[(method, s)] for s in seeds}
             b = {s: by[(ref, s)] for s in seeds}
             out["paired"][f"{method} - {ref}"] = {
+                # the sensitivity check: a bootstrap over seeds and sentence clusters (one drawn sentence id counts in
+                # every language of the group)
                 "groups": {
-                    g: paired_bootstrap({s: _items(a[s], m) for s in seeds}, {s: _items(b[s], m) for s in seeds})
+                    g: _cluster_ci({s: _items(a[s], m) for s in seeds}, {s: _items(b[s], m) for s in seeds})
                     for g, m in groups.items()
                 },  # fmt: skip
                 "languages": {
-                    x: paired_bootstrap({s: _items(a[s], [x]) for s in seeds}, {s: _items(b[s], [x]) for s in seeds})
+                    x: _cluster_ci({s: _items(a[s], [x]) for s in seeds}, {s: _items(b[s], [x]) for s in seeds})
                     for x in langs
                 },  # fmt: skip
                 "seeds": seeds,
-                # the primary interval: a seed-level t over the per-seed paired group means (the bootstrap above
-                # resamples sentences too and is the sensitivity check)
+                # the primary interval: a seed-level t over the per-seed paired group means (seeds were randomized)
                 "t": {
                     g: paired_seed_interval(
-                        {s: statistics.fmean(_items(a[s], m)) for s in seeds},
-                        {s: statistics.fmean(_items(b[s], m)) for s in seeds},
+                        {s: seed_accuracy(a[s], m) for s in seeds}, {s: seed_accuracy(b[s], m) for s in seeds}
                     )
                     for g, m in groups.items()
                 },  # fmt: skip
@@ -468,11 +515,14 @@ def summarize(runs: list[dict], base: dict, cfg: Sib200Config, langs: list[str])
             out["base_retrieval"][f"raw {g}"] = statistics.mean(base_raw[x] for x in groups[g])
             out["base_retrieval"][f"centered {g}"] = statistics.mean(base_cen[x] for x in groups[g])
     if "baseline" in out["methods"] and len(targets) >= 3:
+        from .stats import correlation_summary
+
         acc = [out["methods"]["baseline"]["accuracy"][x][0] for x in targets]
-        out["pearson_base_retrieval_vs_baseline_accuracy"] = {
-            "raw": pearson([base_raw[x] for x in targets], acc),
-            "centered": pearson([base_cen[x] for x in targets], acc),
-            "n_languages": len(targets),
+        # languages are fixed effects: r over this handful carries its Fisher interval, Spearman's rho and the
+        # leave-one-language-out range
+        out["correlation_base_retrieval_vs_baseline_accuracy"] = {
+            "raw": correlation_summary([base_raw[x] for x in targets], acc, targets),
+            "centered": correlation_summary([base_cen[x] for x in targets], acc, targets),
         }
     return out
 
@@ -517,11 +567,10 @@ def markdown_table(summary: dict, cfg: Sib200Config, langs: list[str]) -> str:
         grp = [pair(r["raw"][g][0], r["centered"][g][0]) if g in r["raw"] else "-" for g in ("aligned", "transfer")]
         lines.append(f"| {m} | " + " | ".join(grp) + " | "
                      + " | ".join(pair(r["raw"][x][0], r["centered"][x][0]) for x in targets) + " |")  # fmt: skip
-    p = summary.get("pearson_base_retrieval_vs_baseline_accuracy")
+    p = summary.get("correlation_base_retrieval_vs_baseline_accuracy")
     if p:
-        fmt = {k: (f"{v:.2f}" if isinstance(v, float) else "n/a") for k, v in p.items() if k != "n_languages"}
-        lines += ["", f"Pearson r over {p['n_languages']} languages, base retrieval vs baseline accuracy: raw "
-                  f"{fmt['raw']}, centered {fmt['centered']}"]  # fmt: skip
+        lines += ["", "Base retrieval vs baseline accuracy over the transfer languages (fixed effects):", ""]
+        lines += [f"- {kind}: {correlation_line(c)}" for kind, c in p.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "fisher_interval",
     "spearman",
     "correlation_summary",
+    "correlation_line",
     "verdict",
     "seed_caveat",
     "FEW_SEEDS",
@@ -243,6 +244,20 @@ def correlation_summary(x: Sequence[float], y: Sequence[float], names: Sequence[
             out["leave_one_out"] = {"min": min(finite.values()), "max": max(finite.values()), "most_influential": most,
                                     "r_without_it": finite[most]}  # fmt: skip
     return out
+
+
+def correlation_line(c: Mapping) -> str:
+    """One line from :func:`correlation_summary`: r with its Fisher interval, rho, and the leave-one-out range."""
+    if c.get("pearson") is None:
+        return f"r undefined over {c['n']} languages"
+    fi = c.get("fisher_interval")
+    line = f"r = {c['pearson']:.2f}" + (f" [{fi[0]:.2f}, {fi[1]:.2f}]" if fi else " (no interval)")
+    line += f", Spearman rho = {c['spearman']:.2f}" if c.get("spearman") is not None else ""
+    loo = c.get("leave_one_out")
+    if loo:
+        line += (f"; leaving one language out: {loo['min']:.2f} to {loo['max']:.2f} (without "
+                 f"{loo['most_influential']}: {loo['r_without_it']:.2f})")  # fmt: skip
+    return line + f"; {c['n']} languages"
 
 
 def verdict(interval: Mapping, *, unit: str = "points", scale: float = 100.0, what: str = "") -> str:

@@ -46,11 +46,12 @@ from .harness import (
     read_json,
     run_once,
     train,
+    train_dtype,
     validate_run,
     write_json,
     write_jsonl,
 )
-from .plan import timeline
+from .plan import check_one_dtype, environment, timeline
 from .stats import paired_seed_interval
 
 __all__ = ["XsidBenchConfig", "evaluated_languages", "METHODS", "run_benchmark", "summarize", "main"]
@@ -347,6 +348,7 @@ def run_benchmark(
     cfg.model = cfg.model or prepared_model_path(GEMMA3_MODEL_NAME)
     claim_results(fig_dir, name, overwrite)
     plan_record = claim_work_dir(work_dir, asdict(cfg))
+    dtype = train_dtype(cfg.extra_train_args)
     langs = evaluated_languages(cfg)
     targets = [x for x in langs if x != "en"]
     tokenizer = load_tokenizer(cfg.model)
@@ -389,6 +391,7 @@ def run_benchmark(
                 return {
                     "seed": seed,
                     "method": method,
+                    "dtype": dtype,
                     "f1": {lang: s["slot_f1"] for lang, s in scores.items()},
                     "scores": scores,
                     "retrieval_at_layer": {lang: r[str(layer)] for lang, r in retrieval.items()},
@@ -406,10 +409,11 @@ def run_benchmark(
                     flush=True,
                 )
     summary = summarize(runs, base, cfg, langs, layer)
+    summary["dtype"] = check_one_dtype(runs)
     summary["wall_clock_seconds_this_invocation"] = time.time() - t_start
     result = {"config": asdict(cfg), "plan": plan_record, "timeline": timeline(plan_record, runs),
               "layer": layer, "base": base, "runs": runs, "summary": summary,
-              "subset": xsid_subsets(cfg, langs)["record"]}  # fmt: skip
+              "subset": xsid_subsets(cfg, langs)["record"], "env": environment(dtype)}  # fmt: skip
     publish(fig_dir, name, result, table=markdown_table(summary, cfg, langs),
             plot=lambda path: _plot(summary, cfg, langs, path))  # fmt: skip
     return result
@@ -493,6 +497,8 @@ def markdown_table(summary: dict, cfg: XsidBenchConfig, langs: list[str]) -> str
         return f"{100 * v[0]:.1f} ± {100 * v[1]:.1f}"
 
     lines = [
+        f"Compute dtype: {summary.get('dtype', 'not recorded')}.",
+        "",
         "| method | English | aligned avg | transfer avg | " + " | ".join(langs) + " |",
         "|---|---|---|---|" + "---|" * len(langs),
     ]
