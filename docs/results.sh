@@ -4,7 +4,7 @@
 # skipped when its results file exists, so a cut run resumes. Needs the prepared SmolLM2 (`make prepare-model`) and
 # the demo's adapters (`make demo`: outputs/demo/none = the paper's loss, outputs/demo/batch = the remedy).
 #
-#   bash docs/results.sh [STEP ...]     # steps: adapter massive compose retrieval subspaces facts sparse (default: all)
+#   bash docs/results.sh [STEP ...]     # steps: adapter massive compose retrieval anisotropy subspaces facts sparse (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -66,6 +66,20 @@ step_retrieval() {
         --name retrieval_smollm2_mean_pooling --overwrite
 }
 
+step_anisotropy() {  # before training, per layer: can the paper's loss tell the pairs apart? (the Remedies page)
+    local gemma
+    gemma=$($PY -c "from midalign.models import GEMMA3_MODEL_NAME, prepared_model_path; print(prepared_model_path(GEMMA3_MODEL_NAME))")
+    for model in smollm2 gemma3; do
+        local flags=()
+        [[ $model == gemma3 ]] && flags=(--model "$gemma")
+        for pooling in mean mean_skip_first; do
+            [[ -f fig/anisotropy_${model}_$pooling.json ]] || run $MIDALIGN analyze anisotropy "${flags[@]}" \
+                --input data_example/parallel.jsonl --langs en,de,ru,zh --pooling $pooling --loss-batch-size 16 \
+                --output-dir fig --name "anisotropy_${model}_$pooling" --overwrite
+        done
+    done
+}
+
 step_subspaces() {
     [[ -f fig/subspaces_smollm2.json ]] || run $MIDALIGN analyze subspaces --input data_example/parallel.jsonl \
         --layers 0,3,6,9,12,15,18,21,24,27,30 --output-dir fig --name subspaces_smollm2 --overwrite
@@ -115,8 +129,8 @@ PYEOF
 }
 
 steps=("$@")
-[[ ${#steps[@]} -gt 0 ]] || steps=(adapter massive compose retrieval subspaces facts sparse)
+[[ ${#steps[@]} -gt 0 ]] || steps=(adapter massive compose retrieval anisotropy subspaces facts sparse)
 for s in "${steps[@]}"; do
-    declare -F "step_$s" >/dev/null || { echo "docs/results.sh: unknown step '$s' (steps: adapter massive compose retrieval subspaces facts sparse)" >&2; exit 2; }
+    declare -F "step_$s" >/dev/null || { echo "docs/results.sh: unknown step '$s' (steps: adapter massive compose retrieval anisotropy subspaces facts sparse)" >&2; exit 2; }
     "step_$s"
 done
