@@ -9,6 +9,7 @@
 
     python benchmarks/bf16.py [--sentences 32] [--rounds 2] [--threads 2] [--data-dir ../shared/data/sib-200]
     python benchmarks/bf16.py --matmul-only      # 0. alone: is bf16 native on this CPU? (fig/bf16_matmul.json)
+    python benchmarks/bf16.py --output fig/bf16_avx512_bf16.json   # one file per kind of bf16 unit (AMX, AVX-512)
 
 0. float32 vs bfloat16 matmuls, which say whether the CPU has bf16 units (the rows below assume it has).
 
@@ -160,9 +161,12 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    import sys
+
     from midalign.models.hardware import cpu_description
 
-    result = {"threads": args.threads, "rounds": args.rounds, "torch": torch.__version__, "cpu": cpu_description()}
+    result = {"command": " ".join(["python benchmarks/bf16.py", *sys.argv[1:]]), "threads": args.threads,
+              "rounds": args.rounds, "torch": torch.__version__, "cpu": cpu_description()}  # fmt: skip
     result["matmul"] = bench_matmul(args.rounds)
     print("matmul:", json.dumps(result["matmul"]), flush=True)
     if args.matmul_only:
