@@ -424,6 +424,12 @@ def render_bf16() -> str:
     for name, b in files:
         lines += _bf16_section(name, b)
     lines += [
+        "The strided-view row is why midalign makes the LM head's input contiguous at load (`contiguous_head_input`):",
+        "`logits_to_keep=1` hands the head a strided [B, 1, H] view, on which torch's CPU bf16 matmul takes a slow",
+        "path. Before that fix, bf16 label scoring in a long-running process was slower than float32.",
+        "",
+    ]
+    lines += [
         "## The whole training recipe in bf16",
         "",
         "`benchmarks/train_recipe.py` with its bf16 variants: the real entry point on SmolLM2, `--bf16 True` "
@@ -431,12 +437,6 @@ def render_bf16() -> str:
         "float32, side by side in one run on one CPU.",
         "",
         _train_recipe("train_recipe_bf16.json", 0.6),
-        "",
-    ]
-    lines += [
-        "The strided-view row is why midalign makes the LM head's input contiguous at load (`contiguous_head_input`):",
-        "`logits_to_keep=1` hands the head a strided [B, 1, H] view, on which torch's CPU bf16 matmul takes a slow",
-        "path. Before that fix, bf16 label scoring in a long-running process was slower than float32.",
         "",
     ]
     return "\n".join(lines)
