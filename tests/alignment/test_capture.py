@@ -18,7 +18,7 @@ def _inputs(vocab=512):
 
 
 def test_every_tiny_architecture_is_in_the_layout_table():
-    assert set(TINY_CONFIGS) <= set(DECODER_LAYOUTS)
+    assert set(TINY_CONFIGS) == set(DECODER_LAYOUTS)  # every architecture of the table runs in these tests
 
 
 @pytest.mark.parametrize("arch", ARCHS)

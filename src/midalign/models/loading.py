@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import torch
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_LORA_CONFIG",
@@ -15,6 +18,7 @@ __all__ = [
     "load_tokenizer",
     "load_model",
     "apply_lora",
+    "default_lora_targets",
     "load_lora_config",
 ]
 
@@ -124,13 +128,35 @@ def load_lora_config(path: str | None) -> dict:
     return {**{"task_type": "CAUSAL_LM"}, **cfg}
 
 
+def default_lora_targets(model, cfg: dict) -> dict:
+    """The paper's LoRA targets (the seven attention and MLP projections of a Llama-style decoder) where the model has
+    them all; on an architecture that names or fuses them otherwise (gpt2's ``c_attn``, gpt_neox's
+    ``query_key_value``, phi3's ``qkv_proj``) peft's ``all-linear`` (every linear layer but the output head), said in
+    one warning. A target list other than the default is the user's and is left as it is."""
+    if list(cfg.get("target_modules") or []) != DEFAULT_LORA_CONFIG["target_modules"]:
+        return cfg
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = [t for t in DEFAULT_LORA_CONFIG["target_modules"] if t not in names]
+    if not missing:
+        return cfg
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    logger.warning(
+        "LoRA: model_type=%s has no %s (the default targets name a Llama-style decoder's projections); "
+        "targeting all linear layers but the output head (peft's all-linear) instead. Give --lora_config with "
+        "target_modules to choose.",
+        model_type,
+        ", ".join(missing),
+    )
+    return {**cfg, "target_modules": "all-linear"}
+
+
 def apply_lora(model, lora_config: str | dict | None = None, load_from: str | None = None, **kwargs):
     """Wrap ``model`` with a new trainable LoRA adapter, or a trainable copy of the adapter at ``load_from``."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
     if load_from:
         return PeftModel.from_pretrained(model, load_from, is_trainable=True, **kwargs)
-    cfg = lora_config if isinstance(lora_config, dict) else load_lora_config(lora_config)
+    cfg = default_lora_targets(model, lora_config if isinstance(lora_config, dict) else load_lora_config(lora_config))
     try:
         config = LoraConfig(**cfg)
     except TypeError as err:

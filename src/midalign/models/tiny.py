@@ -22,6 +22,11 @@ TINY_CONFIGS: dict[str, dict] = {
     "mistral": {"sliding_window": None},
     "gemma2": {"query_pre_attn_scalar": 8, "sliding_window": 16},
     "gemma3_text": {"query_pre_attn_scalar": 8, "sliding_window": 16, "sliding_window_pattern": 2},
+    "gemma": {},
+    "phi3": {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2},
+    "olmo2": {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2},
+    "gpt_neox": {"bos_token_id": 1, "eos_token_id": 2},
+    "gpt2": {"n_inner": 64, "bos_token_id": 1, "eos_token_id": 2},
 }
 
 
