@@ -410,7 +410,7 @@ def run_experiment(
               "subset": subset, "leakage": leakage, "retrieval_subset": retrieval_items,
               "complete": len(runs) == len(cfg.seeds) * len(cfg.methods),
               "runs": runs}  # fmt: skip
-    publish(fig_dir, name, result, table=markdown_table(summary, cfg, langs),
+    publish(fig_dir, name, result, table=markdown_table(summary, cfg, langs, subset, leakage, retrieval_items),
             plot=lambda path: _plot(summary, cfg, langs, path))  # fmt: skip
     return result
 
@@ -531,20 +531,56 @@ def _ci(v) -> str:
     return f"{100 * v[0]:.1f} [{100 * v[1]:.1f}, {100 * v[2]:.1f}]"
 
 
-def markdown_table(summary: dict, cfg: Sib200Config, langs: list[str]) -> str:
+def _subset_lines(subset: dict | None, leakage: dict | None, retrieval_items: dict | None) -> list[str]:
+    """What was evaluated, beside every accuracy: the subset, its label profile, majority class and chance, and the
+    leakage counts."""
+    if not subset:
+        return []
+    p = subset["labels"]
+    counts = ", ".join(f"{k} {v}" for k, v in p["counts"].items())
+    lines = [f"Evaluated: {subset['size']} of {subset['of']} test sentences ({subset['method']}, seed "
+             f"{subset['seed']}; the same ids in every language): {counts}. Majority-class accuracy "
+             f"{100 * p['majority_accuracy']:.1f}%, chance {100 * p['chance']:.1f}%."]  # fmt: skip
+    if leakage:
+        by = "; ".join(f"{k}: {len(v['ids'])}" for k, v in leakage["by_source"].items())
+        lines.append(f"Leak check before training (id or normalized text, any language): {by}; "
+                     f"{subset.get('leaked_dropped', 0)} dropped.")  # fmt: skip
+    if retrieval_items:
+        lines.append(f"Retrieval sentences: {len(retrieval_items['ids'])}, {retrieval_items['leaked_dropped']} dropped "
+                     "as found in the pairs.")  # fmt: skip
+    return [" ".join(lines), ""]
+
+
+def _t_cell(t: dict) -> str:
+    if t.get("low") is None:
+        return f"{100 * t['mean']:+.1f} (one seed: no interval)"
+    return f"{100 * t['mean']:+.1f} [{100 * t['low']:+.1f}, {100 * t['high']:+.1f}]"
+
+
+def markdown_table(summary: dict, cfg: Sib200Config, langs: list[str], subset: dict | None = None,
+                   leakage: dict | None = None, retrieval_items: dict | None = None) -> str:  # fmt: skip
+    from .stats import seed_caveat
+
     groups = list(summary["groups"])
     task = [m for m in summary["methods"] if "groups" in summary["methods"][m]]
     dtypes = ", ".join(f"seed {k} {v}" for k, v in summary.get("dtype_by_seed", {}).items())
-    lines = [f"Compute dtype: {dtypes}.", "", "Accuracy (%) with 95% bootstrap intervals over sentences and seeds:", "",
+    lines = [f"Compute dtype: {dtypes}.", "", *_subset_lines(subset, leakage, retrieval_items),
+             "Accuracy (%), mean over seeds, with a 95% bootstrap interval over seeds and sentence clusters:", "",
              "| method | seeds | " + " | ".join(groups) + " |", "|---|---|" + "---|" * len(groups)]  # fmt: skip
     for m in task:
         e = summary["methods"][m]
         lines.append(f"| {m} | {e['n_seeds']} | " + " | ".join(_ci(e["groups"][g]) for g in groups) + " |")
     if summary["paired"]:
-        lines += ["", "Paired differences (accuracy points, 95% interval; same seeds and sentences):", "",
-                  "| difference | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]  # fmt: skip
+        n = min(len(d["seeds"]) for d in summary["paired"].values())
+        caveat = seed_caveat(n)
+        lines += ["", "Paired differences (accuracy points; same seeds and sentences). Primary: the 95% seed-level "
+                  "t-interval of the per-seed paired means; sensitivity: the bootstrap over seeds and sentence "
+                  "clusters. Languages are fixed effects." + (f" {caveat.rstrip('.')}." if caveat else ""), "",
+                  "| difference | " + " | ".join(f"{g}: t | {g}: bootstrap" for g in groups) + " |",
+                  "|---|" + "---|---|" * len(groups)]  # fmt: skip
         for name, d in summary["paired"].items():
-            lines.append(f"| {name} | " + " | ".join(_ci(d["groups"][g]) for g in groups) + " |")
+            cells = [f"{_t_cell(d['t'][g])} | {_ci(d['groups'][g])}" for g in groups]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Accuracy per language (%, mean over seeds):", "", "| method | " + " | ".join(langs) + " |",
               "|---|" + "---|" * len(langs)]  # fmt: skip
     for m in task:
