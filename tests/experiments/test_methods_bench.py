@@ -92,6 +92,8 @@ def test_every_method_runs_and_is_summarized(quick):
     d = summary["paired_t"]["madx - baseline"]["transfer"]
     want = by["madx"]["f1"]["da"] - by["baseline"]["f1"]["da"]
     assert d["per_seed"] == [pytest.approx(want)] and d["low"] is None
+    boot = summary["paired"]["madx - baseline"]["transfer"]  # the sensitivity check: clustered bootstrap
+    assert boot[0] == pytest.approx(want) and boot[1] <= boot[0] <= boot[2]
     assert result["plan"]["status"] == "exploratory"
     table = (quick["fig"] / "methods_quick.md").read_text()
     assert (

@@ -51,8 +51,14 @@ from .harness import (
     write_jsonl,
 )
 from .plan import check_one_dtype, environment, timeline
-from .stats import paired_seed_interval
-from .xsid import XsidBenchConfig, evaluate_sentences, evaluated_languages, test_sentences, train_argv
+from .xsid import (
+    XsidBenchConfig,
+    evaluate_sentences,
+    evaluated_languages,
+    paired_intervals,
+    test_sentences,
+    train_argv,
+)
 
 __all__ = ["METHODS", "MethodsBenchConfig", "run_benchmark", "summarize", "markdown_table", "main"]
 
@@ -614,19 +620,10 @@ def summarize(runs: list[dict], cfg: MethodsBenchConfig, langs: list[str]) -> di
         if "chosen" in sub[0]:
             entry["chosen"] = [r["chosen"] for r in sub]
         out["methods"][method] = entry
-    # paired differences against the task-only controls: seed-level t-intervals over per-seed group means
-    by = {(r["method"], r["seed"]): r for r in runs}
-    out["paired_t"] = {}
-    for ref in ("baseline", "baseline_2x"):
-        for method in cfg.methods:
-            common = sorted(s for (m, s) in by if m == method and (ref, s) in by)
-            if method == ref or not common:
-                continue
-            out["paired_t"][f"{method} - {ref}"] = {
-                g: paired_seed_interval({s: statistics.fmean(by[(method, s)]["f1"][x] for x in m) for s in common},
-                                        {s: statistics.fmean(by[(ref, s)]["f1"][x] for x in m) for s in common})
-                for g, m in groups.items() if m
-            }  # fmt: skip
+    # paired differences against the task-only controls: seed-level t-intervals over per-seed group means (primary)
+    # and the bootstrap over seeds and sentence clusters (sensitivity)
+    pairs = [(m, ref) for ref in ("baseline", "baseline_2x") for m in cfg.methods if m != ref]
+    paired_intervals(out, runs, {g: m for g, m in groups.items() if m}, pairs)
     return out
 
 

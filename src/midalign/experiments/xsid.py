@@ -444,7 +444,7 @@ def summarize(runs: list[dict], base: dict, cfg: XsidBenchConfig, langs: list[st
         entry["train_seconds"] = statistics.mean(r["train_seconds"] for r in sub)
         entry["eval_seconds"] = statistics.mean(r["eval_seconds"] for r in sub)
         out["methods"][method] = entry
-    _intervals(out, runs, groups)
+    paired_intervals(out, runs, groups)
     base_at = {lang: v[str(layer)] for lang, v in base["retrieval"].items()}
     out["base_retrieval_at_layer"] = base_at
     if "baseline" in out["methods"]:
@@ -463,14 +463,16 @@ def _counts(runs: list[dict], method: str) -> dict[int, dict[str, list]] | None:
     return {r["seed"]: {lang: v["span_counts"] for lang, v in r["scores"].items()} for r in sub}
 
 
-def _intervals(out: dict, runs: list[dict], groups: dict[str, list[str]]) -> None:
-    """95% bootstrap intervals (seeds and sentences) of each group's F1 and of the paired differences in PAIRS."""
+def paired_intervals(out: dict, runs: list[dict], groups: dict[str, list[str]], pairs=PAIRS) -> None:
+    """Into ``out``: per method, 95% bootstrap intervals (seeds and sentence clusters) of each group's F1; per pair
+    ``(a, b)`` of ``pairs``, the paired difference's seed-level t-interval (``paired_t``, the primary interval) and
+    its clustered bootstrap (``paired``, the sensitivity check). Shared by every xSID experiment."""
     for method, entry in out["methods"].items():
         counts = _counts(runs, method)
         if counts:
             entry["groups_ci"] = {g: bootstrap_f1_ci(counts, langs=m) for g, m in groups.items() if m}
     out["paired"] = {}
-    for a, b in PAIRS:
+    for a, b in pairs:
         ca, cb = _counts(runs, a), _counts(runs, b)
         if ca and cb:
             common = sorted(set(ca) & set(cb))
@@ -482,7 +484,7 @@ def _intervals(out: dict, runs: list[dict], groups: dict[str, list[str]]) -> Non
     # sensitivity check; with fewer than 5 seeds the seed variance dominates either)
     by = {(r["method"], r["seed"]): r for r in runs}
     out["paired_t"] = {}
-    for a, b in PAIRS:
+    for a, b in pairs:
         common = sorted(s for (m, s) in by if m == a and (b, s) in by)
         if common:
             out["paired_t"][f"{a} - {b}"] = {
