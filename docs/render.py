@@ -1018,6 +1018,15 @@ def block_transfer() -> str:
         )
     ref = "baseline_2x" if any(r["method"] == "baseline_2x" for r in t["runs"]) else "baseline"
     wins = _transfer_compare(t, "alignment", ref)
+    # older results files predate the "paired" field: the same library function on their per-seed rows
+    from midalign.experiments.transfer import paired
+
+    pair = t.get("paired") or paired(t["runs"], list(cfg["targets"]), ref=ref)
+    per = "; ".join(f"{x} {100 * v['mean']:+.1f} [{100 * v['low']:+.1f}, {100 * v['high']:+.1f}]"
+                    for x, v in pair["targets"].items() if v["low"] is not None)  # fmt: skip
+    lines += ["", f"Paired, alignment − `{ref}` in F1 points with the 95% seed-level t-interval over "
+              f"{len(pair['seeds'])} seeds (the primary interval; targets are fixed effects): {pair['verdict']}; per "
+              f"target: {per}." + (f" {pair['caveat']}." if pair.get("caveat") else "")]  # fmt: skip
     lo_b, hi_b = _transfer_retrieval(t, ref)
     lo_a, hi_a = _transfer_retrieval(t, "alignment")
     lines += ["", f"Alignment above `{ref}` on {sum(wins)} of {len(wins)} (seed, target language) pairs. Held-out "

@@ -2,6 +2,7 @@
 
 import json
 import math
+import statistics
 
 import pytest
 
@@ -184,3 +185,23 @@ def test_a_benchs_training_dtype_is_read_from_its_extra_flags():
     assert train_dtype(["--bf16", "True"]) == train_dtype(["--bf16=true"]) == "bfloat16"
     assert train_dtype(["--bf16", "False", "--lora_r", "4"]) == "float32"
     assert train_dtype(["--torch_dtype", "bfloat16"]) == "bfloat16"
+
+
+def test_the_synthetic_transfer_experiment_reports_a_paired_seed_level_t_interval():
+    from midalign.experiments.transfer import paired
+
+    f1 = {  # seed -> method -> per-target F1
+        0: {"baseline_2x": {"a": 0.0, "b": 0.1}, "alignment": {"a": 0.2, "b": 0.1}},
+        1: {"baseline_2x": {"a": 0.1, "b": 0.0}, "alignment": {"a": 0.1, "b": 0.2}},
+        2: {"baseline_2x": {"a": 0.0, "b": 0.0}, "alignment": {"a": 0.3, "b": 0.1}},
+    }
+    rows = [{"seed": s, "method": m, "f1": v} for s, ms in f1.items() for m, v in ms.items()]
+    p = paired(rows, ["a", "b"])
+    assert p["ref"] == "baseline_2x" and p["seeds"] == [0, 1, 2]
+    diffs = [0.1, 0.1, 0.2]  # per seed, mean over targets of alignment - baseline_2x
+    half = 4.302653 * statistics.stdev(diffs) / 3**0.5
+    m = p["mean_over_targets"]
+    assert m["per_seed"] == pytest.approx(diffs) and m["half_width"] == pytest.approx(half, rel=1e-5)
+    assert p["targets"]["a"]["per_seed"] == pytest.approx([0.2, 0.0, 0.3])
+    # three seeds all favouring alignment still do not exclude 0 at t(2): the verdict says so
+    assert "no difference beyond noise" in p["verdict"] and "3 seeds" in p["caveat"]

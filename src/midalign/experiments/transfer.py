@@ -341,6 +341,30 @@ def _summary(rows: list[dict], cfg: TransferConfig) -> list[dict]:
     return out
 
 
+def paired(rows: list[dict], targets: list[str], arm: str = "alignment", ref: str | None = None) -> dict:
+    """``arm - ref`` in zero-shot F1 per target language and averaged over the targets: the seed-level t-interval of
+    the per-seed paired differences (seeds are what was randomized; the targets are fixed effects). ``ref`` defaults
+    to ``baseline_2x`` where it ran (the same optimizer steps), else ``baseline``."""
+    from .stats import paired_seed_interval, seed_caveat, verdict
+
+    methods = {r["method"] for r in rows}
+    ref = ref or ("baseline_2x" if "baseline_2x" in methods else "baseline")
+    by = {(r["method"], r["seed"]): r for r in rows}
+    seeds = sorted(s for (m, s) in by if m == arm and (ref, s) in by)
+    if not seeds:
+        return {"arm": arm, "ref": ref, "seeds": []}
+
+    def side(method, langs):
+        return {s: statistics.fmean(by[(method, s)]["f1"][x] for x in langs) for s in seeds}
+
+    out = {"arm": arm, "ref": ref, "seeds": seeds, "caveat": seed_caveat(len(seeds)), "targets": {}}
+    for x in targets:
+        out["targets"][x] = paired_seed_interval(side(arm, [x]), side(ref, [x]))
+    out["mean_over_targets"] = paired_seed_interval(side(arm, targets), side(ref, targets))
+    out["verdict"] = verdict(out["mean_over_targets"], what=f"{arm} - {ref}, mean over targets")
+    return out
+
+
 def _plot(rows, summary, cfg: TransferConfig, path: str) -> None:
     import matplotlib
 
@@ -404,6 +428,7 @@ def run_benchmark(
         "timeline": timeline(plan_record, rows),
         "runs": rows,
         "summary": summary,
+        "paired": paired(rows, list(cfg.targets)),
     }
     table = ["| method | " + " | ".join(r["language"] for r in summary if r["method"] == "baseline") + " |",
              "|---|" + "---|" * len(cfg.targets + (cfg.source,))]  # fmt: skip
