@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import glob
-import logging
-import os
 from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
@@ -12,6 +9,7 @@ from transformers import TrainingArguments
 from ..alignment import CENTERING, DIRECTIONS, DISTANCES, POOLING
 from ..alignment.centering import check_finite_number
 from ..data.datasets import PAIR_ORDERS
+from .checkpoints import check_output_dir, resolve_resume
 from .lm_loss import CHUNK_LOGITS
 from .schedules import SCHEDULES, get_schedule
 
@@ -26,30 +24,6 @@ def _has_accelerator() -> bool:
         or (hasattr(torch, "xpu") and torch.xpu.is_available())
         or (torch.backends.mps.is_available())
     )
-
-
-COMPLETE = "midalign_checkpoint_complete.json"  # written last into each checkpoint (AlignmentTrainer)
-FINISHED_FILES = ("adapter_model.safetensors", "model.safetensors", "trainer_state.json", "train_results.json")
-
-
-def _checkpoints(directory: str) -> list[str]:
-    """``checkpoint-N`` sub-directories, newest (largest N) first."""
-    found = []
-    for path in glob.glob(os.path.join(directory, "checkpoint-*")):
-        step = os.path.basename(path).split("-", 1)[1]
-        if os.path.isdir(path) and step.isdigit():
-            found.append((int(step), path))
-    return [p for _, p in sorted(found, reverse=True)]
-
-
-def checkpoint_complete(path: str, strict: bool = False) -> bool:
-    """Has ``trainer_state.json`` and weights; with ``strict`` (the run writes completion markers) its marker too."""
-    has_weights = any(
-        os.path.isfile(os.path.join(path, f)) and os.path.getsize(os.path.join(path, f)) > 0
-        for f in ("adapter_model.safetensors", "model.safetensors", "pytorch_model.bin")
-    ) or bool(glob.glob(os.path.join(path, "model-*.safetensors")))
-    ok = os.path.isfile(os.path.join(path, "trainer_state.json")) and has_weights
-    return ok and (not strict or os.path.isfile(os.path.join(path, COMPLETE)))
 
 
 def default_alignment_layer(num_layers: int) -> int:
@@ -369,48 +343,11 @@ class AlignmentTrainingArguments(TrainingArguments):
         return get_schedule(self.alignment_schedule)
 
     def resolve_resume(self) -> str | None:
-        """``--resume_from_checkpoint``: ``True`` (any spelling) or the output directory itself -> its latest
-        *complete* ``checkpoint-*`` (an incomplete one, torn by a kill during its save, is skipped with a warning
-        naming it); a checkpoint directory as is. A clear error when there is nothing to resume from."""
-        value = self.resume_from_checkpoint
-        if value is None or value is False or (isinstance(value, str) and value.lower() in ("", "false", "no", "0")):
-            return None
-        if value is True or (isinstance(value, str) and value.lower() in ("true", "yes", "1")):
-            value = self.output_dir
-        if not os.path.isdir(value):
-            raise FileNotFoundError(f"--resume_from_checkpoint {value}: no such directory")
-        checkpoints = _checkpoints(value)
-        if not checkpoints and os.path.isfile(os.path.join(value, "trainer_state.json")):
-            if not checkpoint_complete(value):
-                raise FileNotFoundError(f"--resume_from_checkpoint {value}: an incomplete checkpoint (torn save)")
-            return value  # a checkpoint directory given as such
-        strict = any(os.path.isfile(os.path.join(c, COMPLETE)) for c in checkpoints)  # this run writes markers
-        for path in checkpoints:  # newest first
-            if checkpoint_complete(path, strict=strict):
-                return path
-            logging.getLogger("midalign").warning(
-                "skipping %s: an incomplete checkpoint (a save was interrupted); resuming from an earlier one", path
-            )
-        raise FileNotFoundError(
-            f"--resume_from_checkpoint {self.resume_from_checkpoint}: {value} holds no checkpoint-* directory "
-            "that is complete (trainer_state.json, weights, completion marker); start without --resume_from_checkpoint"
-        )
+        """The checkpoint ``--resume_from_checkpoint`` names (:func:`midalign.training.checkpoints.resolve_resume`)."""
+        return resolve_resume(self.resume_from_checkpoint, self.output_dir)
 
     def check_output_dir(self) -> None:
-        """Refuse to train over an earlier run's checkpoints unless asked to."""
-        if (
-            self.do_train
-            and not self.overwrite_output_dir
-            and not self.resume_from_checkpoint
-            and glob.glob(os.path.join(self.output_dir or "", "checkpoint-*"))
-        ):
-            raise FileExistsError(
-                f"--output_dir {self.output_dir} already holds checkpoints. Pass --resume_from_checkpoint True to "
-                "continue that run, --overwrite_output_dir to train over it, or choose another --output_dir."
-            )
-        finished = [f for f in FINISHED_FILES if os.path.isfile(os.path.join(self.output_dir or "", f))]
-        if self.do_train and not self.overwrite_output_dir and not self.resume_from_checkpoint and finished:
-            raise FileExistsError(
-                f"--output_dir {self.output_dir} holds a finished run ({', '.join(finished)}); pass "
-                "--overwrite_output_dir to replace it, or choose another --output_dir."
-            )
+        """Refuse to train over an earlier run's checkpoints unless asked to
+        (:func:`midalign.training.checkpoints.check_output_dir`)."""
+        check_output_dir(self.output_dir, do_train=self.do_train, overwrite=self.overwrite_output_dir,
+                         resume=self.resume_from_checkpoint)  # fmt: skip

@@ -12,12 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import EarlyStoppingCallback, Trainer
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..alignment import alignment_loss, call_through, find_decoder, layer_output, pool, retrieval_accuracy
 from ..alignment.centering import STATS_FILE, PooledStats, center, needs_stats, stats_from_pooled
 from ..data import IGNORE_INDEX
-from .arguments import COMPLETE, AlignmentTrainingArguments, default_alignment_layer
+from .arguments import AlignmentTrainingArguments, default_alignment_layer
 from .callbacks import (
     PLAN_KEY,
     MicroBatchPlan,
@@ -27,6 +26,7 @@ from .callbacks import (
     _FiniteGradients,
     _StatsWriter,
 )
+from .checkpoints import CompletionMarker
 from .lm_loss import (
     CHUNK_LOGITS,
     _accepts_logits_to_keep,  # noqa: F401  (importable from here, as before the split)
@@ -164,6 +164,7 @@ class AlignmentTrainer(Trainer):
         self.clock = ScheduleClock(self.args.alignment_schedule)
         self.add_callback(self.clock)
         self.add_callback(PaperAdapterLayout())
+        self.add_callback(CompletionMarker())  # last: the marker says every on_save writer before it has finished
         self._objective_sum = 0.0  # combined objective since the last log, for the "loss" entry
         self._steps_since_log = 0
         self._unreached: dict[int, list[nn.Parameter]] = {}
@@ -538,19 +539,6 @@ class AlignmentTrainer(Trainer):
         return stats
 
     # ---- checkpoints ----
-    def _save_checkpoint(self, model, trial):
-        """transformers' save, then a completion marker written last (fsync'd): resume skips a checkpoint without
-        it (a save torn by a kill), see ``AlignmentTrainingArguments.resolve_resume``."""
-        super()._save_checkpoint(model, trial)
-        if self.args.should_save:
-            path = os.path.join(self._get_output_dir(trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
-            tmp = os.path.join(path, COMPLETE + ".tmp")
-            with open(tmp, "w") as fh:
-                fh.write(f'{{"global_step": {self.state.global_step}}}\n')
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, os.path.join(path, COMPLETE))
-
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         # transformers reads every sub-directory holding adapter weights as one more adapter; our paper-layout copy
         # (<checkpoint>/adapter_model/) is the same adapter, so load the top-level one into the active adapter.
