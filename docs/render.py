@@ -648,12 +648,36 @@ def block_bench_scoring() -> str:
     b = _load("scoring.json")
     if not b:
         return _not_measured("scoring.json", "python benchmarks/scoring.py")
-    return _bench_scoring_rows(b)
+    out = _bench_scoring_rows(b)
+    for name in ("scoring_bf16.json",):
+        other = _load(name)
+        if other:
+            out += "\n\n" + _bench_scoring_rows(other, name)
+    agree = _load("scoring_first_token.json")
+    if agree:
+        out += "\n\n" + _first_token_agreement(agree)
+    return out
 
 
-def _bench_scoring_rows(b: dict) -> str:
+def _first_token_agreement(b: dict) -> str:
+    """The first-token shortcut against exact scoring on whole test splits, per language (base model)."""
+    rows = ["| language | sentences | identical predictions | accuracy, exact | accuracy, first token | majority class | "
+            "chance | seconds, exact | seconds, first token |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for lang, a in b["agreement"].items():
+        rows.append(f"| `{lang}` | {a['n']} | {_pct(a['share'])}% | {_pct(a['accuracy_exact'])}% | "
+                    f"{_pct(a['accuracy_first_token'])}% | {_pct(a['majority_accuracy'])}% | {_pct(a['chance'])}% | "
+                    f"{a['seconds_exact']:.1f} | {a['seconds_first_token']:.1f} |")  # fmt: skip
+    return "\n".join([
+        f"**The first-token shortcut** (`--scoring first_token`, never the default): {_bench_head(b, 'scoring_first_token.json')}; "
+        f"{b['model']} base model in {b['dtype']}, the whole SIB-200 test split of each language, `eos` labels; "
+        "exact vs first-token predictions, each with its accuracy beside the split's majority-class accuracy and "
+        "chance:", "", *rows,
+    ])  # fmt: skip
+
+
+def _bench_scoring_rows(b: dict, name: str = "scoring.json") -> str:
     v = b["variants"]
-    lines = [f"{_bench_head(b, 'scoring.json')}: {b['model']} in {b['dtype']}, {b['n']} SIB-200 `{b['lang']}` test "
+    lines = [f"{_bench_head(b, name)}: {b['model']} in {b['dtype']}, {b['n']} SIB-200 `{b['lang']}` test "
              f"sentences x {b['labels']} labels, batch {b['batch_size']}, {b['rounds']} interleaved rounds, median "
              f"round (fastest-slowest); load average {b['load_average_before'][0]:.1f} before, "
              f"{b['load_average_after'][0]:.1f} after. Label forms: `eos` = label + end-of-sequence token (our "
