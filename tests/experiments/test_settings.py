@@ -1,4 +1,4 @@
-"""Issue 31, item 2 (and "Also"): every experiment's settings are validated before any run -- a recorded setting is
+"""Every experiment's settings are validated before any run -- a recorded setting is
 always the one used (no ``cfg.layer or default``) -- and ``--quick`` has its own default work dir."""
 
 import pytest
