@@ -229,9 +229,10 @@ def _quick_demo(q: dict) -> list[str]:
         f"same ids in every language): {counts}; its majority-class accuracy {_pct(prof['majority_accuracy'])}% and "
         f"chance {_pct(prof['chance'])}% beside every accuracy (a subset missing a topic, or one whose majority class "
         "passes half when the split's does not, is refused);",
-        f"- the leak checks, run before any training: evaluated items found in the training sources by id or "
-        f"normalized text in any language: {leaks} ({sub.get('leaked_dropped', 0)} dropped); retrieval sentences found "
-        f"in the pairs: {q['retrieval_subset']['leaked_dropped']} dropped;",
+        f"- the leak checks, run before any training: evaluated items found in the training sources by id, "
+        f"normalized text or near-duplicate text (shared character 8-grams) in any language: {leaks} "
+        f"({sub.get('leaked_dropped', 0)} dropped); retrieval sentences found in the pairs: "
+        f"{q['retrieval_subset']['leaked_dropped']} dropped;",
         f"- the plan: written {t['plan_written']} ({t['status']}), {t['runs_before_plan']} of {t['n_runs']} runs "
         f"finished before it; the compute dtype of every seed ({', '.join(s['dtype_by_seed'].values())});",
         f"- paired differences with the seed-level t-interval as the primary interval and the bootstrap over seeds "

@@ -144,7 +144,7 @@ def test_a_planted_overlap_is_found_by_text_in_any_language_and_by_id():
         },
     )
     assert found["leaked_ids"] == ["1"]
-    assert found["by_source"]["task rows"] == {"by_id": 0, "by_text": 1, "ids": ["1"]}
+    assert found["by_source"]["task rows"] == {"by_id": 0, "by_text": 1, "by_near_text": 0, "ids": ["1"]}
     by_id = leakage.find_leaks(eval_items, {"pairs": (["2"], [])})
     assert by_id["leaked_ids"] == ["2"] and by_id["n_items"] == 2
     assert leakage.normalize_text("Ｆｕｌｌ\u3000WIDTH") == "full width"
@@ -205,3 +205,24 @@ def test_the_synthetic_transfer_experiment_reports_a_paired_seed_level_t_interva
     assert p["targets"]["a"]["per_seed"] == pytest.approx([0.2, 0.0, 0.3])
     # three seeds all favouring alignment still do not exclude 0 at t(2): the verdict says so
     assert "no difference beyond noise" in p["verdict"] and "3 seeds" in p["caveat"]
+
+
+def test_near_duplicates_are_leaks_in_any_script_and_unrelated_sentences_are_not():
+    # SIB-200 has one: test 184 ("Jarque was practicing ... He was staying in the team hotel ahead of a match planned
+    # for Sunday against Bolonia.") contains train 185 ("He was staying in the team hotel ahead of a match planned
+    # for Sunday against Bolonia.")
+    train = ["He was staying in the team hotel ahead of a match planned for Sunday against Bolonia.",
+             "وكان يقيم في فندق الفريق قبل مباراة مقررة يوم الأحد ضد بولونيا."]  # fmt: skip
+    items = {
+        "eng_Latn": [("184", "Jarque was practicing at Coverciano earlier in the day. He was staying in the team hotel "
+                             "ahead of a match planned for Sunday against Bolonia."),
+                     ("7", "The team hotel was close to the stadium, and the match was planned for Sunday.")],
+        "arb_Arab": [("184", "كان جارك يتدرب في وقت سابق من اليوم. وكان يقيم في فندق الفريق قبل مباراة تقرر "
+                             "إقامتها يوم الأحد ضد بولونيا."), ("7", "كان الفندق قريبا من الملعب.")],
+    }  # fmt: skip
+    found = leakage.find_leaks(items, {"task rows": ((), train)})
+    assert found["leaked_ids"] == ["184"]
+    assert found["by_source"]["task rows"] == {"by_id": 0, "by_text": 0, "by_near_text": 1, "ids": ["184"]}
+    # one changed word is still the same sentence; a text too short to judge is compared exactly only
+    assert leakage.near_duplicates(["He was staying in the team hotel ahead of a game planned for Sunday."], train)
+    assert leakage.near_duplicates(["hotel"], ["hotel room"]) == [False]

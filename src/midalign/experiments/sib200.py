@@ -543,7 +543,7 @@ def _subset_lines(subset: dict | None, leakage: dict | None, retrieval_items: di
              f"{100 * p['majority_accuracy']:.1f}%, chance {100 * p['chance']:.1f}%."]  # fmt: skip
     if leakage:
         by = "; ".join(f"{k}: {len(v['ids'])}" for k, v in leakage["by_source"].items())
-        lines.append(f"Leak check before training (id or normalized text, any language): {by}; "
+        lines.append(f"Leak check before training (id, normalized or near-duplicate text, any language): {by}; "
                      f"{subset.get('leaked_dropped', 0)} dropped.")  # fmt: skip
     if retrieval_items:
         lines.append(f"Retrieval sentences: {len(retrieval_items['ids'])}, {retrieval_items['leaked_dropped']} dropped "
