@@ -81,11 +81,22 @@ def main() -> None:
         for lang in args.langs.split(","):
             rows = sib200.load_sib200(lang, "test", args.data_dir)
             prompts = [render_prefix(tok, e.text, sib200.SYSTEM_PROMPT) for e in rows]
+            gold = torch.tensor([labels.index(e.category) for e in rows])
+            t0 = time.perf_counter()
             exact = scoring.score_continuations(model, tok, prompts, forms["eos"], batch_size=args.batch_size)
+            t1 = time.perf_counter()
             first = scoring.score_continuations(model, tok, prompts, forms["eos"], batch_size=args.batch_size,
                                                 method="first_token")  # fmt: skip
+            t2 = time.perf_counter()
             same = int((exact.argmax(1) == first.argmax(1)).sum())
-            result["agreement"][lang] = {"n": len(rows), "identical": same, "share": same / len(rows)}
+            counts = [int((gold == k).sum()) for k in range(len(labels))]
+            result["agreement"][lang] = {
+                "n": len(rows), "identical": same, "share": same / len(rows),
+                "accuracy_exact": float((exact.argmax(1) == gold).float().mean()),
+                "accuracy_first_token": float((first.argmax(1) == gold).float().mean()),
+                "majority_accuracy": max(counts) / len(rows), "chance": 1 / len(labels),
+                "seconds_exact": t1 - t0, "seconds_first_token": t2 - t1,
+            }  # fmt: skip
             print(lang, result["agreement"][lang], flush=True)
         _results.write(args.json, result, threads=args.threads)
         return

@@ -186,7 +186,10 @@ def _control_table(sib: dict) -> list[str]:
         f"`{cfg['pooling']}`, layer {sib['layer']}. Retrieval acc@1 x -> English among all {cfg['retrieval_size']} "
         "test sentences (retrieval does not depend on the topics, so these figures stand; %, mean over seeds with a "
         "95% seed-level t-interval; languages are fixed effects). The seeds ran in two precisions (the dtype column): "
-        "each interval mixes them, and with three seeds it is dominated by the seed variance estimate.", "",
+        "each interval mixes them, and with three seeds it is dominated by the seed variance estimate. The leak "
+        "check added since (`retrieval_subset`) finds one of these sentences a near-duplicate of a pair sentence "
+        "(test 184 contains train 185): one candidate in each language's retrieval set, far too little to move the "
+        "control's contrast.", "",
         "| model | seed: dtype | aligned, raw | aligned, centered | never aligned, raw | never aligned, centered |",
         "|---|---|---|---|---|---|",
         f"| base | - | {_pct(base['raw aligned'])} | {_pct(base['centered aligned'])} | "
