@@ -367,6 +367,8 @@ def render_sib200_powered() -> str:
               f"{plan['endpoints']['primary']}. Stopping rule: {plan['stopping_rule']}", "",
               f"Confirmatory units finished: {len(units)} of {len(plan['arms']) * len(plan['seeds'])} ("
               + (", ".join(sorted(f"{u['arm']}:{u['seed']}" for u in units)) or "none") + ").", ""]  # fmt: skip
+    if plan.get("caveats"):
+        lines += ["Caveats written into the plan:", "", *[f"- {c}" for c in plan["caveats"]], ""]
     rep = _load("sib200_powered.json")
     if rep:
         lines += _powered_report(rep)

@@ -226,3 +226,14 @@ def test_near_duplicates_are_leaks_in_any_script_and_unrelated_sentences_are_not
     # one changed word is still the same sentence; a text too short to judge is compared exactly only
     assert leakage.near_duplicates(["He was staying in the team hotel ahead of a game planned for Sunday."], train)
     assert leakage.near_duplicates(["hotel"], ["hotel room"]) == [False]
+
+
+def test_a_stratified_cluster_bootstrap_keeps_each_strata_count_of_seeds():
+    # even seeds +1, odd seeds -1 on every item: unstratified draws tilt to either side; stratified ones cannot
+    values = {s: {"x": {"a": 1.0 if s % 2 == 0 else -1.0, "b": 1.0 if s % 2 == 0 else -1.0}} for s in range(4)}
+    free = stats.cluster_bootstrap(values, resamples=300)
+    strat = stats.cluster_bootstrap(values, resamples=300, strata={s: s % 2 for s in range(4)})
+    assert free["low"] < 0 < free["high"] and strat["low"] == strat["high"] == 0.0
+    assert strat["method"] == "cluster bootstrap (seeds stratified)"
+    with pytest.raises(ValueError, match="no stratum"):
+        stats.cluster_bootstrap(values, strata={0: 0})

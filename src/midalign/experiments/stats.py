@@ -140,6 +140,7 @@ def cluster_bootstrap(
     resamples: int = 2000,
     seed: int = 0,
     level: float = 0.95,
+    strata: Mapping[int, str] | None = None,
 ) -> dict:
     """Percentile bootstrap of the mean over seeds of the mean over languages of the mean over items, resampling
     seeds and items with replacement, where an item is a *cluster*: one drawn item id counts in every language at
@@ -148,6 +149,8 @@ def cluster_bootstrap(
     Args:
         values: ``{seed: {lang: {item_id: value}}}`` (e.g. paired per-item differences); every seed must hold the
             same languages and every language the same item ids in every seed.
+        strata: ``{seed: stratum}``: seeds are drawn within their stratum, each stratum keeping its count (e.g. the
+            even and odd seeds of a design whose role assignment alternates), so no resample tilts towards one.
     Returns:
         ``{"mean", "low", "high", "level", "method": "cluster bootstrap", "resamples", "n_clusters"}``.
     """
@@ -178,17 +181,24 @@ def cluster_bootstrap(
 
     point = stat(seeds, ids)
     rng = random.Random(seed)
-    stats = sorted(
-        stat([seeds[rng.randrange(len(seeds))] for _ in seeds], [ids[rng.randrange(len(ids))] for _ in ids])
-        for _ in range(resamples)
-    )
+    groups = {}
+    for s in seeds:
+        groups.setdefault((strata or {}).get(s, ""), []).append(s)
+    if strata is not None and set(seeds) - set(strata):
+        raise ValueError(f"cluster bootstrap: seeds {sorted(set(seeds) - set(strata))} have no stratum")
+
+    def draw_seeds() -> list[int]:
+        return [g[rng.randrange(len(g))] for g in groups.values() for _ in g]
+
+    stats = sorted(stat(draw_seeds(), [ids[rng.randrange(len(ids))] for _ in ids]) for _ in range(resamples))
     alpha = (1 - level) / 2
 
     def pct(q: float) -> float:
         return stats[min(max(int(round(q * (len(stats) - 1))), 0), len(stats) - 1)]
 
     return {"mean": point, "low": pct(alpha), "high": pct(1 - alpha), "level": level,
-            "method": "cluster bootstrap", "resamples": resamples, "n_clusters": len(ids)}  # fmt: skip
+            "method": "cluster bootstrap" + (" (seeds stratified)" if strata is not None else ""),
+            "resamples": resamples, "n_clusters": len(ids)}  # fmt: skip
 
 
 def fisher_interval(r: float, n: int, level: float = 0.95) -> list[float] | None:
