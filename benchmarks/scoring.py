@@ -19,8 +19,9 @@ fastest and slowest, and the load average before and after (a busy machine makes
 sentences/s of each and the ratios, and the agreement: identical predictions and the largest |log-likelihood
 difference| per (sentence, label).
 
-``--agreement-only --langs eng_Latn,zho_Hans,...``: no timing; exact vs first-token predictions on the whole test split
-of each language (the shortcut's agreement, per language).
+``--agreement-only --langs eng_Latn,zho_Hans,...`` (default eng_Latn,zho_Hans,arb_Arab,mar_Deva): exact vs
+first-token predictions, their accuracies and seconds, on the whole test split of each language (the shortcut's
+agreement, per language).
 
     python benchmarks/scoring.py [--model PATH] [--data-dir ../shared/data/sib-200] [--lang eng_Latn] [--n 16]
         [--rounds 2] [--batch-size 16] [--lm-eval-batch-size 16] [--threads 2] [--json fig/scoring.json]
@@ -64,7 +65,7 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "auto"])
     ap.add_argument("--skip-lm-eval", action="store_true")
     ap.add_argument("--agreement-only", action="store_true", help="exact vs first-token on whole test splits")
-    ap.add_argument("--langs", default="eng_Latn,zho_Hans,hin_Deva", help="--agreement-only: languages")
+    ap.add_argument("--langs", default="eng_Latn,zho_Hans,arb_Arab,mar_Deva", help="--agreement-only: languages")
     _results.add_args(ap, "scoring")
     args = ap.parse_args()
     _results.claim(args.json, args.overwrite)
@@ -78,6 +79,9 @@ def main() -> None:
     result = {"model": os.path.basename(os.path.normpath(path)), "dtype": dtype, "labels": len(labels)}
     if args.agreement_only:
         result["agreement"] = {}
+        missing = [x for x in args.langs.split(",") if x not in sib200.available_languages(args.data_dir)]
+        if missing:
+            raise SystemExit(f"--langs: {', '.join(missing)} not in {args.data_dir} (before anything ran)")
         for lang in args.langs.split(","):
             rows = sib200.load_sib200(lang, "test", args.data_dir)
             prompts = [render_prefix(tok, e.text, sib200.SYSTEM_PROMPT) for e in rows]

@@ -176,3 +176,20 @@ def test_joint_arms_train_on_exactly_the_baseline_task_batches(tmp_path, tiny_mo
         assert batches["alignment_center"] == batches["baseline_2x"] and len(batches["baseline_2x"]) == 6
     else:
         assert len(batches["alignment_center"]) == 3 and batches["alignment_center"] != batches["baseline_2x"][:3]
+
+
+def test_the_pilots_dev_items_are_fixed_by_its_first_finished_unit(tmp_path):
+    """A later leak check (e.g. one that sees near-duplicates) must not score the remaining pilot seeds on other
+    items than the finished ones: the finished units fix the set, and the record says what the check would change."""
+    order = ["5", "3", "9", "1"]
+    assert powered._pilot_dev_ids(str(tmp_path), "eng_Latn", ["5", "9"], order) == (["5", "9"], None)
+    unit = tmp_path / "seed1000" / "baseline_2x"
+    unit.mkdir(parents=True)
+    (unit / "result.json").write_text(json.dumps({"eval": {"eng_Latn": {"correct": {"9": 1, "5": 0, "3": 1}}}}))
+    ids, note = powered._pilot_dev_ids(str(tmp_path), "eng_Latn", ["5", "9"], order)
+    assert ids == ["5", "3", "9"] and "drop ['3']" in note
+    other = tmp_path / "seed1000" / "center_batch_w1"
+    other.mkdir(parents=True)
+    (other / "result.json").write_text(json.dumps({"eval": {"eng_Latn": {"correct": {"9": 1}}}}))
+    with pytest.raises(ValueError, match="different dev items"):
+        powered._pilot_dev_ids(str(tmp_path), "eng_Latn", ["5", "9"], order)

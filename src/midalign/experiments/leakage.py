@@ -5,10 +5,14 @@ item leaks when its English twin is a training row, or when its French twin is i
 training an experiment calls :func:`find_leaks` with its evaluation items (every language), its task-training texts
 and its pair texts; an evaluation item leaks when its id, or the normalized text of its rendering in *any* language,
 occurs in either, or when it is a near-duplicate of one source text: the two share most of their character
-8-grams (overlap coefficient >= :data:`NEAR_DUPLICATE` of the smaller set; catches a sentence that differs by
-punctuation, a word, or is contained in a longer training text, in any script). The default is to drop leaked items
-from evaluation (all languages at once) and record how many; keeping them is a flag, and then every table carries the
-count.
+8-grams (overlap coefficient >= :data:`NEAR_DUPLICATE` of the smaller set, texts of at least :data:`MIN_SHINGLES`
+8-grams). That catches a copy that differs by punctuation or a word, or sits inside a longer training text, in
+alphabetic scripts; in Han and Hangul text, where 8 characters span several words, a changed word or two already
+hides a copy (shorter n-grams there made the check quadratic on common n-grams), and no script's check catches a
+re-translation (another wording of the same sentence). In a parallel set an item is dropped in every language when
+one rendering leaks, so the alphabetic renderings (English is always evaluated) cover for the dense ones. The
+default is to drop leaked items from evaluation (all languages at once) and record how many; keeping them is a flag,
+and then every table carries the count.
 """
 
 from __future__ import annotations
@@ -17,12 +21,12 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["normalize_text", "find_leaks", "near_duplicates", "NEAR_DUPLICATE", "SHINGLE"]
+__all__ = ["normalize_text", "find_leaks", "near_duplicates", "NEAR_DUPLICATE", "SHINGLE", "MIN_SHINGLES"]
 
 _SPACE = re.compile(r"\s+")
-SHINGLE = 8  # characters per shingle (scripts without spaces included)
-NEAR_DUPLICATE = 0.6  # overlap coefficient of shingle sets from which two texts count as the same sentence
-_MIN_SHINGLES = 4  # shorter texts are compared exactly only
+SHINGLE = 8  # characters per shingle (about a word and a half in alphabetic scripts, several words in Han/Hangul)
+NEAR_DUPLICATE = 0.75  # overlap coefficient of shingle sets from which two texts count as the same sentence
+MIN_SHINGLES = 10  # a text with fewer shingles is compared exactly only (a short phrase is not a sentence)
 
 
 def normalize_text(text: str) -> str:
@@ -47,14 +51,14 @@ def near_duplicates(items: Sequence[str], texts: Iterable[str], threshold: float
     out = []
     for item in items:
         sh = _shingles(item)
-        if len(sh) < _MIN_SHINGLES:
+        if len(sh) < MIN_SHINGLES:
             out.append(False)
             continue
         shared: dict[int, int] = {}
         for g in sh:
             for j in index.get(g, ()):
                 shared[j] = shared.get(j, 0) + 1
-        out.append(any(n >= threshold * min(len(sh), sizes[j]) and sizes[j] >= _MIN_SHINGLES
+        out.append(any(n >= threshold * min(len(sh), sizes[j]) and sizes[j] >= MIN_SHINGLES
                        for j, n in shared.items()))  # fmt: skip
     return out
 
@@ -90,4 +94,5 @@ def find_leaks(
         by_source[name] = {"by_id": len(by_id), "by_text": len(by_text), "by_near_text": len(near), "ids": sorted(hit)}
         leaked |= hit
     return {"leaked_ids": sorted(leaked), "by_source": by_source, "n_items": len(all_ids),
-            "near_duplicate": {"shingle": SHINGLE, "threshold": NEAR_DUPLICATE}}  # fmt: skip
+            "near_duplicate": {"shingle": SHINGLE, "threshold": NEAR_DUPLICATE,
+                               "min_shingles": MIN_SHINGLES}}  # fmt: skip

@@ -429,6 +429,31 @@ def cmd_screen(cfg: PoweredConfig, args) -> dict:
     return sel
 
 
+def _pilot_dev_ids(
+    pilot_dir: str, pivot: str, checked: list[str], file_order: list[str]
+) -> tuple[list[str], str | None]:
+    """The pilot's dev items: those its finished units were scored on, when there are any (every seed must be scored
+    on one set, whatever a later version of the leak check would drop), else ``checked`` (the current leak check's
+    survivors). Returns the ids and, when they differ from ``checked``, a sentence saying how."""
+    import glob
+
+    done = sorted(glob.glob(os.path.join(pilot_dir, "seed*", "*", "result.json")))
+    if not done:
+        return checked, None
+    sets = {path: set(read_json(path)["eval"][pivot]["correct"]) for path in done}
+    first = sets[done[0]]
+    odd = [p for p, ids in sets.items() if ids != first]
+    if odd:
+        raise ValueError(f"pilot units scored on different dev items: {odd[0]} vs {done[0]}; remove one of them")
+    fixed = [i for i in file_order if i in first]
+    if set(fixed) == set(checked):
+        return fixed, None
+    extra, missing = sorted(set(fixed) - set(checked)), sorted(set(checked) - set(fixed))
+    return fixed, (f"dev items fixed by the pilot's first finished unit ({len(fixed)}); the current leak check would "
+                   f"drop {extra or 'none'} and add {missing or 'none'}; every pilot seed is scored on the same "
+                   "items")  # fmt: skip
+
+
 def cmd_pilot(cfg: PoweredConfig, args) -> dict:
     from ..models import load_tokenizer
 
@@ -443,6 +468,9 @@ def cmd_pilot(cfg: PoweredConfig, args) -> dict:
     leaks = _leaks(task, data_dir, "dev", sel["selected"], dev_ids, files)
     if leaks["leaked_ids"] and not cfg.keep_leaked:
         dev_ids = [i for i in dev_ids if i not in set(leaks["leaked_ids"])]
+    dev_ids, dev_note = _pilot_dev_ids(
+        pilot_dir, task.pivot, dev_ids, [it.id for it in task.load(task.pivot, "dev", data_dir)]
+    )
     grid = [g for g in PILOT_GRID if not args.only or g[0] in args.only.split(",")]
     results = {}
     for seed in cfg.pilot_seeds:
@@ -474,7 +502,8 @@ def cmd_pilot(cfg: PoweredConfig, args) -> dict:
            "dev_subset": describe_subset(dev_ids, len(dev_items), 0, "whole split", [dev_items[i] for i in dev_ids],
                                          task.labels(data_dir)),
            "dev_leaks": {k: v for k, v in leaks.items() if k != "by_source"} | {"by_source": {
-               k: {"by_id": v["by_id"], "by_text": v["by_text"]} for k, v in leaks["by_source"].items()}},
+               k: {n: c for n, c in v.items() if n != "ids"} for k, v in leaks["by_source"].items()}},
+           **({"dev_note": dev_note} if dev_note else {}),
            "env": planning.environment(dtype)}  # fmt: skip
     if len(grid) == len(PILOT_GRID):
         out["choice"], out["why"] = choose_from_pilot(summary)
@@ -537,15 +566,20 @@ def _plan_body(cfg: PoweredConfig, task, data_dir, sel, settings: TrainSettings,
                 "per-language differences (forest plot)",
             ],
             "sensitivity": "bootstrap over seeds (drawn within each role assignment: even and odd seeds) and item "
-            "clusters (one id in every language); the means of the even and odd seeds reported separately",
+            "clusters (one id in every language); the means of the even and odd seeds reported separately. Drawing "
+            "within the assignments leaves out the variance between them, which the primary t-interval includes: "
+            "the bootstrap can be the narrower of the two, and it falls back to unstratified draws while an "
+            "assignment has fewer than 2 seeds",
         },  # fmt: skip
         "caveats": [
             "the pairs are translations of the task's own training sentences (train split): a lift may come from "
             "seeing the task sentences in translation rather than from aligning representations as such; no arm "
             "with pairs of other sentences is run (cost: a fourth arm per seed), so a positive result is read as "
             "'alignment on task-sentence translations', not 'alignment per se'",
-            "one model (Gemma 3 270M), one task, one precision: no claim beyond them",
-            "languages are fixed effects: the result is about these 16, not a population of languages",
+            f"one model ({model['path'].rstrip('/').rsplit('/', 1)[-1]}), one task ({task.name}), one precision "
+            f"({cfg.dtype}): no claim beyond them",
+            f"languages are fixed effects: the result is about these {len(sel['selected'])}, not a population of "
+            "languages",
         ],
         "stopping_rule": STOPPING_RULE.format(n0=cfg.first_seeds, hw=cfg.target_half_width, nmax=cfg.max_seeds),
         "pilot": pilot,
@@ -702,7 +736,10 @@ def endpoint(by: Mapping, arm: str, ref: str, seeds: Sequence[int], langs_of) ->
     values = {s: {f"slot{j}": d for j, (_, d) in enumerate(sorted(_diff_items(by[(arm, s)], by[(ref, s)],
               langs_of(s)).items()))} for s in seeds}  # fmt: skip
     # seeds drawn within their role assignment (even: half A aligned, odd: half B), each keeping its count
-    out["bootstrap"] = stats.cluster_bootstrap(values, resamples=2000, strata={s: aligned_half(s) for s in seeds})
+    strata = {s: aligned_half(s) for s in seeds}
+    if min(sum(1 for v in strata.values() if v == h) for h in set(strata.values())) < 2:
+        strata = None  # a stratum of one seed would have no seed variance at all: unstratified until each has two
+    out["bootstrap"] = stats.cluster_bootstrap(values, resamples=2000, strata=strata)
     # each role assignment on its own (even seeds align half A, odd seeds half B): a missing unit cannot tilt the
     # mean towards one half unseen
     out["by_role"] = {h: statistics.fmean(d for s, d in zip(out["seeds"], out["per_seed"]) if aligned_half(s) == h)
