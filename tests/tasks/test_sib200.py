@@ -176,8 +176,6 @@ def test_infer_refuses_to_resume_over_new_weights_at_the_same_path(tmp_path, tin
     old ones were make a resume refused (not rows 1-3 of the old weights and 4-6 of the new)."""
     import shutil
 
-    import torch
-
     from midalign.models import tiny_model
     from midalign.models.loading import model_fingerprint
 
@@ -190,8 +188,8 @@ def test_infer_refuses_to_resume_over_new_weights_at_the_same_path(tmp_path, tin
     out.write_text("".join(out.read_text().splitlines(keepends=True)[:3]))  # an interrupted run: 3 of 6 rows
     before, fingerprint = out.read_text(), model_fingerprint(str(model_dir))
     assert fingerprint.startswith("sha256:") and model_fingerprint("owner/name") == "owner/name"
-    torch.manual_seed(1)
-    new = tiny_model("llama", vocab_size=len(tokenizer), num_layers=4)
+    new = tiny_model("llama", vocab_size=len(tokenizer), num_layers=4, seed=1)  # other weights (the fingerprint
+    # is a function of content: the same weights saved again keep it)
     new.config.pad_token_id = tokenizer.pad_token_id
     new.save_pretrained(model_dir)  # new weights, same path, same shapes
     assert model_fingerprint(str(model_dir)) != fingerprint

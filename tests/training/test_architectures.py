@@ -48,8 +48,8 @@ def test_default_training_runs_on_every_architecture(arch_dir, tmp_path, data_fi
 def test_an_explicit_target_list_is_the_users(tokenizer):
     from midalign.models.loading import default_lora_targets
 
-    model = tiny_model("gpt2", vocab_size=64, num_layers=2)
-    mine = {**DEFAULT_LORA_CONFIG, "target_modules": ["c_attn"]}
+    model = tiny_model("gpt_neox", vocab_size=64, num_layers=2)
+    mine = {**DEFAULT_LORA_CONFIG, "target_modules": ["query_key_value"]}
     assert default_lora_targets(model, mine) is mine
     assert default_lora_targets(model, dict(DEFAULT_LORA_CONFIG))["target_modules"] == "all-linear"
     llama = tiny_model("llama", vocab_size=64, num_layers=2)

@@ -130,8 +130,8 @@ def load_lora_config(path: str | None) -> dict:
 
 def default_lora_targets(model, cfg: dict) -> dict:
     """The paper's LoRA targets (the seven attention and MLP projections of a Llama-style decoder) where the model has
-    them all; on an architecture that names or fuses them otherwise (gpt2's ``c_attn``, gpt_neox's
-    ``query_key_value``, phi3's ``qkv_proj``) peft's ``all-linear`` (every linear layer but the output head), said in
+    them all; on an architecture that names or fuses them otherwise (gpt_neox's ``query_key_value``, phi3's
+    ``qkv_proj``) peft's ``all-linear`` (every linear layer but the output head), said in
     one warning. A target list other than the default is the user's and is left as it is."""
     if list(cfg.get("target_modules") or []) != DEFAULT_LORA_CONFIG["target_modules"]:
         return cfg

@@ -26,7 +26,6 @@ TINY_CONFIGS: dict[str, dict] = {
     "phi3": {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2},
     "olmo2": {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2},
     "gpt_neox": {"bos_token_id": 1, "eos_token_id": 2},
-    "gpt2": {"n_inner": 64, "bos_token_id": 1, "eos_token_id": 2},
 }
 
 
