@@ -307,14 +307,17 @@ def _powered_pilot(pilot: dict, units: list[dict]) -> list[str]:
         return [f"**Pilot** (exploratory, dev split only; `{POWERED_CMD.format(phase='pilot')}`): "
                 f"{len(done)} units finished so far ({', '.join(done) or 'none'}); the choice is made when all are "
                 "done.", ""]  # fmt: skip
-    rows = ["| configuration | English dev accuracy | aligned dev retrieval, centered | raw | minutes per unit |",
-            "|---|---|---|---|---|"]  # fmt: skip
+    major = _pct(pilot["dev_subset"]["labels"]["majority_accuracy"])
+    rows = ["| configuration | English dev accuracy | majority class | aligned dev retrieval, centered | raw | "
+            "minutes per unit |", "|---|---|---|---|---|---|"]  # fmt: skip
     for name, v in pilot["summary"].items():
-        rows.append(f"| {name} | {_pct(v['english_dev_accuracy'])} | {_pct(v['aligned_dev_retrieval_centered'])} | "
-                    f"{_pct(v['aligned_dev_retrieval_raw'])} | {v['seconds'] / 60:.0f} |")  # fmt: skip
+        rows.append(f"| {name} | {_pct(v['english_dev_accuracy'])} | {major} | "
+                    f"{_pct(v['aligned_dev_retrieval_centered'])} | {_pct(v['aligned_dev_retrieval_raw'])} | "
+                    f"{v['seconds'] / 60:.0f} |")  # fmt: skip
     return [f"**Pilot** (exploratory: seeds {', '.join(map(str, pilot['seeds']))}, dev split only, means over seeds; "
             f"English dev set: {_profile(pilot['dev_subset']['labels'])}). Rule: {pilot['rule']}", "", *rows, "",
-            f"Choice: {pilot.get('why', 'not made (partial grid)')}.", ""]  # fmt: skip
+            f"Choice: {pilot.get('why', 'not made (partial grid)')} (English dev majority-class accuracy {major}).",
+            ""]  # fmt: skip
 
 
 def _powered_report(rep: dict) -> list[str]:
@@ -366,7 +369,8 @@ def render_sib200_powered() -> str:
     lines += [f"**Plan** `{record['sha']}` ({record['status']}), written {record['written']} at commit "
               f"`{(record['code']['commit'] or 'unknown')[:10]}`: arms {', '.join(plan['arms'])}; seeds "
               f"{plan['seeds'][0]}..{plan['seeds'][-1]}; {plan['dtype']}; primary endpoint: "
-              f"{plan['endpoints']['primary']}. Stopping rule: {plan['stopping_rule']}", "",
+              f"{plan['endpoints']['primary']}; every evaluated language: "
+              f"{_profile(plan['evaluation']['subset']['labels'])}. Stopping rule: {plan['stopping_rule']}", "",
               f"Confirmatory units finished: {len(units)} of {len(plan['arms']) * len(plan['seeds'])} ("
               + (", ".join(sorted(f"{u['arm']}:{u['seed']}" for u in units)) or "none") + ").", ""]  # fmt: skip
     if plan.get("caveats"):
