@@ -4,14 +4,7 @@ import subprocess
 
 import pytest
 
-
-def _argv(tiny_model_dir, data_files, out, *extra):
-    return [
-        "--model_name_or_path", tiny_model_dir, "--train_file", data_files["both"], "--output_dir", str(out),
-        "--per_device_train_batch_size", "2", "--learning_rate", "1e-3", "--logging_steps", "1",
-        "--report_to", "none", "--disable_tqdm", "True", "--seed", "0", "--alignment_layer", "2",
-        "--alternate_training", "--contrastive_data_mode", "2", *extra,
-    ]  # fmt: skip
+from tests.training.helpers import paper_run_argv
 
 
 def test_missing_model_directory_is_one_clear_line(tmp_path):
@@ -40,11 +33,11 @@ def test_cli_user_errors_are_one_line_with_exit_2(tmp_path, tiny_model_dir, data
     from midalign.cli import main
 
     with pytest.raises(SystemExit) as err:
-        main(["train", *_argv(tiny_model_dir, data_files, tmp_path / "o", "--alignment_temperature", "0")])
+        main(["train", *paper_run_argv(tiny_model_dir, data_files, tmp_path / "o", "--alignment_temperature", "0")])
     assert err.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == ["midalign train: --alignment_temperature must be > 0, got 0.0"]
     with pytest.raises(SystemExit) as err:
-        main(["train", *_argv(tiny_model_dir, data_files, tmp_path / "o", "--additional_loss_lay", "2")])
+        main(["train", *paper_run_argv(tiny_model_dir, data_files, tmp_path / "o", "--additional_loss_lay", "2")])
     assert err.value.code == 2  # no prefix matching of flags: a typo is an error
     assert "not used by the HfArgumentParser: ['--additional_loss_lay'" in capsys.readouterr().err

@@ -84,3 +84,26 @@ def make_trainer(
         callbacks=[capture],
     )
     return trainer, initial, capture
+
+
+def run_argv(model_dir, train_file, out, *extra) -> list[str]:
+    """`midalign train` flags of a small end-to-end run on ``train_file`` (alignment layer 2, seed 0)."""
+    return [
+        "--model_name_or_path", model_dir, "--train_file", train_file, "--output_dir", str(out),
+        "--per_device_train_batch_size", "2", "--learning_rate", "1e-3", "--logging_steps", "1",
+        "--report_to", "none", "--disable_tqdm", "True", "--seed", "0", "--alignment_layer", "2", *extra,
+    ]  # fmt: skip
+
+
+def paper_run_argv(model_dir, data_files, out, *extra) -> list[str]:
+    """:func:`run_argv` on the task+pairs file with the paper's alternate flags."""
+    return run_argv(model_dir, data_files["both"], out, "--alternate_training", "--contrastive_data_mode", "2", *extra)
+
+
+def adapter_weights(path) -> dict:
+    """The tensors of ``<path>/adapter_model.safetensors``."""
+    import os
+
+    from safetensors.torch import load_file
+
+    return load_file(os.path.join(path, "adapter_model.safetensors"))

@@ -15,35 +15,7 @@ import torch
 from midalign.locking import LockedError, exclusive
 from midalign.training.run import parse_args, run_training
 from tests.conftest import ROOT
-
-
-def _argv_file(tiny_model_dir, train_file, out, *extra):
-    return [
-        "--model_name_or_path", tiny_model_dir, "--train_file", train_file, "--output_dir", str(out),
-        "--per_device_train_batch_size", "2", "--learning_rate", "1e-3", "--logging_steps", "1",
-        "--report_to", "none", "--disable_tqdm", "True", "--seed", "0", "--alignment_layer", "2", *extra,
-    ]  # fmt: skip
-
-
-def _adapter_at(out):
-    from safetensors.torch import load_file
-
-    return load_file(str(out / "adapter_model.safetensors"))
-
-
-def _argv(tiny_model_dir, data_files, out, *extra):
-    return [
-        "--model_name_or_path", tiny_model_dir, "--train_file", data_files["both"], "--output_dir", str(out),
-        "--per_device_train_batch_size", "2", "--learning_rate", "1e-3", "--logging_steps", "1",
-        "--report_to", "none", "--disable_tqdm", "True", "--seed", "0", "--alignment_layer", "2",
-        "--alternate_training", "--contrastive_data_mode", "2", *extra,
-    ]  # fmt: skip
-
-
-def _adapter(path):
-    from safetensors.torch import load_file
-
-    return load_file(os.path.join(path, "adapter_model.safetensors"))
+from tests.training.helpers import adapter_weights, paper_run_argv, run_argv
 
 
 @pytest.mark.parametrize("how", ["True", "true", "output_dir"])
@@ -51,22 +23,22 @@ def test_resume_with_true_or_the_output_dir(tmp_path, tiny_model_dir, data_files
     common = ["--alternate_training", "--contrastive_data_mode", "2", "--max_steps", "4",
               "--save_strategy", "steps", "--save_steps", "2"]  # fmt: skip
     full = tmp_path / "full"
-    run_training(*parse_args(_argv_file(tiny_model_dir, data_files["both"], full, *common)))
+    run_training(*parse_args(run_argv(tiny_model_dir, data_files["both"], full, *common)))
     # what a run killed after its step-2 checkpoint leaves behind: that checkpoint only
     part = tmp_path / "part"
     part.mkdir()
     shutil.copytree(full / "checkpoint-2", part / "checkpoint-2")
     target = str(part) if how == "output_dir" else how
-    run_training(*parse_args(_argv_file(tiny_model_dir, data_files["both"], part, *common, "--resume_from_checkpoint",
+    run_training(*parse_args(run_argv(tiny_model_dir, data_files["both"], part, *common, "--resume_from_checkpoint",
                                    target)))  # fmt: skip
-    a, b = _adapter_at(full), _adapter_at(part)
+    a, b = adapter_weights(full), adapter_weights(part)
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
 
 
 def test_resume_with_nothing_to_resume_is_a_clear_error(tmp_path, tiny_model_dir, data_files):
-    argv = _argv_file(tiny_model_dir, data_files["task"], tmp_path / "new", "--only_train_language_modeling",
+    argv = run_argv(tiny_model_dir, data_files["task"], tmp_path / "new", "--only_train_language_modeling",
                  "--max_steps", "1", "--resume_from_checkpoint", "True")  # fmt: skip
     (tmp_path / "new").mkdir()
     with pytest.raises(FileNotFoundError, match="holds no checkpoint-"):
@@ -75,18 +47,22 @@ def test_resume_with_nothing_to_resume_is_a_clear_error(tmp_path, tiny_model_dir
 
 def test_resume_true_after_a_finished_run_takes_its_latest_checkpoint(tmp_path, tiny_model_dir, data_files):
     out = tmp_path / "out"
-    run_training(*parse_args(_argv(tiny_model_dir, data_files, out, "--max_steps", "2", "--save_steps", "1")))
+    run_training(*parse_args(paper_run_argv(tiny_model_dir, data_files, out, "--max_steps", "2", "--save_steps", "1")))
     assert (out / "trainer_state.json").is_file()  # the finished run's own state, not a checkpoint
-    args = parse_args(_argv(tiny_model_dir, data_files, out, "--max_steps", "3", "--resume_from_checkpoint", "True"))
+    args = parse_args(
+        paper_run_argv(tiny_model_dir, data_files, out, "--max_steps", "3", "--resume_from_checkpoint", "True")
+    )
     assert args[2].resolve_resume() == str(out / "checkpoint-2")
 
 
 def test_a_torn_newest_checkpoint_is_skipped_with_a_warning(tmp_path, tiny_model_dir, data_files, caplog):
     out = tmp_path / "out"
-    run_training(*parse_args(_argv(tiny_model_dir, data_files, out, "--max_steps", "2", "--save_steps", "1")))
+    run_training(*parse_args(paper_run_argv(tiny_model_dir, data_files, out, "--max_steps", "2", "--save_steps", "1")))
     assert (out / "checkpoint-2" / "midalign_checkpoint_complete.json").is_file()
     (out / "checkpoint-2" / "midalign_checkpoint_complete.json").unlink()  # a kill before the save finished
-    args = parse_args(_argv(tiny_model_dir, data_files, out, "--max_steps", "3", "--resume_from_checkpoint", "True"))
+    args = parse_args(
+        paper_run_argv(tiny_model_dir, data_files, out, "--max_steps", "3", "--resume_from_checkpoint", "True")
+    )
     with caplog.at_level("WARNING", logger="midalign"):
         assert args[2].resolve_resume() == str(out / "checkpoint-1")
     assert "skipping" in caplog.text and "checkpoint-2" in caplog.text
@@ -94,11 +70,15 @@ def test_a_torn_newest_checkpoint_is_skipped_with_a_warning(tmp_path, tiny_model
 
 def test_a_finished_run_is_not_replaced_without_overwrite(tmp_path, tiny_model_dir, data_files):
     out = tmp_path / "out"
-    run_training(*parse_args(_argv(tiny_model_dir, data_files, out, "--max_steps", "1", "--save_strategy", "no")))
-    before = _adapter(out)
+    run_training(
+        *parse_args(paper_run_argv(tiny_model_dir, data_files, out, "--max_steps", "1", "--save_strategy", "no"))
+    )
+    before = adapter_weights(out)
     with pytest.raises(FileExistsError, match="holds a finished run"):
-        run_training(*parse_args(_argv(tiny_model_dir, data_files, out, "--max_steps", "1", "--save_strategy", "no")))
-    after = _adapter(out)
+        run_training(
+            *parse_args(paper_run_argv(tiny_model_dir, data_files, out, "--max_steps", "1", "--save_strategy", "no"))
+        )
+    after = adapter_weights(out)
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
@@ -106,9 +86,11 @@ def test_a_second_run_on_a_locked_output_dir_is_refused(tmp_path, tiny_model_dir
     out = tmp_path / "out"
     with exclusive(str(out), directory=True, what="--output_dir"):
         with pytest.raises(LockedError, match=f"--output_dir {out} is in use by another run \\(pid {os.getpid()}"):
-            run_training(*parse_args(_argv(tiny_model_dir, data_files, out, "--max_steps", "1")))
+            run_training(*parse_args(paper_run_argv(tiny_model_dir, data_files, out, "--max_steps", "1")))
     # released: the run goes through
-    run_training(*parse_args(_argv(tiny_model_dir, data_files, out, "--max_steps", "1", "--save_strategy", "no")))
+    run_training(
+        *parse_args(paper_run_argv(tiny_model_dir, data_files, out, "--max_steps", "1", "--save_strategy", "no"))
+    )
 
 
 def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
@@ -136,11 +118,11 @@ def test_kill_during_checkpoint_saves_then_resume_matches_an_uninterrupted_run(t
 
     def cmd(out, *extra):
         return [sys.executable, str(ROOT / "scripts" / "run_clm_lora.py"),
-                *_argv(tiny_model_dir, data_files, out, *common, *extra)]  # fmt: skip
+                *paper_run_argv(tiny_model_dir, data_files, out, *common, *extra)]  # fmt: skip
 
     full = tmp_path / "full"
     subprocess.run(cmd(full), env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    want = _adapter(full)
+    want = adapter_weights(full)
     rng = random.Random(0)
     for attempt in range(3):
         out = tmp_path / f"killed{attempt}"
@@ -157,7 +139,7 @@ def test_kill_during_checkpoint_saves_then_resume_matches_an_uninterrupted_run(t
             continue  # finished before the kill: nothing to resume
         subprocess.run(cmd(out, "--resume_from_checkpoint", "True"), env=env, check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)  # fmt: skip
-        got = _adapter(out)
+        got = adapter_weights(out)
         assert got.keys() == want.keys()
         for k in want:
             torch.testing.assert_close(got[k], want[k], rtol=0, atol=0, msg=f"attempt {attempt}: {k}")

@@ -9,24 +9,7 @@ import pytest
 from midalign import AlignmentTrainer, AlignmentTrainingArguments
 from midalign.training.run import parse_args, run_training
 from tests.conftest import write_jsonl
-
-
-def _argv_file(tiny_model_dir, train_file, out, *extra):
-    return [
-        "--model_name_or_path", tiny_model_dir, "--train_file", train_file, "--output_dir", str(out),
-        "--per_device_train_batch_size", "2", "--learning_rate", "1e-3", "--logging_steps", "1",
-        "--report_to", "none", "--disable_tqdm", "True", "--seed", "0", "--alignment_layer", "2", *extra,
-    ]  # fmt: skip
-
-
-def _argv(tiny_model_dir, data_files, out, *extra):
-    return [
-        "--model_name_or_path", tiny_model_dir, "--train_file", data_files["both"], "--output_dir", str(out),
-        "--per_device_train_batch_size", "2", "--learning_rate", "1e-3", "--logging_steps", "1",
-        "--report_to", "none", "--disable_tqdm", "True", "--seed", "0", "--alignment_layer", "2",
-        "--alternate_training", "--contrastive_data_mode", "2", *extra,
-    ]  # fmt: skip
-
+from tests.training.helpers import paper_run_argv, run_argv
 
 TASK = {"prefix": "Input: play some jazz\nOutput:", "text": " music"}
 
@@ -51,7 +34,7 @@ def test_a_one_row_last_batch_does_not_crash_alignment(tmp_path, tiny_model_dir,
     rows = [json.loads(line) for line in open(data_files["both"], encoding="utf-8")][:5]  # 5 rows, batch 2
     path = write_jsonl(tmp_path / "five.json", rows)
     trainer = run_training(
-        *parse_args(_argv_file(tiny_model_dir, path, tmp_path / "out", "--alignment_schedule", "align_only",
+        *parse_args(run_argv(tiny_model_dir, path, tmp_path / "out", "--alignment_schedule", "align_only",
                           "--contrastive_data_mode", "2", "--num_train_epochs", "2", "--save_strategy", "no"))
     )  # fmt: skip
     # 3 micro-batches per epoch, the last of each with one pair: skipped, counted, logged
@@ -63,7 +46,7 @@ def test_a_one_row_last_batch_does_not_crash_alignment(tmp_path, tiny_model_dir,
 def test_targets_that_do_not_fit_the_block_size_are_an_error(tmp_path, tiny_model_dir):
     rows = [{"prefix": "short prompt ", "text": "answer"}] * 2 + [{"prefix": "word " * 60, "text": "answer"}]
     path = write_jsonl(tmp_path / "long.json", rows)
-    argv = _argv_file(tiny_model_dir, path, tmp_path / "out", "--only_train_language_modeling", "--max_steps", "1",
+    argv = run_argv(tiny_model_dir, path, tmp_path / "out", "--only_train_language_modeling", "--max_steps", "1",
                  "--block_size", "16")  # fmt: skip
     with pytest.raises(ValueError, match=rf"1 task example\(s\) do not fit in --block_size 16; first {path}:3"):
         run_training(*parse_args(argv))
@@ -77,7 +60,7 @@ def test_targets_that_do_not_fit_the_block_size_are_an_error(tmp_path, tiny_mode
 def test_a_non_finite_loss_stops_the_run_and_saves_nothing(tmp_path, tiny_model_dir, data_files):
     out = tmp_path / "out"
     # 1e39 is a finite flag value (a Python float) but overflows float32: the alignment loss becomes inf
-    argv = _argv(tiny_model_dir, data_files, out, "--max_steps", "2", "--save_strategy", "no",
+    argv = paper_run_argv(tiny_model_dir, data_files, out, "--max_steps", "2", "--save_strategy", "no",
                  "--alignment_weight", "1e39")  # fmt: skip
     with pytest.raises(FloatingPointError, match="non-finite alignment loss \\(inf\\) at optimizer step 2"):
         run_training(*parse_args(argv))
@@ -95,7 +78,7 @@ def test_a_tokenizer_without_pad_or_eos_is_refused_up_front(tmp_path, tiny_model
     tok.eos_token = None
     tok.save_pretrained(model_dir)
     with pytest.raises(ValueError, match="neither a pad nor an eos token"):
-        run_training(*parse_args(_argv(str(model_dir), data_files, tmp_path / "o", "--max_steps", "1")))
+        run_training(*parse_args(paper_run_argv(str(model_dir), data_files, tmp_path / "o", "--max_steps", "1")))
 
 
 @pytest.mark.parametrize("case", ["one-row alignment file", "batch of one"])
@@ -112,7 +95,9 @@ def test_alignment_without_negatives_is_warned(tmp_path, tiny_model_dir, data_fi
     else:
         extra = ["--per_device_train_batch_size", "1"]
     with caplog.at_level("WARNING", logger="midalign"):
-        run_training(*parse_args(_argv(tiny_model_dir, data_files, tmp_path / "out", "--max_steps", "2", *extra)))
+        run_training(
+            *parse_args(paper_run_argv(tiny_model_dir, data_files, tmp_path / "out", "--max_steps", "2", *extra))
+        )
     expected = (
         "2 copies of one pair" if case == "one-row alignment file" else "of one pair has no negatives and is skipped"
     )
@@ -121,7 +106,9 @@ def test_alignment_without_negatives_is_warned(tmp_path, tiny_model_dir, data_fi
 
 def test_first_batch_verdict_never_suggests_the_remedy_already_in_use(tmp_path, tiny_model_dir, data_files, caplog):
     """With --alignment_center batch the first-batch line reports the centred loss; it must not advise centring."""
-    argv = _argv(tiny_model_dir, data_files, tmp_path / "out", "--max_steps", "2", "--alignment_center", "batch")
+    argv = paper_run_argv(
+        tiny_model_dir, data_files, tmp_path / "out", "--max_steps", "2", "--alignment_center", "batch"
+    )
     with caplog.at_level("INFO", logger="midalign"):
         run_training(*parse_args(argv))
     lines = [r.getMessage() for r in caplog.records if "alignment loss at the first batch" in r.getMessage()]
