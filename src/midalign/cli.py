@@ -10,6 +10,10 @@ import sys
 __all__ = ["COMMANDS", "main"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "infer": ("midalign.tasks.cli:main_infer", "predict with a model (+ adapters) on any task: `infer --task NAME`"),
+    "eval": ("midalign.tasks.cli:main_eval", "score predictions on any task: `eval --task NAME --predictions F ...`"),
+    "export": ("midalign.tasks.cli:main_export", "a task's items as the paper's training rows: `export --task NAME`"),
+    "pairs": ("midalign.tasks.cli:main_pairs", "a parallel task's pairs for --alignment_file: `pairs --task NAME`"),
     "experiment": (
         "midalign.experiments:main",
         "`experiment sib200|xsid|methods`: real-data transfer experiments (Gemma 3 270M); `experiment transfer`: "
@@ -29,8 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "xSID slot filling (15 languages): infer, eval, export (training rows), pairs (en <-> x)",
     ),
     "sib200": (
-        "midalign.tasks.sib200_cli:main",
-        "SIB-200 topic classification (195 languages): infer (label scoring), eval, export, pairs (en <-> x)",
+        "midalign.tasks.cli:sib200",
+        "SIB-200 topic classification (195 languages): `midalign <infer|eval|export|pairs> --task sib200`",
     ),
     "massive": ("midalign.tasks.massive_cli:cli", "MASSIVE slot filling: infer, extract, eval, export (training data)"),
     "analyze": (

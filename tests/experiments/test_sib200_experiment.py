@@ -113,7 +113,7 @@ def test_settings_are_validated_before_any_run_and_quick_has_its_own_work_dir(tm
 
 
 def test_infer_limit_is_a_stratified_sample_not_a_prefix(tmp_path, tiny_model_dir):
-    from midalign.tasks.sib200_cli import main
+    from midalign.tasks.cli import sib200 as main
     from tests.experiments.test_powered import make_task_dir
 
     data = make_task_dir(tmp_path / "data", ["eng_Latn", "deu_Latn"], sizes=(7, 7, 14))

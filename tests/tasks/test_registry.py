@@ -7,12 +7,12 @@ from tests.conftest import ROOT
 
 
 def test_registered_tasks_share_one_interface():
-    assert {"sib200", "xsid"} <= set(TASKS)
+    assert {"sib200", "nusax", "xsid"} <= set(TASKS)
     task = get_task("sib200")
     sample = str(ROOT / "tests" / "assets" / "sib200")
     assert "deu_Latn" in task.languages(sample)
     examples = task.load("deu_Latn", "test", sample)
-    scores = task.score(examples, [e.category for e in examples])
+    scores = task.score(examples, [e.label for e in examples])
     assert scores["accuracy"] == 1.0 and task.kind == "labels"
 
 

@@ -131,7 +131,7 @@ def test_eval_reads_one_label_per_line_and_names_bad_lines(tmp_path, capsys):
     f.write_text("\n".join(gold[:3]) + "\n")
     with pytest.raises(SystemExit):
         _sib(["eval", "--predictions", str(f), "--data-dir", SAMPLE])
-    assert "3 lines, but the split has 6 sentences" in capsys.readouterr().err
+    assert "3 lines, but the split has 6 items" in capsys.readouterr().err
 
 
 def test_eval_pools_languages_and_checks_ids(tmp_path, capsys):
@@ -148,7 +148,7 @@ def test_eval_pools_languages_and_checks_ids(tmp_path, capsys):
     assert out["accuracy"] == 1.0 and out["n"] == 12 and set(out["per_language"]) == {"deu_Latn", "zho_Hans"}
     with pytest.raises(SystemExit):  # German predictions scored as Arabic: ids do not match
         _sib(["eval", "--predictions", files[0], "--lang", "arb_Arab", "--data-dir", SAMPLE])
-    assert "no prediction for 6 of 6 sentences of arb_Arab" in capsys.readouterr().err
+    assert "no prediction for 6 of 6 items of arb_Arab" in capsys.readouterr().err
 
 
 def test_pairs_by_index_id_and_export(tmp_path, tiny_model_dir):

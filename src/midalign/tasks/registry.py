@@ -1,12 +1,15 @@
 """The task registry: what every task offers behind one interface, so commands and experiments look tasks up by
-name instead of importing ``load_massive`` / ``load_xsid`` / ... one by one. Adding a task = its module + one
-:func:`register` call here.
+name instead of importing ``load_massive`` / ``load_xsid`` / ... one by one. Label tasks come from
+:mod:`midalign.tasks.spec` (registering a ``LabelTask`` there registers it here); a generation task = its module +
+one :func:`register` call here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+
+from .spec import LABEL_TASKS
 
 __all__ = ["Task", "TASKS", "register", "get_task"]
 
@@ -52,16 +55,19 @@ def get_task(name: str) -> Task:
         raise ValueError(f"unknown task {name!r}; choose one of {', '.join(sorted(TASKS))}") from None
 
 
-def _sib200() -> Task:
-    from . import sib200
+def _label(spec) -> Task:
+    """A label task of :mod:`midalign.tasks.spec` (SIB-200, NusaX-Senti, ...) behind the shared interface."""
+
+    def load(lang, split, data_dir=None):
+        return spec.load(lang, split, spec.resolve_data_dir(data_dir))
 
     return Task(
-        name="sib200",
+        name=spec.name,
         kind="labels",
-        languages=sib200.available_languages,
-        load=sib200.load_sib200,
-        score=lambda examples, preds: sib200.score_sib([e.category for e in examples], preds),
-        description="SIB-200 topic classification, 7 labels, 195 languages (parallel)",
+        languages=spec.languages,
+        load=load,
+        score=lambda examples, preds: spec.score([e.label for e in examples], preds),
+        description=spec.description,
     )
 
 
@@ -159,5 +165,7 @@ def _wmt23() -> Task:
     )
 
 
-for _make in (_sib200, _xsid, _massive, _ner, _wmt23):
+for _spec in LABEL_TASKS.values():
+    register(_label(_spec))
+for _make in (_xsid, _massive, _ner, _wmt23):
     register(_make())

@@ -6,8 +6,11 @@ prediction by exact label scoring, metrics, the label profile an accuracy is rea
 same for every task. An item's ``id`` names the same item in every language of a parallel task (SIB-200's
 ``index_id``), which is what representative subsets and leakage checks key on.
 
-Adding a multiple-choice task over local files with a fixed label set is one ``LabelTask(...)`` and one
-``register_label_task`` call: see ``sib200_task()`` below.
+Adding a classification task over local CSV/TSV files with a fixed label set is one :func:`csv_label_task` call
+registered with :func:`register_label_task` (NusaX-Senti below is 9 lines); a release with its own layout is one
+``LabelTask(...)`` with its own ``load`` (``sib200_task()`` below). Every registered task then runs through the
+generic commands ``midalign infer|eval|export|pairs --task NAME``, ``midalign export-lm-eval --task NAME`` and the
+experiment protocol.
 """
 
 from __future__ import annotations
@@ -18,7 +21,16 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Item", "LabelTask", "LABEL_TASKS", "register_label_task", "get_label_task", "score_labels"]
+__all__ = [
+    "Item",
+    "LabelTask",
+    "LABEL_TASKS",
+    "register_label_task",
+    "get_label_task",
+    "score_labels",
+    "csv_label_task",
+    "id_order",
+]
 
 
 @dataclass(frozen=True)
@@ -187,6 +199,103 @@ def sib200_task() -> LabelTask:
 
 
 register_label_task(sib200_task())
+
+
+def id_order(ids) -> list[str]:
+    """Item ids in a fixed order: numerically when every id is a number (SIB-200's ``index_id``), else as text."""
+    ids = list(ids)
+    if all(i.isdigit() for i in ids):
+        return sorted(ids, key=int)
+    return sorted(ids)
+
+
+def csv_label_task(name: str, description: str, system_prompt: str, *, env: str, labels: Sequence[str],
+                   pivot: str, files: dict[str, str] | None = None, columns: tuple[str, str, str] = ("id", "text",
+                   "label"), delimiter: str = ",", parallel: bool = True) -> LabelTask:  # fmt: skip
+    """A label task over a folder per language of CSV (or TSV: ``delimiter="\t"``) split files.
+
+    Layout: ``<data-dir>/<language>/<files[split]>`` with a header naming ``columns`` = (id, text, label) among
+    its fields. A folder holding every split file is a language. ``labels`` is the fixed label set; a row with
+    another label, an empty id or text, or a repeated id is an error naming the file and line.
+    """
+    files = dict(files or {"train": "train.csv", "dev": "dev.csv", "test": "test.csv"})
+    id_col, text_col, label_col = columns
+    label_set = list(labels)
+
+    def languages(data_dir: str) -> list[str]:
+        if not os.path.isdir(data_dir):
+            return []
+        return sorted(d for d in os.listdir(data_dir)
+                      if all(os.path.isfile(os.path.join(data_dir, d, f)) for f in files.values()))  # fmt: skip
+
+    def resolve_data_dir(data_dir: str | None) -> str:
+        path = data_dir or os.environ.get(env)
+        if not path:
+            raise FileNotFoundError(f"{name}: give --data-dir (a folder per language) or set ${env}")
+        if not languages(path):
+            raise FileNotFoundError(f"--data-dir {path}: no {name} language folders there (expected "
+                                    f"<language>/{', '.join(files.values())})")  # fmt: skip
+        return path
+
+    def load(lang: str, split: str, data_dir: str) -> list[Item]:
+        if split not in files:
+            raise ValueError(f"--split {split!r}: choose one of {', '.join(files)}")
+        present = languages(data_dir)
+        if lang not in present:
+            raise ValueError(f"{name} language {lang!r} is not in {data_dir}; there: {', '.join(present)}")
+        path = os.path.join(data_dir, lang, files[split])
+        return _read_label_rows(path, lang, columns, label_set, delimiter)
+
+    return LabelTask(name=name, description=description, system_prompt=system_prompt,
+                     resolve_data_dir=resolve_data_dir, languages=languages, load=load,
+                     labels=lambda data_dir: list(label_set), splits=tuple(files), pivot=pivot,
+                     parallel=parallel)  # fmt: skip
+
+
+def _read_label_rows(path: str, lang: str, columns: tuple[str, str, str], labels: list[str],
+                     delimiter: str) -> list[Item]:  # fmt: skip
+    import csv
+
+    id_col, text_col, label_col = columns
+    items, seen = [], {}
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh, delimiter=delimiter)
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ValueError(f"{path}:1: no column {', '.join(map(repr, missing))} in the header "
+                                 f"{reader.fieldnames}; expected {list(columns)}")  # fmt: skip
+            for row in reader:
+                line = reader.line_num
+                if None in row or any(row[c] is None for c in columns):
+                    raise ValueError(f"{path}:{line}: {len(row)} fields; expected {len(reader.fieldnames)} "
+                                     f"({', '.join(reader.fieldnames)})")  # fmt: skip
+                idx, text, label = row[id_col].strip(), row[text_col], row[label_col].strip()
+                if not idx or not text.strip():
+                    raise ValueError(f"{path}:{line}: empty {id_col!r} or {text_col!r}")
+                if label not in labels:
+                    raise ValueError(f"{path}:{line}: {label_col} {label!r} is not one of {labels}")
+                if idx in seen:
+                    raise ValueError(f"{path}:{line}: {id_col} {idx!r} repeats line {seen[idx]}")
+                seen[idx] = line
+                items.append(Item(idx, text, label, lang))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    if not items:
+        raise ValueError(f"{path}: no rows")
+    return items
+
+
+# NusaX-Senti (Winata et al., EACL 2023; CC BY-SA 4.0): the release's datasets/sentiment folder, one folder per
+# language (english, indonesian, javanese, ...), the same ids in every language. A task is this one call.
+register_label_task(csv_label_task(
+    "nusax", "NusaX-Senti sentiment, 3 labels, 10 Indonesian local languages + Indonesian and English (parallel)",
+    "Classify the sentiment of the text. Answer with one of: negative, neutral, positive.",
+    env="MIDALIGN_NUSAX_DIR",
+    labels=("negative", "neutral", "positive"),
+    pivot="english",
+    files={"train": "train.csv", "dev": "valid.csv", "test": "test.csv"},
+))  # fmt: skip
 
 
 def language_script(lang: str) -> str:
