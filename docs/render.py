@@ -63,8 +63,8 @@ pairs apart"). That is a statement about the start: trained on, the paper's loss
 SIB-200 it raises raw retrieval while leaving centered retrieval flat or lower; see the positive control below).
 
 ```bash
-midalign analyze anisotropy --model <model> --input data_example/parallel.jsonl --langs en,de,ru,zh \\
-    --pooling mean_skip_first --loss-batch-size 16 --output-dir fig --name anisotropy_<model>_mean_skip_first \\
+midalign analyze anisotropy --model <model> --input data_example/parallel.jsonl --lang en,de,ru,zh \\
+    --alignment-pooling mean_skip_first --loss-batch-size 16 --output-dir fig --name anisotropy_<model>_mean_skip_first \\
     --overwrite   # replaces the committed results
 ```
 
@@ -1044,7 +1044,7 @@ def block_transfer() -> str:
              "| method | " + " | ".join(f"{x} (source)" if x == cfg["source"] else x for x in langs) + " |",
              "|---|" + "---|" * len(langs), *_transfer_rows(t)]  # fmt: skip
     if l1:
-        lines += _transfer_rows(l1, ["alignment"], f"alignment at layer {_transfer_layer(l1)} (`--layer 1`)")
+        lines += _transfer_rows(l1, ["alignment"], f"alignment at layer {_transfer_layer(l1)} (`--alignment-layer 1`)")
     lines += ["", f"Per seed, alignment's target F1 ({'/'.join(cfg['targets'])}): layer {_transfer_layer(t)}: "
               f"{_transfer_seeds(t, 'alignment')}"
               + (f"; layer {_transfer_layer(l1)}: {_transfer_seeds(l1, 'alignment')}" if l1 else "") + "."]  # fmt: skip

@@ -60,9 +60,9 @@ step_retrieval() {
     local adapters=(--adapter outputs/demo/none --label "demo, paper loss" --adapter outputs/demo/batch
                     --label "demo, remedy (batch)")
     [[ -f fig/retrieval_smollm2.json ]] || run $MIDALIGN analyze retrieval --input data_example/parallel.jsonl \
-        --split heldout --pooling mean_skip_first "${adapters[@]}" --output-dir fig --name retrieval_smollm2 --overwrite
+        --split heldout --alignment-pooling mean_skip_first "${adapters[@]}" --output-dir fig --name retrieval_smollm2 --overwrite
     [[ -f fig/retrieval_smollm2_mean_pooling.json ]] || run $MIDALIGN analyze retrieval \
-        --input data_example/parallel.jsonl --split heldout --pooling mean --output-dir fig \
+        --input data_example/parallel.jsonl --split heldout --alignment-pooling mean --output-dir fig \
         --name retrieval_smollm2_mean_pooling --overwrite
 }
 
@@ -74,7 +74,7 @@ step_anisotropy() {  # before training, per layer: can the paper's loss tell the
         [[ $model == gemma3 ]] && flags=(--model "$gemma")
         for pooling in mean mean_skip_first; do
             [[ -f fig/anisotropy_${model}_$pooling.json ]] || run $MIDALIGN analyze anisotropy "${flags[@]}" \
-                --input data_example/parallel.jsonl --langs en,de,ru,zh --pooling $pooling --loss-batch-size 16 \
+                --input data_example/parallel.jsonl --lang en,de,ru,zh --alignment-pooling $pooling --loss-batch-size 16 \
                 --output-dir fig --name "anisotropy_${model}_$pooling" --overwrite
         done
     done

@@ -10,11 +10,11 @@ from midalign.cli import COMMANDS, main
 from tests.conftest import ROOT
 
 SUBCOMMANDS = {
-    "bench": ["transfer", "xsid", "methods"],
-    "experiment": ["transfer", "xsid", "methods", "sib200"],
+    "experiment": ["transfer", "xsid", "methods", "sib200", "powered"],
     "massive": ["infer", "extract", "eval", "export"],
     "analyze": ["retrieval", "subspaces", "facts", "anisotropy"],
-    "sft": ["diff", "apply"],
+    "sparse": ["diff", "apply"],
+    "sib200": ["infer", "eval", "export", "pairs"],
     "xsid": ["infer", "eval", "export", "pairs"],
     "ner": ["export"],
 }

@@ -11,7 +11,7 @@ def test_demo_trains_paper_loss_and_remedy_and_writes_the_report(tmp_path, tiny_
 
     results = tmp_path / "fig" / "demo.json"
     main(["--model", tiny_model_dir, "--output-dir", str(tmp_path / "demo"), "--max-steps", "2", "--batch-size", "4",
-          "--grad-accum", "1", "--results", str(results)])  # fmt: skip
+          "--grad-accum", "1", "--output", str(results)])  # fmt: skip
     report = json.loads(results.read_text())
     assert report == json.loads((tmp_path / "demo" / "demo_report.json").read_text())
     assert list(report["runs"]) == ["none", "batch"]
@@ -47,6 +47,6 @@ def test_demo_never_replaces_an_earlier_report_unless_told(tmp_path, capsys):
     results = tmp_path / "demo.json"
     results.write_text('{"earlier": true}')
     with pytest.raises(SystemExit) as err:  # refused at parse time, before any training
-        main(["--output-dir", str(tmp_path / "demo"), "--results", str(results)])
+        main(["--output-dir", str(tmp_path / "demo"), "--output", str(results)])
     assert err.value.code == 2 and "holds an earlier run's report" in capsys.readouterr().err
     assert results.read_text() == '{"earlier": true}' and not (tmp_path / "demo").exists()

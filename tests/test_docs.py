@@ -91,7 +91,7 @@ def test_the_transfer_reading_counts_wins_and_checks_the_retrained_baselines(tmp
     assert "Alignment above `baseline_2x` on 1 of 2 (seed, target language) pairs" in text
     assert "at layer 2: 0.02–0.02 after `baseline_2x`, 0.20–0.20 after alignment" in text
     assert "NOT identical to the default run" in text  # seed 1's retrained baseline differs
-    assert "| alignment at layer 1 (`--layer 1`) | 0.500 ± 0.100 | 0.500 ± 0.100 |" in text
+    assert "| alignment at layer 1 (`--alignment-layer 1`) | 0.500 ± 0.100 | 0.500 ± 0.100 |" in text
 
 
 def test_benchmark_sections_say_not_measured_and_judge_targets_from_the_file(tmp_path, monkeypatch):

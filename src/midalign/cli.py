@@ -19,7 +19,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "`experiment sib200|xsid|methods`: real-data transfer experiments (Gemma 3 270M); `experiment transfer`: "
         "synthetic",
     ),
-    "bench": ("midalign.experiments:main", "old name of `experiment` (kept as an alias)"),
     "wmt": (
         "midalign.tasks.translation_cli:main",
         "WMT23 translation inference + BLEU/chrF (flags of scripts/run_inference_eval_wmt23.py)",
@@ -48,10 +47,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sparse": (
         "midalign.compose.cli:sft_main",
         "composable sparse fine-tuning (LT-SFT): `sparse diff` (keep the largest changes) or `sparse apply`",
-    ),
-    "sft": (
-        "midalign.compose.cli:sft_main",
-        "old name of `sparse` (kept as an alias)",
     ),
     "compose": (
         "midalign.compose.cli:compose_main",
@@ -83,8 +78,11 @@ def main(argv: list[str] | None = None) -> None:
     module, function = COMMANDS[argv[0]][0].split(":")
     fn = getattr(importlib.import_module(module), function)
     from .locking import LockedError
+    from .vocabulary import check_retired
 
     try:
+        if argv[0] != "train":  # train's flags are the paper's and transformers' (HfArgumentParser)
+            check_retired(argv[1:], argv[0])
         fn(argv[1:])
     except FileNotFoundError as err:  # a path the user gave (or a model not prepared): one line, no traceback
         raise SystemExit(f"midalign {argv[0]}: {err}") from None

@@ -3,7 +3,7 @@
 Measures held-out cross-lingual retrieval at the aligned layer (raw cosine, and with each side centered on its own
 mean, which is blind to the one direction all pooled vectors share), then trains LoRA with the paper's alternate
 schedule twice from the same seed -- the paper's loss (``--alignment_center none``) and the remedy
-(``--alignment_center batch``) -- measures again after each, and prints a short report. ``--results FILE`` also
+(``--alignment_center batch``) -- measures again after each, and prints a short report. ``--output FILE`` also
 writes it where the docs render it from (``make demo-results``: ``fig/demo.json``)."""
 
 from __future__ import annotations
@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", default=None, help="default: the embedded SmolLM2-135M-Instruct")
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument(
-        "--pooling",
+        "--alignment-pooling",
+        dest="pooling",
         default="mean_skip_first",
         help="mean_skip_first (default here: SmolLM2's first position carries massive activations that "
         "make plain means of all sentences nearly identical), mean (the paper), or bos",
@@ -168,13 +169,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--alignment-center", default="none,batch",
                    help="comma-separated --alignment_center values, one training each (default: the paper's loss "
                    f"and the remedy; choices {', '.join(CENTERING)}; docs: Remedies)")  # fmt: skip
-    p.add_argument("--results", default=None,
+    p.add_argument("--output", dest="results", default=None,
                    help="also write the report here (make demo-results: fig/demo.json); an existing file is refused "
                    "unless --overwrite")  # fmt: skip
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --results file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     args = p.parse_args(argv)
     if args.results and os.path.exists(args.results) and not args.overwrite:
-        p.error(f"--results {args.results} holds an earlier run's report; give another file, or --overwrite")
+        p.error(f"--output {args.results} holds an earlier run's report; give another file, or --overwrite")
     centers = tuple(c for c in args.alignment_center.split(",") if c)
     bad = [c for c in centers if c not in CENTERING]
     if bad or not centers:

@@ -191,7 +191,7 @@ def test_limit_must_be_positive(parallel_file):
 
 
 def test_bad_analysis_input_is_one_line_naming_file_line_and_field(tmp_path, tiny_model_dir, parallel_file, capsys):
-    """Issue 31, item 7: a later row missing a --langs field, a null field, two empty --files, subspaces --layers 99:
+    """Issue 31, item 7: a later row missing a --lang field, a null field, two empty --files, subspaces --layers 99:
     file:line and the field (or the flag), one line, exit 2 -- not KeyError/TypeError/IndexError."""
     from midalign.cli import main
 
@@ -202,7 +202,7 @@ def test_bad_analysis_input_is_one_line_naming_file_line_and_field(tmp_path, tin
     (tmp_path / "a.txt").write_text("")
     (tmp_path / "b.txt").write_text("")
     cases = [
-        (["--input", str(missing), "--langs", "en,de"], f"{missing}:2: field 'de' is missing"),
+        (["--input", str(missing), "--lang", "en,de"], f"{missing}:2: field 'de' is missing"),
         (["--input", str(null)], f"{null}:3: field 'de' is None, not a string"),
         (["--files", f"en={tmp_path / 'a.txt'},de={tmp_path / 'b.txt'}"], "no sentences"),
         (["--input", parallel_file, "--limit", "-1"], "--limit must be an integer >= 1"),

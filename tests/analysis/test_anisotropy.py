@@ -62,7 +62,7 @@ def test_command_writes_table_and_figure(tmp_path, tiny_model_dir, capsys):
     from tests.conftest import ROOT
 
     out = main(["anisotropy", "--model", tiny_model_dir, "--input", str(ROOT / "data_example" / "parallel.jsonl"),
-                "--langs", "en,de,zh", "--limit", "16", "--layers", "1,2", "--output-dir", str(tmp_path)])  # fmt: skip
+                "--lang", "en,de,zh", "--limit", "16", "--layers", "1,2", "--output-dir", str(tmp_path)])  # fmt: skip
     rows = out["base"]
     assert [r["layer"] for r in rows] == [1, 2] and rows[0]["n"] == 32  # en<->de and en<->zh
     assert (tmp_path / "anisotropy.png").stat().st_size > 0

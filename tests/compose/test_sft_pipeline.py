@@ -27,7 +27,18 @@ def test_lt_sft_recipe(tmp_path, tiny_model_dir, data_files):
     _train(tiny_model_dir, data_files["task"], tmp_path / "full")
     mask = tmp_path / "mask.safetensors"
     cli_main(
-        ["sft", "diff", "--base", tiny_model_dir, "--tuned", str(tmp_path / "full"), "--k", "50", "--output", str(mask)]
+        [
+            "sparse",
+            "diff",
+            "--model",
+            tiny_model_dir,
+            "--tuned",
+            str(tmp_path / "full"),
+            "--k",
+            "50",
+            "--output",
+            str(mask),
+        ]
     )
     assert len(SparseDiff.load(str(mask))) == 50
     _train(tiny_model_dir, data_files["task"], tmp_path / "sparse", "--sparse_mask", str(mask), "--weight_decay", "0")
@@ -36,9 +47,9 @@ def test_lt_sft_recipe(tmp_path, tiny_model_dir, data_files):
     moved = {(k, int(i)) for k in base for i in (sparse[k] != base[k]).view(-1).nonzero()}
     assert moved and moved <= allowed  # only masked entries moved (some may get no gradient from this data)
     diff = tmp_path / "diff.safetensors"
-    cli_main(["sft", "diff", "--base", tiny_model_dir, "--tuned", str(tmp_path / "sparse"), "--mask", str(mask),
+    cli_main(["sparse", "diff", "--model", tiny_model_dir, "--tuned", str(tmp_path / "sparse"), "--mask", str(mask),
               "--output", str(diff)])  # fmt: skip
-    cli_main(["sft", "apply", "--base", tiny_model_dir, "--diff", str(diff), "--output", str(tmp_path / "applied")])
+    cli_main(["sparse", "apply", "--model", tiny_model_dir, "--diff", str(diff), "--output", str(tmp_path / "applied")])
     applied = _weights(str(tmp_path / "applied"))
     for k in base:
         torch.testing.assert_close(applied[k], sparse[k], rtol=0, atol=1e-6)

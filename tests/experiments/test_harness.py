@@ -30,7 +30,7 @@ def test_claim_work_dir_refuses_other_settings_and_lets_seeds_grow(tmp_path):
     assert record["config"]["steps"] == 2 and record["config"]["seeds"] == [0]
     # more seeds and methods, another per-run setting: the same experiment, resumed
     harness.claim_work_dir(work, {"steps": 2, "seeds": (0, 1), "methods": ("a", "b"), "dtype": "y"}, per_run=("dtype",))
-    with pytest.raises(ValueError, match=r"--work-dir .*other settings \(steps: file 2 vs now 3\); give another"):
+    with pytest.raises(ValueError, match=r"--output-dir .*other settings \(steps: file 2 vs now 3\); give another"):
         harness.claim_work_dir(work, {"steps": 3, "seeds": (0,), "methods": ("a",), "dtype": "x"}, per_run=("dtype",))
     (tmp_path / "w" / "experiment.json").write_text("[1]")
     with pytest.raises(ValueError, match="not an experiment record"):
@@ -104,7 +104,7 @@ def test_reuse_results_validates_every_run_before_writing_anything(tmp_path):
         with pytest.raises(ValueError, match=r"--reuse-results .*r\.json: " + message):
             reuse([good, bad])
         assert not work.exists() and not (tmp_path.parent / "escaped").exists()
-    with pytest.raises(ValueError, match=r"is not inside --work-dir"):  # an unchecked run may not escape either
+    with pytest.raises(ValueError, match=r"is not inside --output-dir"):  # an unchecked run may not escape either
         path = tmp_path / "r.json"
         path.write_text(json.dumps({"config": {}, "runs": [{"seed": 0, "method": "../../x"}]}))
         harness.reuse_results(str(path), str(work), {}, lambda r: f"seed{r['seed']}/{r['method']}")

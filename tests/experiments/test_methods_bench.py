@@ -20,7 +20,7 @@ def quick(tmp_path_factory, tiny_model_dir, xsid_dir):
 
     root = tmp_path_factory.mktemp("methods")
     # large learning rates so that every trained component moves the outputs visibly (2 steps only)
-    argv = ["--quick", "--model", tiny_model_dir, "--data-dir", xsid_dir, "--work-dir", str(root / "work"),
+    argv = ["--quick", "--model", tiny_model_dir, "--data-dir", xsid_dir, "--output-dir", str(root / "work"),
             "--fig-dir", str(root / "fig"), "--learning-rate", "0.05", "--sft-learning-rate", "0.01"]  # fmt: skip
     return {"argv": argv, "result": main(argv), "work": root / "work", "fig": root / "fig", "model": tiny_model_dir}
 
@@ -196,7 +196,7 @@ def test_bad_method_is_refused(tmp_path):
     from midalign.experiments.methods import main
 
     with pytest.raises(SystemExit):
-        main(["--methods", "baseline,adapterfusion", "--work-dir", str(tmp_path)])
+        main(["--methods", "baseline,adapterfusion", "--output-dir", str(tmp_path)])
 
 
 def test_report_only_runs_nothing_and_reports_what_is_done(quick, tmp_path):

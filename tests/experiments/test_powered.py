@@ -96,9 +96,9 @@ def test_screen_pilot_plan_run_report_end_to_end(tmp_path, tiny_model_dir, monke
     langs = ["eng_Latn", "deu_Latn", "fra_Latn", "ita_Latn", "spa_Latn", "rus_Cyrl", "ukr_Cyrl", "zho_Hans"]
     data = make_task_dir(tmp_path / "data", langs)
     work, fig = str(tmp_path / "work"), str(tmp_path / "fig")
-    common = ["--data-dir", data, "--model", tiny_model_dir, "--dtype", "float32", "--work-dir", work,
+    common = ["--data-dir", data, "--model", tiny_model_dir, "--dtype", "float32", "--output-dir", work,
               "--n-languages", "4", "--screen-bins", "2", "--screen-low", "0", "--screen-high", "1",
-              "--steps", "1", "--batch-size", "4", "--seeds", "0,1", "--first-seeds", "2", "--max-seeds", "2",
+              "--max-steps", "1", "--batch-size", "4", "--seeds", "0,1", "--first-seeds", "2", "--max-seeds", "2",
               "--pilot-seeds", "100", "--eval-batch-size", "8"]  # fmt: skip
     sel = powered.main(["screen", *common])
     assert len(sel["selected"]) == 4 and len(sel["roles"]["A"]) == 2

@@ -4,15 +4,15 @@ always the one used (no ``cfg.layer or default``) -- and ``--quick`` has its own
 import pytest
 
 
-@pytest.mark.parametrize("flag,value", [("--layer", "0"), ("--test-size", "-1"), ("--test-size", "0"),
-                                        ("--steps", "0"), ("--batch-size", "0")])  # fmt: skip
+@pytest.mark.parametrize("flag,value", [("--alignment-layer", "0"), ("--test-size", "-1"), ("--test-size", "0"),
+                                        ("--max-steps", "0"), ("--batch-size", "0")])  # fmt: skip
 @pytest.mark.parametrize("experiment", ["xsid", "methods"])
 def test_xsid_and_methods_refuse_bad_settings_before_any_run(tmp_path, experiment, flag, value):
     import importlib
 
     main = importlib.import_module(f"midalign.experiments.{experiment}").main
     with pytest.raises(ValueError, match=flag):
-        main(["--quick", flag, value, "--work-dir", str(tmp_path / "w"), "--fig-dir", str(tmp_path / "f")])
+        main(["--quick", flag, value, "--output-dir", str(tmp_path / "w"), "--fig-dir", str(tmp_path / "f")])
     assert not (tmp_path / "w").exists() and not (tmp_path / "f").exists()
 
 
@@ -27,14 +27,14 @@ def test_xsid_layer_beyond_the_model_is_refused_before_training(tmp_path, tiny_m
     from midalign.experiments import xsid
 
     monkeypatch.setattr(xsid, "train", lambda argv: pytest.fail("trained"))
-    with pytest.raises(ValueError, match=r"--layer 99: this model has 4 decoder layers; choose 1\.\.4"):
-        xsid.main(["--quick", "--model", tiny_model_dir, "--data-dir", xsid_dir, "--layer", "99",
-                   "--work-dir", str(tmp_path / "w"), "--fig-dir", str(tmp_path / "f")])  # fmt: skip
+    with pytest.raises(ValueError, match=r"--alignment-layer 99: this model has 4 decoder layers; choose 1\.\.4"):
+        xsid.main(["--quick", "--model", tiny_model_dir, "--data-dir", xsid_dir, "--alignment-layer", "99",
+                   "--output-dir", str(tmp_path / "w"), "--fig-dir", str(tmp_path / "f")])  # fmt: skip
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--layer", "0"], r"--layer 0: the model has 4 decoder layers"),
-    (["--layer", "5"], r"--layer 5: the model has 4 decoder layers"),
+    (["--alignment-layer", "0"], r"--alignment-layer 0: the model has 4 decoder layers"),
+    (["--alignment-layer", "5"], r"--alignment-layer 5: the model has 4 decoder layers"),
     (["--finetune-steps", "0"], r"--finetune-steps must be an integer >= 1, got 0"),
     (["--pairs", "-1"], r"--pairs must be an integer >= 1, got -1"),
 ])  # fmt: skip
@@ -42,7 +42,7 @@ def test_transfer_refuses_bad_settings_before_any_run(tmp_path, argv, message):
     from midalign.experiments.transfer import main
 
     with pytest.raises(ValueError, match=message):
-        main(["--quick", *argv, "--work-dir", str(tmp_path / "w"), "--fig-dir", str(tmp_path / "f")])
+        main(["--quick", *argv, "--output-dir", str(tmp_path / "w"), "--fig-dir", str(tmp_path / "f")])
     assert not (tmp_path / "w").exists()
 
 

@@ -15,7 +15,7 @@ SAMPLE = str(ROOT / "tests" / "assets" / "sib200")
 def test_quick_run_writes_results_and_resumes(tmp_path, tiny_model_dir, capsys):
     from midalign.experiments.sib200 import main
 
-    argv = ["--quick", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--work-dir", str(tmp_path / "work"),
+    argv = ["--quick", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--output-dir", str(tmp_path / "work"),
             "--fig-dir", str(tmp_path / "fig"), "--dtype", "float32"]  # fmt: skip
     result = main(argv)
     # every experiment writes its plan (exploratory: not preregistered) and says whether a result predates it
@@ -63,8 +63,8 @@ def test_unknown_language_is_one_clear_error(tmp_path, tiny_model_dir):
     from midalign.experiments.sib200 import main
 
     with pytest.raises(ValueError, match=r"\['fra_Latn'\] are not in"):
-        main(["--quick", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--languages", "eng_Latn,fra_Latn",
-              "--work-dir", str(tmp_path)])  # fmt: skip
+        main(["--quick", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--lang", "eng_Latn,fra_Latn",
+              "--output-dir", str(tmp_path)])  # fmt: skip
 
 
 def test_reuse_results_runs_only_what_the_file_lacks(tmp_path, tiny_model_dir, capsys):
@@ -74,10 +74,10 @@ def test_reuse_results_runs_only_what_the_file_lacks(tmp_path, tiny_model_dir, c
 
     common = ["--quick", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--dtype", "float32",
               "--methods", "baseline,control_center", "--fig-dir", str(tmp_path / "fig")]  # fmt: skip
-    first = main([*common, "--work-dir", str(tmp_path / "lost"), "--name", "first"])
+    first = main([*common, "--output-dir", str(tmp_path / "lost"), "--name", "first"])
     results = str(tmp_path / "fig" / "first.json")
     capsys.readouterr()
-    both = main([*common, "--seeds", "0,1", "--work-dir", str(tmp_path / "new"), "--reuse-results", results])
+    both = main([*common, "--seeds", "0,1", "--output-dir", str(tmp_path / "new"), "--reuse-results", results])
     out = capsys.readouterr().out
     assert "3 finished runs taken from" in out  # base + seed 0's two rows
     assert out.count("done earlier") == 3
@@ -87,7 +87,7 @@ def test_reuse_results_runs_only_what_the_file_lacks(tmp_path, tiny_model_dir, c
     assert "reused_from" not in both["runs"][2] and both["complete"] is True
     assert both["summary"]["methods"]["baseline"]["n_seeds"] == 2
     with pytest.raises(ValueError, match=r"other settings \(steps: file 2 vs now 3\)"):
-        main([*common, "--steps", "3", "--work-dir", str(tmp_path / "other"), "--reuse-results", results,
+        main([*common, "--max-steps", "3", "--output-dir", str(tmp_path / "other"), "--reuse-results", results,
               "--name", "other"])  # fmt: skip
 
 
@@ -95,9 +95,9 @@ def test_settings_are_validated_before_any_run_and_quick_has_its_own_work_dir(tm
     from midalign.experiments.sib200 import Sib200Config, eval_subset, main
 
     common = ["--quick", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--fig-dir", str(tmp_path / "fig")]
-    for flag, value in (("--layer", "0"), ("--test-size", "-1"), ("--test-size", "0")):
+    for flag, value in (("--alignment-layer", "0"), ("--test-size", "-1"), ("--test-size", "0")):
         with pytest.raises(ValueError, match=flag):
-            main([*common, flag, value, "--work-dir", str(tmp_path / "w")])
+            main([*common, flag, value, "--output-dir", str(tmp_path / "w")])
     assert not (tmp_path / "w").exists()  # refused before anything was written
     from midalign.experiments.harness import experiment_cli
 
@@ -134,7 +134,7 @@ def test_reuse_results_refuses_a_bad_run_before_any_run(tmp_path, tiny_model_dir
     cfg = asdict(Sib200Config.quick(model=tiny_model_dir, data_dir=SAMPLE, dtype="float32"))
     run = {"seed": 0, "method": "baseline", "retrieval": {}, "train_seconds": 1.0, "eval_seconds": 1.0, "eval": {}}
     common = ["--quick", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--dtype", "float32",
-              "--fig-dir", str(tmp_path / "fig"), "--work-dir", str(tmp_path / "a" / "b" / "work")]  # fmt: skip
+              "--fig-dir", str(tmp_path / "fig"), "--output-dir", str(tmp_path / "a" / "b" / "work")]  # fmt: skip
     unfinished = {k: v for k, v in run.items() if k != "eval"}
     for bad, message in (({**run, "method": "../../../escaped"}, "unknown method"),
                          (unfinished, r"not a finished baseline run \(missing eval\)")):  # fmt: skip
@@ -167,7 +167,7 @@ def test_a_planted_overlap_is_counted_and_dropped_before_any_training(tmp_path):
 def test_a_seed_set_mixing_precisions_is_refused_unless_asked(tmp_path, tiny_model_dir):
     from midalign.experiments.sib200 import main
 
-    argv = ["--quick", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--work-dir", str(tmp_path / "w"),
+    argv = ["--quick", "--model", tiny_model_dir, "--data-dir", SAMPLE, "--output-dir", str(tmp_path / "w"),
             "--fig-dir", str(tmp_path / "fig"), "--dtype", "float32", "--methods", "baseline"]  # fmt: skip
     main(argv)
     done = tmp_path / "w" / "seed0" / "baseline" / "result.json"

@@ -11,7 +11,7 @@ def test_quick_mode_end_to_end(tmp_path):
     result = main(
         [
             "--quick",
-            "--work-dir",
+            "--output-dir",
             str(tmp_path / "work"),
             "--fig-dir",
             str(tmp_path / "fig"),
@@ -43,7 +43,7 @@ def test_answers_copied_from_the_input(tmp_path):
     from midalign.experiments.transfer import main
 
     argv = ["--quick", "--answer", "input", "--no-long-baseline", "--pretrain-steps", "60", "--finetune-steps", "10"]
-    result = main([*argv, "--work-dir", str(tmp_path / "work"), "--fig-dir", str(tmp_path / "fig")])
+    result = main([*argv, "--output-dir", str(tmp_path / "work"), "--fig-dir", str(tmp_path / "fig")])
     assert result["config"]["answer"] == "input" and [r["method"] for r in result["runs"]] == ["baseline", "alignment"]
     rows = [json.loads(x) for x in open(tmp_path / "work" / "seed0" / "baseline" / "train.json")]
     assert all(r["text"].startswith(" None") or " : " in r["text"] for r in rows)
@@ -52,12 +52,14 @@ def test_answers_copied_from_the_input(tmp_path):
 
 def test_resumes_per_run_refuses_to_replace_results_and_takes_the_shared_flag_names(tmp_path, capsys):
     """Each (seed, method) is a resumable run; a rerun pretrains nothing; results already in --fig-dir are refused
-    without --overwrite; ``--layer``/``--num-layers`` are the other experiments' names for ``--align-layer``/
-    ``--layers`` (kept as aliases); another setting in the same --work-dir is refused."""
+    without --overwrite; the flags are the other experiments' (``--alignment-layer``, ``--output-dir``; the model's
+    depth is ``--num-layers``: ``--layers`` is a list of layers elsewhere); another setting in the same --output-dir
+    is refused."""
     from midalign.experiments.transfer import main
 
-    argv = ["--quick", "--no-long-baseline", "--pretrain-steps", "20", "--finetune-steps", "4", "--layer", "1",
-            "--num-layers", "2", "--work-dir", str(tmp_path / "work"), "--fig-dir", str(tmp_path / "fig")]  # fmt: skip
+    argv = ["--quick", "--no-long-baseline", "--pretrain-steps", "20", "--finetune-steps", "4", "--alignment-layer",
+            "1", "--num-layers", "2", "--output-dir", str(tmp_path / "work"),
+            "--fig-dir", str(tmp_path / "fig")]  # fmt: skip
     first = main(argv)
     assert first["config"]["align_layer"] == 1 and first["config"]["layers"] == 2
     with pytest.raises(FileExistsError, match="transfer_quick.json holds an earlier run's results"):
@@ -65,7 +67,9 @@ def test_resumes_per_run_refuses_to_replace_results_and_takes_the_shared_flag_na
     capsys.readouterr()
     again = main([*argv, "--overwrite"])
     assert capsys.readouterr().out.count("done earlier") == 2 and again["runs"] == first["runs"]
-    old_names = [a.replace("--layer", "--align-layer").replace("--num-layers", "--layers") for a in argv]
-    assert main([*old_names, "--overwrite"])["runs"] == first["runs"]
+    for old in ("--align-layer", "--layers"):  # the old spellings are gone (the command line says the new name)
+        with pytest.raises(SystemExit):
+            main([a.replace("--alignment-layer", old) if old == "--align-layer" else a.replace("--num-layers", old)
+                  for a in argv])  # fmt: skip
     with pytest.raises(ValueError, match=r"other settings \(finetune_steps: file 4 vs now 5\)"):
         main([*argv, "--finetune-steps", "5", "--overwrite"])

@@ -21,7 +21,7 @@ def test_quick_run_writes_results_and_resumes(tmp_path, tiny_model_dir, xsid_dir
 
     monkeypatch.setattr(experiment, "train", spy)
 
-    argv = ["--quick", "--model", tiny_model_dir, "--data-dir", xsid_dir, "--work-dir", str(tmp_path / "work"),
+    argv = ["--quick", "--model", tiny_model_dir, "--data-dir", xsid_dir, "--output-dir", str(tmp_path / "work"),
             "--fig-dir", str(tmp_path / "fig")]  # fmt: skip
     result = main(argv)
     langs = ["en", "de", "zh", "da", "ja"]
@@ -77,8 +77,8 @@ def test_bad_arguments_are_clear(tmp_path, xsid_dir, tiny_model_dir):
     with pytest.raises(SystemExit):
         main(["--methods", "baseline,madx"])
     with pytest.raises(ValueError, match="unknown xSID languages"):
-        main(["--quick", "--model", tiny_model_dir, "--data-dir", xsid_dir, "--languages", "en,fr",
-              "--work-dir", str(tmp_path)])  # fmt: skip
+        main(["--quick", "--model", tiny_model_dir, "--data-dir", xsid_dir, "--lang", "en,fr",
+              "--output-dir", str(tmp_path)])  # fmt: skip
 
 
 def test_evaluated_items_are_a_seeded_sample_held_out_of_every_training_file(xsid_dir):

@@ -201,7 +201,7 @@ def test_eval_several_languages(tmp_path, massive_dir):
             "test",
             "--data-dir",
             massive_dir,
-            "--output-json",
+            "--output",
             str(tmp_path / "s.json"),
         ]
     )
@@ -249,7 +249,7 @@ def test_three_paper_commands_end_to_end(tmp_path, tiny_model_dir, massive_dir):
             "test",
             "--data-dir",
             massive_dir,
-            "--output-json",
+            "--output",
             str(tmp_path / "scores.json"),
         ],
     ):

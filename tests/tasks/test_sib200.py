@@ -93,7 +93,7 @@ def test_infer_then_eval_end_to_end_and_resume(tmp_path, tiny_model_dir, capsys)
     assert out.read_text() == before
     capsys.readouterr()
     scores_file = tmp_path / "s.json"
-    _sib(["eval", "--predictions", str(out), "--lang", "deu_Latn", "--data-dir", SAMPLE, "--output-json",
+    _sib(["eval", "--predictions", str(out), "--lang", "deu_Latn", "--data-dir", SAMPLE, "--output",
           str(scores_file)])  # fmt: skip
     printed = json.loads(capsys.readouterr().out)
     # the accuracy eval prints is the share of rows whose best-scoring label is the gold one, counted here by hand

@@ -100,7 +100,7 @@ def test_eval_command_per_language_and_combined(tmp_path, xsid_dir):
     out = tmp_path / "scores.json"
     scores = evaluate(
         ["--pred-slots-file", f"{p_en},{p_zh}", "--lang", "en,zh", "--partition", "test", "--data-dir", xsid_dir,
-         "--output-json", str(out)]
+         "--output", str(out)]
     )  # fmt: skip
     assert scores["per_language"]["en"]["slot_f1"] == 1.0 and scores["per_language"]["zh"]["slot_f1"] == 0.0
     assert scores["per_language"]["en"]["exact_match"] == 1.0
@@ -165,7 +165,7 @@ def test_three_paper_commands_end_to_end(tmp_path, xsid_dir, tiny_model_dir, pla
          "--output-path", str(out), "--max-new-tokens", "3", "--batch-size", "50"],
         [sys.executable, "scripts/extract_json_output.py", str(out), str(preds)],
         [sys.executable, "-m", "scripts.eval_xsid", "--pred-slots-file", str(preds), *common,
-         "--output-json", str(scores_path)],
+         "--output", str(scores_path)],
     ):  # fmt: skip
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]

@@ -19,7 +19,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", action="append", default=[], help="series label per --adapter (default: dir name)")
     p.add_argument("--no-base", action="store_true", help="do not analyse the base model itself")
     p.add_argument("--input", help="JSON lines with one field per language (e.g. data_example/parallel.jsonl)")
-    p.add_argument("--langs", help="comma-separated language fields to use (default: all)")
+    p.add_argument("--lang", dest="langs", help="comma-separated language fields to use (default: all)")
     p.add_argument("--split", help="keep only rows whose 'split' field has this value (e.g. heldout)")
     p.add_argument("--files", help="aligned plain-text files: lang=path,lang=path")
     p.add_argument("--flores", help="FLORES+ language codes, e.g. eng_Latn,deu_Latn (hub)")
@@ -100,7 +100,7 @@ def retrieval(argv: list[str]) -> dict:
         prog="midalign analyze retrieval", description="Per-layer cross-lingual retrieval accuracy@1 and MEXA score."
     )
     _common(p)
-    p.add_argument("--pooling", default="mean", choices=["mean", "mean_skip_first", "bos"])
+    p.add_argument("--alignment-pooling", dest="pooling", default="mean", choices=["mean", "mean_skip_first", "bos"])
     p.add_argument("--per-direction", action="store_true", help="plot one line per direction too")
     args = p.parse_args(argv)
     _require_matplotlib("retrieval")
@@ -197,7 +197,7 @@ def facts(argv: list[str]) -> dict:
     p.add_argument("--label", action="append", default=[], help="series label per --adapter (default: dir name)")
     p.add_argument("--no-base", action="store_true", help="do not probe the base model itself")
     p.add_argument("--input", default=None, help="facts JSON lines (default: data_example/facts.jsonl)")
-    p.add_argument("--langs", help="comma-separated languages to use (default: all in the file)")
+    p.add_argument("--lang", dest="langs", help="comma-separated languages to use (default: all in the file)")
     p.add_argument(
         "--reduce", default="sum", choices=["sum", "mean"], help="sentence score: log-likelihood sum or mean"
     )
@@ -243,16 +243,18 @@ def anisotropy(argv: list[str]) -> dict:
     )
     _common(p)
     p.add_argument("--layers", help="comma-separated decoder layers (1-based); default: all")
-    p.add_argument("--pooling", default="mean", choices=sorted(POOLING))
+    p.add_argument("--alignment-pooling", dest="pooling", default="mean", choices=sorted(POOLING))
     p.add_argument("--loss-batch-size", type=int, default=8, help="pairs per batch of the run (B; chance = ln B)")
-    p.add_argument("--temperature", type=float, default=0.1, help="the run's τ (default 0.1)")
+    p.add_argument(
+        "--alignment-temperature", dest="temperature", type=float, default=0.1, help="the run's τ (default 0.1)"
+    )
     args = p.parse_args(argv)
     _require_matplotlib("anisotropy")
     stem = _claim(args, "anisotropy")
     if args.loss_batch_size < 2:
         p.error(f"--loss-batch-size must be >= 2 (in-batch negatives), got {args.loss_batch_size}")
     if not (args.temperature > 0 and args.temperature != float("inf")):
-        p.error(f"--temperature must be a finite number > 0, got {args.temperature}")
+        p.error(f"--alignment-temperature must be a finite number > 0, got {args.temperature}")
     parallel = _parallel(args)
     langs = list(parallel)
     if len(langs) < 2:

@@ -51,7 +51,6 @@ def sft_main(argv: list[str]) -> None:
     p = argparse.ArgumentParser(prog=f"midalign sparse {argv[0]}", allow_abbrev=False)
     p.add_argument(
         "--model",
-        "--base",
         dest="base",
         default=None,
         help="base model (hub id or directory); default: embedded SmolLM2",

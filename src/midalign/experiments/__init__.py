@@ -11,7 +11,7 @@ EXPERIMENTS = {
 
 
 def main(argv: list[str]) -> None:
-    """``midalign experiment {transfer,xsid,methods,sib200,powered}`` (``midalign bench ...`` is the old name)."""
+    """``midalign experiment {transfer,xsid,methods,sib200,powered}``."""
     import importlib
 
     from ..dispatch import dispatch

@@ -120,7 +120,7 @@ def reuse_results(
             _finite_numbers(run, where)
         out_dir = os.path.join(work_dir, run_dir(run))
         if os.path.commonpath([root, os.path.realpath(out_dir)]) != root or os.path.realpath(out_dir) == root:
-            raise ValueError(f"{where}: its directory {run_dir(run)!r} is not inside --work-dir {work_dir}")
+            raise ValueError(f"{where}: its directory {run_dir(run)!r} is not inside --output-dir {work_dir}")
         entries.append((out_dir, {k: old_config.get(k) for k in per_run} | run))
     if "base" in old:
         if not isinstance(old["base"], dict):
@@ -197,8 +197,8 @@ def claim_work_dir(
         detail = _settings_differ(old, config, (*free, *per_run))
         if detail:
             raise ValueError(
-                f"--work-dir {work_dir}: its finished runs were made with other settings ({detail}); give another "
-                "--work-dir, or the same settings to resume"
+                f"--output-dir {work_dir}: its finished runs were made with other settings ({detail}); give another "
+                "--output-dir, or the same settings to resume"
             )
     write_json(path, {"config": config})
     from .plan import write_plan
@@ -354,6 +354,7 @@ def experiment_cli(
     config's numeric fields ``numeric`` (flag, type), boolean ``flags`` and string fields with ``choices``;
     ``--quick`` starts from ``cfg_cls.quick``."""
     from ..alignment import POOLING
+    from ..vocabulary import flag as flag_of
 
     p = argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False)
     p.add_argument("--quick", action="store_true", help=quick_help)
@@ -361,21 +362,24 @@ def experiment_cli(
     p.add_argument("--data-dir", default=None, help=data_help)
     p.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2)")
     p.add_argument("--aligned", default=None, help=aligned_help)
-    p.add_argument("--languages", default=None, help=languages_help)
+    p.add_argument("--lang", dest="languages", default=None, help=languages_help)
     p.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(methods)}")
-    for flag, typ in numeric:
-        p.add_argument(f"--{flag}", type=typ, default=None, help=f"default: {getattr(cfg_cls, flag.replace('-', '_'))}")
-    p.add_argument("--pooling", default=None, choices=sorted(POOLING))
+    for flag, typ in numeric:  # config fields; flags in the one vocabulary (steps -> --max-steps, ...)
+        field = flag.replace("-", "_")
+        p.add_argument(flag_of(field), dest=field, type=typ, default=None, help=f"default: {getattr(cfg_cls, field)}")
+    p.add_argument(flag_of("pooling"), dest="pooling", default=None, choices=sorted(POOLING))
     for flag, allowed in (choices or {}).items():
-        default = getattr(cfg_cls, flag.replace("-", "_"))
-        p.add_argument(f"--{flag}", default=None, choices=list(allowed), help=f"default: {default}")
+        field = flag.replace("-", "_")
+        p.add_argument(flag_of(field), dest=field, default=None, choices=list(allowed),
+                       help=f"default: {getattr(cfg_cls, field)}")  # fmt: skip
     if "intent" in flags:
         p.add_argument("--intent", action="store_true", help="answers start with the intent (scored too)")
     for switch, help_ in (switches or {}).items():  # run options, not config fields: read from the returned args
         p.add_argument(f"--{switch}", action="store_true", help=help_)
     for option, help_ in (options or {}).items():  # run options taking a value, likewise
         p.add_argument(f"--{option}", default=None, metavar="FILE", help=help_)
-    p.add_argument("--work-dir", default=None, help=f"default: {work_dir} ({work_dir}_quick with --quick)")
+    p.add_argument("--output-dir", dest="work_dir", default=None,
+                   help=f"the runs (resumable; default: {work_dir}, {work_dir}_quick with --quick)")  # fmt: skip
     p.add_argument("--fig-dir", default=FIG_DIR, help="results JSON, table and figure (default: %(default)s)")
     p.add_argument("--name", default=None, help="results file name (default: the experiment's)")
     p.add_argument("--overwrite", action="store_true", help="replace the results already in --fig-dir")

@@ -740,7 +740,7 @@ def main(argv: list[str] | None = None) -> dict:
         quick_help="a minutes-long smoke run (1 seed, 4 languages, 2 steps)",
         work_dir="outputs/bench_methods",
         switches={
-            "report-only": "run nothing: write the table, JSON and figure from the results already in --work-dir"
+            "report-only": "run nothing: write the table, JSON and figure from the results already in --output-dir"
         },
     )
     name = args.name or ("methods_quick" if args.quick else "methods")

@@ -97,7 +97,7 @@ def write_plan(work_dir: str, plan: Mapping, *, status: str = "confirmatory") ->
         if diff:
             raise ValueError(
                 f"{os.path.join(work_dir, 'plan.json')}: this experiment's plan is fixed and differs from the "
-                f"settings given ({'; '.join(diff[:8])}{' ...' if len(diff) > 8 else ''}); use another --work-dir "
+                f"settings given ({'; '.join(diff[:8])}{' ...' if len(diff) > 8 else ''}); use another --output-dir "
                 "for another plan"
             )
         return record

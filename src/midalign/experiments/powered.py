@@ -1,7 +1,7 @@
 """``midalign experiment powered``: does middle-layer alignment lift zero-shot transfer? Preregistered, powered,
 with randomized language roles (issue 30's design), on any parallel label task (default SIB-200).
 
-Phases, each resumable and each a sub-command (``--work-dir`` holds everything):
+Phases, each resumable and each a sub-command (``--output-dir`` holds everything):
 
 1. ``screen`` -- base-model retrieval x -> pivot on the *dev* split at the alignment layer, raw and centered, for
    every language on disk (embeddings only). :func:`select_languages` then applies the rule fixed in the config:
@@ -899,6 +899,7 @@ def _plot_screen(screen: Mapping, sel: Mapping, path: str) -> None:
 # ---- command line ----------------------------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     from ..alignment import CENTERING, POOLING
+    from ..vocabulary import flag
 
     p = argparse.ArgumentParser(prog="midalign experiment powered", description=__doc__.split("\n\n")[0],
                                 allow_abbrev=False)  # fmt: skip
@@ -907,7 +908,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="the task's data folder (SIB-200: data/annotated)")
     p.add_argument("--model", default=None, help="model directory (default: the embedded gemma-3-270m)")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
-    p.add_argument("--work-dir", default=WORK_DIR)
+    p.add_argument("--output-dir", dest="work_dir", default=WORK_DIR, help="everything (default: %(default)s)")
     p.add_argument("--fig-dir", default="outputs/fig")
     p.add_argument("--name", default="sib200_powered")
     p.add_argument("--overwrite", action="store_true")
@@ -931,23 +932,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pilot-seeds", default=None)
     for f in fields(TrainSettings):
         if f.name == "remedy":
-            p.add_argument("--remedy", default=None, choices=[c for c in CENTERING if c != "none"])
+            p.add_argument(flag("remedy"), dest="remedy", default=None, choices=[c for c in CENTERING if c != "none"])
         elif f.name == "pooling":
-            p.add_argument("--pooling", default=None, choices=sorted(POOLING))
+            p.add_argument(flag("pooling"), dest="pooling", default=None, choices=sorted(POOLING))
         else:
             _add_field(p, f, getattr(PoweredConfig().train, f.name))
     return p
 
 
 def _add_field(p: argparse.ArgumentParser, f, default=None) -> None:
-    """A flag for a dataclass field (annotations are strings here: ``from __future__ import annotations``)."""
-    flag, typ = "--" + f.name.replace("_", "-"), str(f.type)
+    """A flag for a dataclass field, in the one vocabulary (annotations are strings here: ``from __future__ import
+    annotations``)."""
+    from ..vocabulary import flag
+
+    name, typ = flag(f.name), str(f.type)
     default = f.default if default is None else default
     if typ == "bool":
-        p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"default: {default}")
+        p.add_argument(name, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                       help=f"default: {default}")  # fmt: skip
     else:
         conv = float if typ.startswith("float") else int if typ.startswith("int") else str
-        p.add_argument(flag, type=conv, default=None, help=f"default: {default}")
+        p.add_argument(name, dest=f.name, type=conv, default=None, help=f"default: {default}")
 
 
 def _ints(value: str, flag: str) -> tuple[int, ...]:

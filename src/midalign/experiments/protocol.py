@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..data.jsonl import write_json, write_jsonl
+from ..vocabulary import flag
 from .harness import validate_run
 
 __all__ = [
@@ -105,13 +106,13 @@ class TrainSettings:
     def __post_init__(self):
         for name in ("steps", "batch_size", "gradient_accumulation"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                raise ValueError(f"{flag(name)} must be >= 1, got {getattr(self, name)}")
         if self.layer is not None and self.layer < 1:
-            raise ValueError(f"--layer must be >= 1 (a decoder layer, 1-based), got {self.layer}")
+            raise ValueError(f"--alignment-layer must be >= 1 (a decoder layer, 1-based), got {self.layer}")
         for name in ("learning_rate", "temperature", "weight"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+                raise ValueError(f"{flag(name)} must be a positive number, got {value}")
         if not 0 <= self.lora_dropout < 1:
             raise ValueError(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
         if self.alignment_schedule not in ("alternate", "joint"):

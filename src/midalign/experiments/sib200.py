@@ -35,6 +35,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from ..models.hardware import resolve_dtype
+from ..vocabulary import flag
 from .harness import (
     claim_results,
     claim_work_dir,
@@ -102,11 +103,11 @@ class Sib200Config:
         # every setting checked before any run: a recorded setting is always the one used
         for name in ("retrieval_size", "steps", "batch_size", "control_steps", "eval_batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                raise ValueError(f"{flag(name)} must be >= 1, got {getattr(self, name)}")
         if self.test_size is not None and self.test_size < 1:
             raise ValueError(f"--test-size must be >= 1 (or omitted for the whole split), got {self.test_size}")
         if self.layer is not None and self.layer < 1:
-            raise ValueError(f"--layer must be >= 1 (a decoder layer, 1-based), got {self.layer}")
+            raise ValueError(f"--alignment-layer must be >= 1 (a decoder layer, 1-based), got {self.layer}")
 
     @classmethod
     def quick(cls, **kw) -> Sib200Config:
@@ -348,7 +349,9 @@ def run_experiment(
         n_layers = num_decoder_layers(model)
         layer = cfg.layer if cfg.layer is not None else default_alignment_layer(n_layers)
         if not 1 <= layer <= n_layers:
-            raise ValueError(f"--layer {layer}: this model has {n_layers} decoder layers; choose 1..{n_layers}")
+            raise ValueError(
+                f"--alignment-layer {layer}: this model has {n_layers} decoder layers; choose 1..{n_layers}"
+            )
         return {
             "n_layers": n_layers,
             "layer": layer,
@@ -677,7 +680,7 @@ def main(argv: list[str] | None = None) -> dict:
         aligned_help="comma-separated aligned languages (default " + ",".join(DEFAULT_ALIGNED) + ")",
         choices={"remedy": [c for c in CENTERING if c != "none"], "dtype": ["auto", "float32", "bfloat16"]},
         switches={
-            "report-only": "run nothing: write the table, JSON and figure from the runs finished in --work-dir",
+            "report-only": "run nothing: write the table, JSON and figure from the runs finished in --output-dir",
             "allow-mixed-dtypes": "summarise runs of two precisions (every table then says so)",
         },
         options={

@@ -1,4 +1,4 @@
-"""``midalign bench transfer``: does middle-layer alignment make a task learned in one language work in others?
+"""``midalign experiment transfer``: does middle-layer alignment make a task learned in one language work in others?
 
 Protocol, per seed: (a) pretrain a tiny Llama from scratch on monolingual text of every synthetic language (no
 parallel data); (b) fine-tune it on slot filling in the source language only: with the task loss alone (baseline),
@@ -30,6 +30,7 @@ from .harness import FIG_DIR, claim_results, claim_work_dir, publish, run_once, 
 from .plan import timeline
 from .world import World, make_world
 
+_FLAGS = {"layers": "--num-layers"}  # config fields whose flag is not their name (the others: --<field>)
 __all__ = ["TransferConfig", "build_tokenizer", "pair_f1", "pretraining_rows", "run_seed", "run_benchmark", "main"]
 
 
@@ -66,9 +67,11 @@ class TransferConfig:
                      "finetune_steps", "eval_examples", "heldout_pairs", "batch_size"):  # fmt: skip
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
+                raise ValueError(
+                    f"{_FLAGS.get(name, '--' + name.replace('_', '-'))} must be an integer >= 1, got {value!r}"
+                )
         if self.align_layer is not None and not 1 <= self.align_layer <= self.layers:
-            raise ValueError(f"--layer {self.align_layer}: the model has {self.layers} decoder layers; "
+            raise ValueError(f"--alignment-layer {self.align_layer}: the model has {self.layers} decoder layers; "
                              f"choose 1..{self.layers}")  # fmt: skip
 
     @property
@@ -440,20 +443,20 @@ def run_benchmark(
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(prog="midalign bench transfer", description=__doc__)
+    p = argparse.ArgumentParser(prog="midalign experiment transfer", description=__doc__, allow_abbrev=False)
     p.add_argument("--quick", action="store_true", help="~1 minute: one seed, small data and step budgets")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2; quick: 0)")
-    p.add_argument("--layer", "--align-layer", dest="align_layer", type=int, default=None,
+    p.add_argument("--alignment-layer", dest="align_layer", type=int, default=None,
                    help="alignment layer (default: the library's, L // 2)")  # fmt: skip
-    p.add_argument("--num-layers", "--layers", dest="layers", type=int, default=None,
+    p.add_argument("--num-layers", dest="layers", type=int, default=None,
                    help="decoder layers of the tiny model (default: 4)")  # fmt: skip
-    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--alignment-temperature", dest="temperature", type=float, default=None)
     p.add_argument("--schedule", default=None, choices=["alternate", "alternate_steps", "joint"])
     p.add_argument("--pretrain-steps", type=int, default=None)
     p.add_argument("--finetune-steps", type=int, default=None)
     p.add_argument("--pairs", type=int, default=None, help="alignment pairs per target language")
     p.add_argument("--task-examples", type=int, default=None)
-    p.add_argument("--pooling", default=None, choices=["mean", "mean_skip_first", "bos"])
+    p.add_argument("--alignment-pooling", dest="pooling", default=None, choices=["mean", "mean_skip_first", "bos"])
     p.add_argument(
         "--no-long-baseline",
         action="store_true",
@@ -466,7 +469,8 @@ def main(argv: list[str] | None = None) -> dict:
         help="slot values written in the source language (default: a shared output vocabulary; scored with F1 over "
         "label-value pairs) or copied from the input sentence (as in MASSIVE; scored with span slot F1)",
     )
-    p.add_argument("--work-dir", default=None, help="default: outputs/bench_transfer (..._quick with --quick)")
+    p.add_argument("--output-dir", dest="work_dir", default=None,
+                   help="the runs (default: outputs/bench_transfer, ..._quick with --quick)")  # fmt: skip
     p.add_argument("--fig-dir", default=FIG_DIR, help="results JSON, table and figure (default: %(default)s)")
     p.add_argument("--name", default=None)
     p.add_argument("--overwrite", action="store_true", help="replace the results already in --fig-dir")

@@ -35,6 +35,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, field
 
+from ..vocabulary import flag
 from .harness import (
     bootstrap_f1_ci,
     claim_results,
@@ -107,9 +108,9 @@ class XsidBenchConfig:
         for name in self.POSITIVE:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
+                raise ValueError(f"{flag(name)} must be an integer >= 1, got {value!r}")
         if self.layer is not None and self.layer < 1:
-            raise ValueError(f"--layer must be >= 1 (a decoder layer, 1-based), got {self.layer}")
+            raise ValueError(f"--alignment-layer must be >= 1 (a decoder layer, 1-based), got {self.layer}")
 
     @classmethod
     def quick(cls, **kw) -> XsidBenchConfig:
@@ -362,14 +363,16 @@ def run_benchmark(
         model = load_model(cfg.model)
         n_layers = num_decoder_layers(model)
         if cfg.layer is not None and cfg.layer > n_layers:
-            raise ValueError(f"--layer {cfg.layer}: this model has {n_layers} decoder layers; choose 1..{n_layers}")
+            raise ValueError(
+                f"--alignment-layer {cfg.layer}: this model has {n_layers} decoder layers; choose 1..{n_layers}"
+            )
         base = {"n_layers": n_layers, "retrieval": _retrieval(model, tokenizer, cfg, targets, None)}
         del model
         write_json(base_path, base)
     layer = cfg.layer if cfg.layer is not None else default_alignment_layer(base["n_layers"])
     if not 1 <= layer <= base["n_layers"]:
         raise ValueError(
-            f"--layer {layer}: this model has {base['n_layers']} decoder layers; choose 1..{base['n_layers']}"
+            f"--alignment-layer {layer}: this model has {base['n_layers']} decoder layers; choose 1..{base['n_layers']}"
         )
 
     runs = []

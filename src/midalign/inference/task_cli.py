@@ -59,7 +59,7 @@ def add_model_args(p: argparse.ArgumentParser, *, batch_size: int = 16, max_new_
         help="run prefill over every prompt token instead of reusing the states of the prefix all prompts share "
         "(chat template + system prompt); the cache is exact up to floating-point summation order",
     )
-    p.add_argument("--batch-size", "--bsz", type=positive_int, default=batch_size)
+    p.add_argument("--batch-size", type=positive_int, default=batch_size)
     p.add_argument("--max-new-tokens", type=positive_int, default=max_new_tokens)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--engine", default="midalign", choices=["midalign", "vllm"],
@@ -113,7 +113,7 @@ def generate_task(args: argparse.Namespace, examples: list[dict], output: str) -
     from ..locking import exclusive
 
     rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
-    lock = exclusive(output, directory=False, what="--output-path") if rank == 0 else contextlib.nullcontext()
+    lock = exclusive(output, directory=False, what="--output") if rank == 0 else contextlib.nullcontext()
     with lock:
         return _generate(model, tokenizer, items, output, args, add_special_tokens, default, base)
 
@@ -185,7 +185,7 @@ def _generate_vllm(args, examples, output, base, tokenizer) -> list[dict]:
     items, add_special_tokens = prompt_rows(tokenizer, examples, default)
     worker = VllmWorker(base, max_new_tokens=args.max_new_tokens, stop_token_ids=stops,
                         adapters=list(args.peft_model_id or []), dtype=args.dtype, python=args.vllm_python)  # fmt: skip
-    with exclusive(output, directory=False, what="--output-path"), worker:
+    with exclusive(output, directory=False, what="--output"), worker:
         return run_generation(None, tokenizer, items, output, batch_size=max(args.batch_size, 64),
                               max_new_tokens=args.max_new_tokens, add_special_tokens=add_special_tokens,
                               provenance=_provenance(args, base, default), backend=worker.generate)  # fmt: skip

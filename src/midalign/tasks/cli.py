@@ -117,7 +117,7 @@ def infer(argv: list[str] | None = None, *, task_name: str | None = None) -> lis
     add_base_model_args(p)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16", "auto"],
                    help="base weights' dtype; auto = bf16 only where the hardware has bf16 units")  # fmt: skip
-    p.add_argument("--batch-size", "--bsz", type=positive_int, default=8)
+    p.add_argument("--batch-size", type=positive_int, default=8)
     _limit_args(p)
     p.add_argument("--scoring", default="exact", choices=["exact", "first_token"],
                    help="exact: every token of each label (default); first_token: the labels' first tokens only "
@@ -223,13 +223,12 @@ def evaluate(argv: list[str] | None = None, *, task_name: str | None = None) -> 
     p = _parser("eval", task, evaluate.__doc__)
     p.add_argument(
         "--predictions",
-        "--pred-file",
         required=True,
         help="infer's output (JSON lines) or one label per line; comma-separated, one per --lang",
     )
     _data_args(p, task, several=True)
     _limit_args(p)
-    p.add_argument("--output", "--output-json", dest="output", default=None, help="also write the scores here (JSON)")
+    p.add_argument("--output", dest="output", default=None, help="also write the scores here (JSON)")
     args = p.parse_args(argv)
     langs, files = _langs(args), args.predictions.split(",")
     if len(files) != len(langs):

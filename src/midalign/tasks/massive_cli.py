@@ -36,7 +36,13 @@ def infer(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(prog="run_inference_massive", description="MASSIVE slot-filling inference.")
     add_model_args(p, batch_size=32, max_new_tokens=128)
     _data_args(p)
-    p.add_argument("--output-path", default="output_inference_massive.json", help="JSON-lines output (resumable)")
+    p.add_argument(
+        "--output",
+        "--output-path",
+        dest="output_path",
+        default="output_inference_massive.json",
+        help="JSON-lines output (resumable)",
+    )
     args = p.parse_args(argv)
     rows = massive.load_massive(args.lang, args.partition, args.data_dir, args.revision)[: args.limit]
     examples = [
@@ -78,12 +84,14 @@ def extract(argv: list[str] | None = None) -> None:
 def evaluate(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="eval_massive", description="Slot F1 / exact match on MASSIVE.")
     p.add_argument(
+        "--predictions",
         "--pred-slots-file",
+        dest="pred_slots_file",
         required=True,
         help="one prediction per line; comma-separated, one file per --lang, for several languages",
     )
     _data_args(p)
-    p.add_argument("--output-json", default=None, help="also write the scores here")
+    p.add_argument("--output", dest="output_json", default=None, help="also write the scores here")
     args = p.parse_args(argv)
     langs = args.lang.split(",")
     files = args.pred_slots_file.split(",")

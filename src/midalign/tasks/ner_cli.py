@@ -39,7 +39,13 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="run_inference_eval_ner", description=__doc__)
     add_model_args(p, batch_size=16, max_new_tokens=256)
     _data_args(p)
-    p.add_argument("--output-path", default=None, help="JSON-lines output (resumable); default <lang>_ner.json")
+    p.add_argument(
+        "--output",
+        "--output-path",
+        dest="output_path",
+        default=None,
+        help="JSON-lines output (resumable); default <lang>_ner.json",
+    )
     p.add_argument("--evaluation-only", action="store_true", help="re-score an existing --output-path")
     args = p.parse_args(argv)
     sents = ner.load_uner(args.lang, _split(args.split, args.data_dir is not None), args.data_dir)[: args.limit]

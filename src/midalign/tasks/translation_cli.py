@@ -19,8 +19,20 @@ def main(argv: list[str] | None = None) -> dict:
     add_model_args(p, batch_size=16, max_new_tokens=512)
     p.add_argument("--source-lang", default="en", help="source language code (cs, de, zh, ... or ces, deu, cmn)")
     p.add_argument("--lang", default="en", help="target language code")
-    p.add_argument("--output-path", default=None, help="JSON-lines output (resumable); default <src>-<tgt>_wmt23.json")
-    p.add_argument("--result-directory", default=None, help="where scores go (default: next to --output-path)")
+    p.add_argument(
+        "--output",
+        "--output-path",
+        dest="output_path",
+        default=None,
+        help="JSON-lines output (resumable); default <src>-<tgt>_wmt23.json",
+    )
+    p.add_argument(
+        "--output-dir",
+        "--result-directory",
+        dest="result_directory",
+        default=None,
+        help="where scores go (default: next to --output-path)",
+    )
     p.add_argument(
         "--dataset",
         default="hf",

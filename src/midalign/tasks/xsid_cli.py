@@ -61,7 +61,13 @@ def infer(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(prog="run_inference_xsid", description="xSID slot-filling inference (resumable).")
     add_model_args(p, batch_size=32, max_new_tokens=64)
     _data_args(p)
-    p.add_argument("--output-path", default="output_inference_xsid.json", help="JSON-lines output (resumable)")
+    p.add_argument(
+        "--output",
+        "--output-path",
+        dest="output_path",
+        default="output_inference_xsid.json",
+        help="JSON-lines output (resumable)",
+    )
     args = p.parse_args(argv)
     sentences = _load(args, args.lang)[: args.limit]
     out = generate_task(args, examples(sentences, args.intent), args.output_path)
@@ -73,9 +79,15 @@ def evaluate(argv: list[str] | None = None) -> dict:
     from ..inference.task_cli import read_predictions
 
     p = argparse.ArgumentParser(prog="eval_xsid", description="Slot F1 / exact match (and intent accuracy) on xSID.")
-    p.add_argument("--pred-slots-file", required=True, help="one prediction per line; comma-separated, one per --lang")
+    p.add_argument(
+        "--predictions",
+        "--pred-slots-file",
+        dest="pred_slots_file",
+        required=True,
+        help="one prediction per line; comma-separated, one per --lang",
+    )
     _data_args(p, several=True)
-    p.add_argument("--output-json", default=None, help="also write the scores here")
+    p.add_argument("--output", dest="output_json", default=None, help="also write the scores here")
     args = p.parse_args(argv)
     langs, files = args.lang.split(","), args.pred_slots_file.split(",")
     if len(files) != len(langs):
