@@ -51,7 +51,7 @@ def test_no_measured_number_is_typed_by_hand_in_the_docs():
     render = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(render)
     typed = {}
-    for path in render.BLOCK_FILES:  # the pages render.py writes whole (render.PAGES) are generated text
+    for path in render.BLOCK_FILES:  # rendered blocks are skipped: their numbers come from results files
         found = _typed_decimals(path.read_text(encoding="utf-8"))
         if found:
             typed[path.name] = found
@@ -65,7 +65,7 @@ def _render(monkeypatch, tmp_path, files: dict):
     spec = importlib.util.spec_from_file_location("render", ROOT / "docs" / "render.py")
     render = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(render)
-    monkeypatch.setattr(render, "FIG", tmp_path)
+    monkeypatch.setattr(render.common, "FIG", tmp_path)
     for name, obj in files.items():
         (tmp_path / name).write_text(json.dumps(obj))
     return render
@@ -87,7 +87,7 @@ def test_the_transfer_reading_counts_wins_and_checks_the_retrained_baselines(tmp
           "summary": [s for s in summary if s["method"] != "baseline_2x"]}  # fmt: skip
     render = _render(monkeypatch, tmp_path, {"transfer.json": {"config": cfg, "runs": runs, "summary": summary},
                                              "transfer_layer1.json": l1})  # fmt: skip
-    text = render.block_transfer()
+    text = render.BLOCKS["transfer"]()
     assert "Alignment above `baseline_2x` on 1 of 2 (seed, target language) pairs" in text
     assert "at layer 2: 0.02–0.02 after `baseline_2x`, 0.20–0.20 after alignment" in text
     assert "NOT identical to the default run" in text  # seed 1's retrained baseline differs
@@ -96,7 +96,7 @@ def test_the_transfer_reading_counts_wins_and_checks_the_retrained_baselines(tmp
 
 def test_benchmark_sections_say_not_measured_and_judge_targets_from_the_file(tmp_path, monkeypatch):
     render = _render(monkeypatch, tmp_path, {})
-    assert render.block_bench_train_recipe().startswith("Not measured yet")
+    assert render.BLOCKS["bench_train_recipe"]().startswith("Not measured yet")
     meta = {"command": "python benchmarks/alignment_step.py", "date": "2026-12-02", "cpu": "c", "torch": "t",
             "threads": 2}  # fmt: skip
     variants = {"task": {"median_s": 2.0, "peak_rss_increase_mb": 1000},
@@ -104,7 +104,7 @@ def test_benchmark_sections_say_not_measured_and_judge_targets_from_the_file(tmp
                 "naive": {"median_s": 1.0, "peak_rss_increase_mb": 400}}  # fmt: skip
     step = {**meta, "repeats": 3, "batch": 8, "pair_tokens": 24, "task_tokens": 64, "layer": 15, "variants": variants}
     render = _render(monkeypatch, tmp_path, {"alignment_step.json": step})
-    text = render.block_bench_alignment_step()
+    text = render.BLOCKS["bench_alignment_step"]()
     assert "**0.40× the time, 0.25× the peak memory**" in text and "time met, memory met" in text
 
 
@@ -117,11 +117,15 @@ def test_benchmark_results_record_the_command_without_the_output_flags():
 
 
 def _rendered_texts():
-    """Every rendered page and block, as the docs show them."""
+    """Every rendered block, as the docs show it (the prose around blocks holds no measured number: see
+    test_no_measured_number_is_typed_by_hand_in_the_docs)."""
     render = _render_module()
-    texts = {name: fn() for name, fn in render.PAGES.items()}
-    texts.update({f"block {name}": fn() for name, fn in render.BLOCKS.items()})
-    return texts
+    return {f"block {name}": fn() for name, fn in render.BLOCKS.items()}
+
+
+def _page(render, name: str) -> str:
+    """A docs page as rendered now (its blocks filled from the results folder render.common.FIG points at)."""
+    return render._with_blocks((render.DOCS / name).read_text(encoding="utf-8"))
 
 
 def _render_module():
@@ -170,8 +174,8 @@ def test_the_withdrawn_sib200_page_keeps_only_the_control_with_seed_level_interv
                                           "centered transfer": 0.3}},
            "runs": [run("control_paper", s, v, v) for s, v in ((0, 0.4), (1, 0.5), (2, 0.6))]}  # fmt: skip
     (tmp_path / "sib200.json").write_text(json.dumps(sib))
-    monkeypatch.setattr(render, "FIG", tmp_path)
-    page = render.render_sib200()
+    monkeypatch.setattr(render.common, "FIG", tmp_path)
+    page = _page(render, "experiment-sib200.md")
     assert page.startswith("# SIB-200 (first experiment, withdrawn)") and "two of the seven topics" in page
     # mean 50.0, sd 10, t(2) = 4.303: half-width 24.8
     assert "| control_paper | 0: float32, 1: float32, 2: float32 | 50.0 [25.2, 74.8] |" in page
@@ -180,9 +184,10 @@ def test_the_withdrawn_sib200_page_keeps_only_the_control_with_seed_level_interv
 
 def test_the_powered_page_renders_each_stage(tmp_path, monkeypatch):
     render = _render_module()
-    monkeypatch.setattr(render, "POWERED", tmp_path)
-    monkeypatch.setattr(render, "FIG", tmp_path)
-    assert "Not screened yet" in render.render_sib200_powered()
+    monkeypatch.setattr(render.common, "FIG", tmp_path)
+    tmp_path = tmp_path / "sib200_powered"  # the work dir the page reads
+    tmp_path.mkdir()
+    assert "Not screened yet" in _page(render, "experiment-sib200-powered.md")
     env = {"cpu": "CPU", "dtype": "float32"}
     (tmp_path / "screen.json").write_text(
         json.dumps(
@@ -208,7 +213,7 @@ def test_the_powered_page_renders_each_stage(tmp_path, monkeypatch):
             }
         )
     )
-    page = render.render_sib200_powered()
+    page = _page(render, "experiment-sib200-powered.md")
     assert "| A | a_Latn | 10.0 | 30.0 |" in page and "0 units finished so far" in page
     assert "No confirmatory result exists" in page
-    assert "plan not yet written" in render.block_sib200_powered_headline()
+    assert "plan not yet written" in importlib.import_module("renderers.powered").block_sib200_powered_headline()
