@@ -30,11 +30,6 @@ def block(name: str):
     return register
 
 
-def fig_dir() -> Path:
-    """The results folder now (``FIG``, looked up at call time)."""
-    return FIG
-
-
 def _load(name: str):
     path = FIG / name
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None

@@ -77,4 +77,3 @@ def block_headline() -> str:
 
 
 # ------------------------------------------------------------------ experiment pages: per-seed paired readings
-GROUP_NAMES = ("english", "aligned", "transfer")
