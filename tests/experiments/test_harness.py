@@ -122,3 +122,29 @@ def test_a_resumed_result_is_checked_and_an_empty_one_named(tmp_path):
     done.write_text(json.dumps({"seed": 0, "method": "a"}))
     with pytest.raises(ValueError, match=r"r/result\.json: not a finished a run \(missing eval\)"):
         harness.run_once(str(tmp_path / "r"), "r", lambda: {"x": 1}, check=_check)
+
+
+def test_config_flags_come_from_the_dataclass_in_the_one_vocabulary(capsys):
+    """Every field of an experiment's config is a flag, spelled as midalign.vocabulary says, typed from its
+    annotation; what was not given stays the config's default; a bad list is one error naming the flag."""
+    import argparse
+
+    from midalign.experiments.harness import add_config_flags, config_overrides
+    from midalign.experiments.methods import MethodsBenchConfig
+
+    p = argparse.ArgumentParser(allow_abbrev=False)
+    names = add_config_flags(p, MethodsBenchConfig, skip=("extra_train_args",))
+    spelled = {s for a in p._actions for s in a.option_strings}
+    assert {"--max-steps", "--alignment-layer", "--alignment-weight", "--alignment-center", "--paper-arm-center",
+            "--lang", "--merge-weights", "--keep-leaked", "--no-keep-leaked"} <= spelled  # fmt: skip
+    assert not spelled & {"--steps", "--layer", "--weight", "--remedy", "--center", "--languages"}
+    args = p.parse_args(["--max-steps", "3", "--merge-weights", "0.5,1", "--seeds", "4,5", "--keep-leaked",
+                         "--lang", "en,de"])  # fmt: skip
+    got = config_overrides(p, MethodsBenchConfig, args, names)
+    assert got == {"steps": 3, "merge_weights": (0.5, 1.0), "seeds": (4, 5), "keep_leaked": True,
+                   "languages": ("en", "de")}  # fmt: skip
+    cfg = MethodsBenchConfig(**got)
+    assert cfg.steps == 3 and cfg.test_size == MethodsBenchConfig().test_size  # the rest: the defaults
+    with pytest.raises(SystemExit):
+        config_overrides(p, MethodsBenchConfig, p.parse_args(["--seeds", "0,x"]), names)
+    assert "--seeds '0,x': expected comma-separated integers" in capsys.readouterr().err

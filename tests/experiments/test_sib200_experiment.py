@@ -101,7 +101,7 @@ def test_settings_are_validated_before_any_run_and_quick_has_its_own_work_dir(tm
     assert not (tmp_path / "w").exists()  # refused before anything was written
     from midalign.experiments.harness import experiment_cli
 
-    kw = dict(prog="p", description="d", cfg_cls=Sib200Config, methods=("baseline",), numeric=(),
+    kw = dict(prog="p", description="d", cfg_cls=Sib200Config, methods=("baseline",),
               languages_help="", quick_help="", work_dir="outputs/experiment_sib200")  # fmt: skip
     assert experiment_cli(["--quick"], **kw)[1].work_dir == "outputs/experiment_sib200_quick"
     assert experiment_cli([], **kw)[1].work_dir == "outputs/experiment_sib200"

@@ -332,6 +332,69 @@ def bootstrap_f1_ci(
     return [point, *_seed_item_interval(seeds, {None: n}, stat, resamples, seed, level)]
 
 
+def add_config_flags(p: argparse.ArgumentParser, cfg_cls, *, skip: Sequence[str] = (),
+                     choices: dict[str, Sequence[str]] | None = None, defaults=None) -> list[str]:  # fmt: skip
+    """One flag per field of the config dataclass ``cfg_cls`` (but ``skip``), spelled in the one vocabulary
+    (:func:`midalign.vocabulary.flag`: ``steps`` -> ``--max-steps``), typed from the field's annotation: numbers,
+    strings (``choices`` restrict a field's values), booleans (``--x`` / ``--no-x``) and tuples (comma-separated).
+    Every flag defaults to None (= the config's own default, shown in the help, or ``defaults``'s). Returns the
+    field names given flags: what was set is then ``{f: v for f in names if (v := getattr(args, f)) is not None}``
+    (tuples still comma-separated text: :func:`config_overrides` splits them)."""
+    from dataclasses import MISSING, fields
+
+    from ..vocabulary import flag
+
+    names = []
+    for f in fields(cfg_cls):
+        if f.name in skip or f.name.isupper() or str(f.type).startswith(("list", "dict")):
+            continue
+        typ = str(f.type)
+        default = getattr(defaults, f.name) if defaults is not None else (
+            f.default if f.default is not MISSING else f.default_factory())  # fmt: skip
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        kw = {"dest": f.name, "default": None, "help": f"default: {shown}"}
+        if typ == "bool":
+            p.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, **kw)
+            names.append(f.name)
+            continue
+        if typ.startswith("tuple"):
+            kw["metavar"] = "A,B,..."
+        elif typ.startswith("int"):
+            kw["type"] = int
+        elif typ.startswith("float"):
+            kw["type"] = float
+        if f.name in (choices or {}):
+            kw["choices"] = list(choices[f.name])
+        p.add_argument(flag(f.name), **kw)
+        names.append(f.name)
+    return names
+
+
+def config_overrides(p: argparse.ArgumentParser, cfg_cls, args, names: Sequence[str]) -> dict:
+    """The fields the user set (``add_config_flags``'s names), tuples split at commas and typed from their
+    annotation (``tuple[int, ...]`` -> ints); a bad list is one parser error naming the flag."""
+    from dataclasses import fields
+
+    from ..vocabulary import flag
+
+    types = {f.name: str(f.type) for f in fields(cfg_cls)}
+    out = {}
+    for name in names:
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if types[name].startswith("tuple") and isinstance(value, str):
+            items = tuple(x for x in value.split(",") if x)
+            conv = int if "tuple[int" in types[name] else float if "tuple[float" in types[name] else str
+            try:
+                value = tuple(conv(x) for x in items)
+            except ValueError:
+                kind = {"int": "integers, e.g. 0,1,2", "float": "numbers, e.g. 0.5,1.0"}[conv.__name__]
+                p.error(f"{flag(name)} {getattr(args, name)!r}: expected comma-separated {kind}")
+        out[name] = value
+    return out
+
+
 def experiment_cli(
     argv: list[str] | None,
     *,
@@ -339,41 +402,31 @@ def experiment_cli(
     description: str,
     cfg_cls,
     methods: tuple[str, ...],
-    numeric: tuple[tuple[str, type], ...],
     languages_help: str,
     quick_help: str,
     work_dir: str,
-    flags: tuple[str, ...] = (),
     switches: dict[str, str] | None = None,
     options: dict[str, str] | None = None,
     data_help: str = "the xSID release folder (default $MIDALIGN_XSID_DIR)",
     aligned_help: str = "comma-separated aligned languages (default de,zh,ja,ar)",
     choices: dict[str, Sequence[str]] | None = None,
 ):
-    """Parse an experiment's flags into ``(config, args)``: the shared data/seed/language/method flags, the
-    config's numeric fields ``numeric`` (flag, type), boolean ``flags`` and string fields with ``choices``;
+    """Parse an experiment's flags into ``(config, args)``: one flag per field of ``cfg_cls``
+    (:func:`add_config_flags`; ``pooling`` restricted to the library's poolings, ``methods`` to ``methods``), plus
+    the run options (``switches``, ``options``, ``--output-dir``, ``--fig-dir``, ``--name``, ``--overwrite``);
     ``--quick`` starts from ``cfg_cls.quick``."""
     from ..alignment import POOLING
-    from ..vocabulary import flag as flag_of
 
     p = argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False)
     p.add_argument("--quick", action="store_true", help=quick_help)
-    p.add_argument("--model", default=None, help="model directory (default: the embedded gemma-3-270m)")
-    p.add_argument("--data-dir", default=None, help=data_help)
-    p.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2)")
-    p.add_argument("--aligned", default=None, help=aligned_help)
-    p.add_argument("--lang", dest="languages", default=None, help=languages_help)
-    p.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(methods)}")
-    for flag, typ in numeric:  # config fields; flags in the one vocabulary (steps -> --max-steps, ...)
-        field = flag.replace("-", "_")
-        p.add_argument(flag_of(field), dest=field, type=typ, default=None, help=f"default: {getattr(cfg_cls, field)}")
-    p.add_argument(flag_of("pooling"), dest="pooling", default=None, choices=sorted(POOLING))
-    for flag, allowed in (choices or {}).items():
-        field = flag.replace("-", "_")
-        p.add_argument(flag_of(field), dest=field, default=None, choices=list(allowed),
-                       help=f"default: {getattr(cfg_cls, field)}")  # fmt: skip
-    if "intent" in flags:
-        p.add_argument("--intent", action="store_true", help="answers start with the intent (scored too)")
+    names = add_config_flags(p, cfg_cls, skip=("extra_train_args",),
+                             choices={"pooling": sorted(POOLING), **(choices or {})})  # fmt: skip
+    helps = {"model": "model directory (default: the embedded gemma-3-270m)", "data_dir": data_help,
+             "seeds": "comma-separated (default 0,1,2)", "aligned": aligned_help, "languages": languages_help,
+             "methods": f"comma-separated subset of {','.join(methods)}"}  # fmt: skip
+    for action in p._actions:
+        if action.dest in helps:
+            action.help = helps[action.dest]
     for switch, help_ in (switches or {}).items():  # run options, not config fields: read from the returned args
         p.add_argument(f"--{switch}", action="store_true", help=help_)
     for option, help_ in (options or {}).items():  # run options taking a value, likewise
@@ -386,29 +439,7 @@ def experiment_cli(
     args = p.parse_args(argv)
     # a smoke run never shares the full run's work dir (its finished runs would block or pollute the real one)
     args.work_dir = args.work_dir or (f"{work_dir}_quick" if args.quick else work_dir)
-    overrides = {
-        k: v
-        for k, v in vars(args).items()
-        if v is not None
-        and v is not False
-        and k
-        not in (
-            "quick",
-            "work_dir",
-            "fig_dir",
-            "name",
-            "overwrite",
-            *(w.replace("-", "_") for w in [*(switches or {}), *(options or {})]),
-        )
-    }
-    for key in ("aligned", "languages", "methods"):
-        if key in overrides:
-            overrides[key] = tuple(overrides[key].split(","))
-    if "seeds" in overrides:
-        try:
-            overrides["seeds"] = tuple(int(s) for s in overrides["seeds"].split(","))
-        except ValueError:
-            p.error(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2")
+    overrides = config_overrides(p, cfg_cls, args, names)
     bad = [m for m in overrides.get("methods", ()) if m not in methods]
     if bad:
         p.error(f"--methods {bad}: choose from {', '.join(methods)}")

@@ -30,14 +30,14 @@ import random
 import statistics
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from ..data.jsonl import claim_results, write_json
 from ..data.subsets import describe_subset
 from ..models.default import file_sha256
 from . import plan as planning
 from . import stats
-from .harness import read_json
+from .harness import add_config_flags, config_overrides, read_json
 from .leakage import find_leaks
 from .protocol import ARMS, TrainSettings, evaluate_labels, retrieval, seed_accuracy, train_unit, validate_unit_result
 
@@ -899,7 +899,6 @@ def _plot_screen(screen: Mapping, sel: Mapping, path: str) -> None:
 # ---- command line ----------------------------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     from ..alignment import CENTERING, POOLING
-    from ..vocabulary import flag
 
     p = argparse.ArgumentParser(prog="midalign experiment powered", description=__doc__.split("\n\n")[0],
                                 allow_abbrev=False)  # fmt: skip
@@ -923,63 +922,23 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="plan: fix the training settings as given instead of the pilot's choice (said in the plan)",
     )
-    for f in fields(PoweredConfig):
-        if f.name in ("task", "dtype", "train", "arms", "seeds", "pilot_seeds"):
-            continue
-        _add_field(p, f)
-    p.add_argument("--arms", default=None)
-    p.add_argument("--seeds", default=None)
-    p.add_argument("--pilot-seeds", default=None)
-    for f in fields(TrainSettings):
-        if f.name == "remedy":
-            p.add_argument(flag("remedy"), dest="remedy", default=None, choices=[c for c in CENTERING if c != "none"])
-        elif f.name == "pooling":
-            p.add_argument(flag("pooling"), dest="pooling", default=None, choices=sorted(POOLING))
-        else:
-            _add_field(p, f, getattr(PoweredConfig().train, f.name))
+    p.set_defaults(config_fields=add_config_flags(p, PoweredConfig, skip=("task", "dtype", "train")),
+                   train_fields=add_config_flags(p, TrainSettings, defaults=PoweredConfig().train, choices={
+                       "remedy": [c for c in CENTERING if c != "none"], "pooling": sorted(POOLING)}))  # fmt: skip
     return p
 
 
-def _add_field(p: argparse.ArgumentParser, f, default=None) -> None:
-    """A flag for a dataclass field, in the one vocabulary (annotations are strings here: ``from __future__ import
-    annotations``)."""
-    from ..vocabulary import flag
-
-    name, typ = flag(f.name), str(f.type)
-    default = f.default if default is None else default
-    if typ == "bool":
-        p.add_argument(name, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
-                       help=f"default: {default}")  # fmt: skip
-    else:
-        conv = float if typ.startswith("float") else int if typ.startswith("int") else str
-        p.add_argument(name, dest=f.name, type=conv, default=None, help=f"default: {default}")
-
-
-def _ints(value: str, flag: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(s) for s in value.split(","))
-    except ValueError:
-        raise ValueError(f"{flag} {value!r}: expected comma-separated integers") from None
-
-
-def config_from_args(args) -> PoweredConfig:
-    train = asdict(PoweredConfig().train) | {
-        f.name: getattr(args, f.name) for f in fields(TrainSettings) if getattr(args, f.name) is not None
-    }
-    lists = ("train", "arms", "seeds", "pilot_seeds")
-    top = {f.name: getattr(args, f.name) for f in fields(PoweredConfig)
-           if f.name not in lists and getattr(args, f.name, None) is not None}  # fmt: skip
-    if args.arms:
-        top["arms"] = tuple(args.arms.split(","))
-    if args.seeds:
-        top["seeds"] = _ints(args.seeds, "--seeds")
-    if args.pilot_seeds:
-        top["pilot_seeds"] = _ints(args.pilot_seeds, "--pilot-seeds")
+def config_from_args(args, parser: argparse.ArgumentParser | None = None) -> PoweredConfig:
+    """The configuration the flags give: PoweredConfig's and TrainSettings' defaults, overridden by what was set."""
+    p = parser or _parser()
+    train = asdict(PoweredConfig().train) | config_overrides(p, TrainSettings, args, args.train_fields)
+    top = config_overrides(p, PoweredConfig, args, args.config_fields) | {"task": args.task, "dtype": args.dtype}
     return PoweredConfig(**top, train=TrainSettings(**train))
 
 
 def main(argv: list[str] | None = None):
-    args = _parser().parse_args(argv)
-    cfg = config_from_args(args)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    cfg = config_from_args(args, parser)
     return {"screen": cmd_screen, "pilot": cmd_pilot, "plan": cmd_plan, "run": cmd_run,
             "report": cmd_report}[args.phase](cfg, args)  # fmt: skip

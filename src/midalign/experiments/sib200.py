@@ -658,20 +658,6 @@ def main(argv: list[str] | None = None) -> dict:
         description=__doc__.split("\n\n")[0],
         cfg_cls=Sib200Config,
         methods=METHODS,
-        numeric=(
-            ("test-size", int),
-            ("subset-seed", int),
-            ("retrieval-size", int),
-            ("steps", int),
-            ("batch-size", int),
-            ("learning-rate", float),
-            ("layer", int),
-            ("temperature", float),
-            ("weight", float),
-            ("control-steps", int),
-            ("control-learning-rate", float),
-            ("eval-batch-size", int),
-        ),  # fmt: skip
         languages_help="comma-separated FLORES codes evaluated (default: English, the aligned and 8 transfer "
         "languages); 'all' = every language folder in --data-dir",
         quick_help="a minutes-long smoke run (1 seed, 3 languages, 2 steps)",

@@ -591,22 +591,10 @@ def main(argv: list[str] | None = None) -> dict:
         description=__doc__.split("\n\n")[0],
         cfg_cls=XsidBenchConfig,
         methods=METHODS,
-        numeric=(
-            ("test-size", int),
-            ("retrieval-size", int),
-            ("steps", int),
-            ("batch-size", int),
-            ("learning-rate", float),
-            ("layer", int),
-            ("temperature", float),
-            ("weight", float),
-            ("max-new-tokens", int),
-        ),  # fmt: skip
         choices={"center": list(CENTERING), "remedy": [c for c in CENTERING if c != "none"]},
         languages_help="comma-separated evaluated languages (default: all 15)",
         quick_help="a minutes-long smoke run (1 seed, 5 languages, 2 steps)",
         work_dir="outputs/bench_xsid",
-        flags=("intent",),
     )
     name = args.name or ("xsid_quick" if args.quick else "xsid")
     return run_benchmark(cfg, args.work_dir, args.fig_dir, name, overwrite=args.overwrite)
