@@ -1,4 +1,4 @@
-"""Run by tests/test_distributed_inference.py: resumable generation on a tiny model, in one process (python) or
+"""Run by tests/inference/test_distributed.py: resumable generation on a tiny model, in one process (python) or
 several (torchrun). MIDALIGN_TEST_DIE_AFTER=k makes every process exit abruptly after its k-th batch."""
 
 import json

@@ -24,7 +24,7 @@ def _run(model_dir, rows, output, nproc=1, die_after=0):
     if nproc > 1:
         launcher += ["-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_addr", "127.0.0.1",
                      "--master_port", str(_free_port())]  # fmt: skip
-    cmd = [*launcher, str(ROOT / "tests" / "generation_worker.py"), model_dir, str(rows), str(output)]
+    cmd = [*launcher, str(ROOT / "tests" / "inference" / "generation_worker.py"), model_dir, str(rows), str(output)]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
 
 
