@@ -10,7 +10,10 @@
 * ``lm_eval``     -- lm-eval's ``hf`` backend (``HFLM.loglikelihood``, what a ``multiple_choice`` task with
   ``target_delimiter: ""`` sends it), one request per (prompt, label), on the same model object, prompts and label
   strings, at batch ``--lm-eval-batch-size`` and at ``n x labels`` (every request of a round in one batch, the rows
-  our batch holds).
+  our batch holds);
+* ``vllm``        -- with ``--vllm-python`` (the vLLM environment's Python, ``make vllm-env``): vLLM's prompt
+  log-probabilities of prompt + label, one request per (prompt, label) on the same token ids as ours, summed over
+  the label's tokens (``VllmWorker.score``), all requests of a round in one call.
 
 Two label forms: ``eos`` (the label plus the end-of-sequence token, what our training targets and ``sib200 infer``
 score) and ``plain`` (the bare label, lm-eval's usual multiple-choice form, where one-token labels let lm-eval reuse
@@ -64,6 +67,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "auto"])
     ap.add_argument("--skip-lm-eval", action="store_true")
+    ap.add_argument("--vllm-python", default=None, help="add vLLM's column: the vLLM environment's Python")
     ap.add_argument("--agreement-only", action="store_true", help="exact vs first-token on whole test splits")
     ap.add_argument("--langs", default="eng_Latn,zho_Hans,arb_Arab,mar_Deva", help="--agreement-only: languages")
     _results.add_args(ap, "scoring")
@@ -138,6 +142,22 @@ def main() -> None:
                     return torch.tensor([ll for ll, _ in out]).view(len(prompts), len(labels))
 
                 variants[f"lm_eval_b{bs}/{form}"] = lm_eval
+    worker = None
+    if args.vllm_python:
+        from midalign.inference.scoring import continuation_ids
+        from midalign.inference.vllm_engine import VllmWorker
+
+        worker = VllmWorker(path, max_new_tokens=1, stop_token_ids=[], python=args.vllm_python, dtype=dtype)
+        worker.__enter__()
+        result["vllm"] = worker.version
+        for form, targets in forms.items():
+            encoded = [continuation_ids(tok, p, targets) for p in prompts]
+            pairs = [(ids, cont) for ids, conts in encoded for cont in conts]
+
+            def vllm(pairs=pairs):
+                return torch.tensor(worker.score(pairs), dtype=torch.float64).view(len(prompts), len(labels))
+
+            variants[f"vllm/{form}"] = vllm
     seconds = {k: [] for k in variants}
     scores = {}
     load_before = os.getloadavg()
@@ -148,6 +168,8 @@ def main() -> None:
                 scores[name] = fn()
                 seconds[name].append(time.perf_counter() - t0)
                 print(f"round {r} {name}: {seconds[name][-1]:.1f} s", flush=True)
+    if worker is not None:
+        worker.__exit__(None, None, None)
     result.update(lang=args.lang, n=len(rows), batch_size=args.batch_size, lm_eval_batch_size=args.lm_eval_batch_size,
                   rounds=args.rounds, seconds=seconds, load_average_before=list(load_before),
                   load_average_after=list(os.getloadavg()), variants={})  # fmt: skip

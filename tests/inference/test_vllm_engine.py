@@ -99,3 +99,22 @@ def test_a_python_without_vllm_is_one_line_not_a_traceback(tmp_path, tiny_model_
     message = capfd.readouterr().err.splitlines()[-1]  # the worker's own log comes first
     assert err.value.code == 2, message
     assert f"--engine vllm: {sys.executable} has no vllm" in message and "make vllm-env" in message
+
+
+def test_vllm_scores_continuations_from_its_prompt_logprobs(tiny_model_dir, fake_python):
+    """The worker's ``score`` request: each continuation's tokens' log-probabilities after its prompt, summed (the
+    stand-in model gives token t the log-probability -0.5 - t % 7 at any position)."""
+    sys.path.insert(0, str(FAKE))
+    try:
+        from vllm import fake_logprob
+    finally:
+        sys.path.remove(str(FAKE))
+        sys.modules.pop("vllm", None)
+    from midalign.inference.vllm_engine import VllmWorker
+
+    pairs = [([2, 10, 11], [12, 13]), ([2, 10], [5]), ([2, 3, 4, 5], [6, 7, 8])]
+    with VllmWorker(tiny_model_dir, max_new_tokens=1, stop_token_ids=[], python=fake_python) as worker:
+        got = worker.score(pairs)
+        assert worker.generate([[2, 10]])  # generation still answers on the same worker
+    by_hand = [sum(fake_logprob(t) for t in cont) for _, cont in pairs]
+    assert got == pytest.approx(by_hand) and by_hand[0] == pytest.approx(-0.5 - 5 - 0.5 - 6)

@@ -99,6 +99,14 @@ class VllmWorker:
             raise VllmError(f"--engine vllm: {len(texts)} answers for {len(token_ids)} prompts")
         return texts
 
+    def score(self, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+        """Summed log-probability of each ``(prompt ids, continuation ids)``'s continuation after its prompt (exact
+        label scoring by vLLM's prompt log-probabilities: one request per pair, as lm-eval sends them)."""
+        sums = self._ask({"score": [[list(map(int, p)), list(map(int, c))] for p, c in pairs]})["logprobs"]
+        if len(sums) != len(pairs):
+            raise VllmError(f"--engine vllm: {len(sums)} scores for {len(pairs)} pairs")
+        return [float(s) for s in sums]
+
     def __exit__(self, *exc) -> None:
         if self.proc is not None:
             if self.proc.stdin:

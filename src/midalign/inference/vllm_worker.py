@@ -5,7 +5,10 @@ Protocol, one JSON object per line: the first line on stdin is the setup ``{"mod
 or null), "max_lora_rank", "dtype", "max_model_len", "max_new_tokens", "stop_token_ids", "seed",
 "memory_utilization" (optional)}``; the worker
 answers ``{"ready": true, "vllm": version}``. Then each line ``{"prompt_token_ids": [[int, ...], ...]}`` is
-answered by ``{"texts": [str, ...]}`` (greedy, special tokens skipped, in the order given). An error is answered
+answered by ``{"texts": [str, ...]}`` (greedy, special tokens skipped, in the order given), and each line
+``{"score": [[prompt ids, continuation ids], ...]}`` by ``{"logprobs": [float, ...]}``: the summed log-probability
+of each continuation's tokens after its prompt (vLLM's prompt log-probabilities of prompt + continuation, exact
+label scoring). An error is answered
 by ``{"error": message}`` and ends the worker. The prompts arrive tokenized, so both engines see the same tokens.
 
 Only protocol lines reach the client's pipe: vLLM logs to stdout by default (and its engine process, C extensions
@@ -67,14 +70,30 @@ def main() -> int:
         if not line.strip():
             continue
         try:
-            ids = json.loads(line)["prompt_token_ids"]
-            prompts = [{"prompt_token_ids": p} for p in ids]
+            request = json.loads(line)
+            if "score" in request:
+                _reply({"logprobs": _score(llm, SamplingParams, request["score"], lora)})
+                continue
+            prompts = [{"prompt_token_ids": p} for p in request["prompt_token_ids"]]
             outputs = llm.generate(prompts, params, lora_request=lora, use_tqdm=False)
             _reply({"texts": [o.outputs[0].text for o in outputs]})
         except Exception as err:
             _reply({"error": f"{type(err).__name__}: {err}"})
             return 1
     return 0
+
+
+def _score(llm, sampling_params, pairs, lora) -> list[float]:
+    """Summed log-probabilities of each continuation after its prompt, from vLLM's prompt log-probabilities
+    (``prompt_logprobs=0``: the log-probability of each given token, at every position but the first)."""
+    params = sampling_params(temperature=0.0, max_tokens=1, prompt_logprobs=0)
+    prompts = [{"prompt_token_ids": list(p) + list(c)} for p, c in pairs]
+    outputs = llm.generate(prompts, params, lora_request=lora, use_tqdm=False)
+    sums = []
+    for (prompt, cont), out in zip(pairs, outputs):
+        per_position = out.prompt_logprobs
+        sums.append(sum(per_position[len(prompt) + j][tok].logprob for j, tok in enumerate(cont)))
+    return sums
 
 
 if __name__ == "__main__":

@@ -14,9 +14,22 @@ class _Completion:
         self.text = text
 
 
+class _Logprob:
+    def __init__(self, logprob):
+        self.logprob = logprob
+
+
+def fake_logprob(token: int) -> float:
+    """The fake model's log-probability of a token at any position (tests recompute it by hand)."""
+    return -0.5 - (token % 7)
+
+
 class _Output:
-    def __init__(self, text):
+    def __init__(self, text, prompt_ids=None):
         self.outputs = [_Completion(text)]
+        # like vLLM: no log-probability for the first prompt token, a {token: Logprob} dict at every other position
+        self.prompt_logprobs = None if prompt_ids is None else [None] + [
+            {t: _Logprob(fake_logprob(t))} for t in prompt_ids[1:]]  # fmt: skip
 
 
 class LLM:
@@ -38,6 +51,8 @@ class LLM:
     def generate(self, prompts, params, lora_request=None, use_tqdm=False):
         print("INFO fake vllm: generating")
         stops = params.kwargs.get("stop_token_ids")
+        if params.kwargs.get("prompt_logprobs") is not None:
+            return [_Output("", p["prompt_token_ids"]) for p in prompts]
         return [
             _Output(f"n={len(p['prompt_token_ids'])} last={p['prompt_token_ids'][-1]} lora={lora_request is not None} "
                     f"max={params.kwargs['max_tokens']} stops={stops}")
