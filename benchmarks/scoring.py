@@ -45,7 +45,6 @@ def _median(values):
 
 
 def main() -> None:
-    import statistics
 
     import torch
 
@@ -147,7 +146,9 @@ def main() -> None:
         from midalign.inference.scoring import continuation_ids
         from midalign.inference.vllm_engine import VllmWorker
 
-        worker = VllmWorker(path, max_new_tokens=1, stop_token_ids=[], python=args.vllm_python, dtype=dtype)
+        worker = VllmWorker(
+            path, max_new_tokens=1, stop_token_ids=[], python=args.vllm_python, dtype=dtype, memory_utilization=0.25
+        )  # the CPU backend reserves this share of RAM
         worker.__enter__()
         result["vllm"] = worker.version
         for form, targets in forms.items():
@@ -160,7 +161,8 @@ def main() -> None:
             variants[f"vllm/{form}"] = vllm
     seconds = {k: [] for k in variants}
     scores = {}
-    load_before = os.getloadavg()
+    result.update(lang=args.lang, n=len(rows), batch_size=args.batch_size, lm_eval_batch_size=args.lm_eval_batch_size,
+                  rounds=args.rounds, seconds=seconds, load_average_before=list(os.getloadavg()))  # fmt: skip
     with torch.no_grad():
         for r in range(args.rounds):
             for name, fn in variants.items():
@@ -168,11 +170,20 @@ def main() -> None:
                 scores[name] = fn()
                 seconds[name].append(time.perf_counter() - t0)
                 print(f"round {r} {name}: {seconds[name][-1]:.1f} s", flush=True)
+            # written after every round: a run cut short (out of memory, a time limit) keeps the rounds it finished
+            _summarize(result, seconds, scores, len(rows), rounds_done=r + 1)
+            _results.write(args.json, result, threads=args.threads)
     if worker is not None:
         worker.__exit__(None, None, None)
-    result.update(lang=args.lang, n=len(rows), batch_size=args.batch_size, lm_eval_batch_size=args.lm_eval_batch_size,
-                  rounds=args.rounds, seconds=seconds, load_average_before=list(load_before),
-                  load_average_after=list(os.getloadavg()), variants={})  # fmt: skip
+    for name, entry in result["variants"].items():
+        print(f"{name}: {entry}")
+
+
+def _summarize(result: dict, seconds: dict, scores: dict, n: int, rounds_done: int) -> None:
+    """Medians, spreads, ratios to ours and agreement with ours of every variant, into ``result``."""
+    import statistics
+
+    result.update(rounds_done=rounds_done, load_average_after=list(os.getloadavg()), variants={})
     med = {k: _median(v) for k, v in seconds.items()}
     for name, s in scores.items():
         form = name.split("/")[1]
@@ -181,17 +192,15 @@ def main() -> None:
         other = s.argmax(1)
         entry = {"median_seconds": med[name], "min_seconds": min(seconds[name]), "max_seconds": max(seconds[name]),
                  "sd_seconds": statistics.stdev(seconds[name]) if len(seconds[name]) > 1 else 0.0,
-                 "sentences_per_second": len(rows) / med[name],
+                 "sentences_per_second": n / med[name],
                  "identical_predictions": float((other == pred).float().mean()),
                  "time_over_ours": med[name] / med[f"ours/{form}"]}  # fmt: skip
         if not name.startswith("first_token"):
-            entry["max_abs_loglik_diff"] = float((s - exact).abs().max())
+            entry["max_abs_loglik_diff"] = float((s.double() - exact.double()).abs().max())
             top2 = exact.topk(2, dim=1).values
             ties = (top2[:, 0] - top2[:, 1]).abs() < 1e-4
             entry["differing_non_tie_predictions"] = int(((other != pred) & ~ties).sum())
         result["variants"][name] = entry
-        print(f"{name}: {entry}")
-    _results.write(args.json, result, threads=args.threads)
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ def block_bench_scoring() -> str:
     if not b:
         return _not_measured("scoring.json", "python benchmarks/scoring.py")
     out = _bench_scoring_rows(b)
-    for name in ("scoring_bf16.json",):
+    for name in ("scoring_bf16.json", "scoring_vllm.json"):
         other = _load(name)
         if other:
             out += "\n\n" + _bench_scoring_rows(other, name)
@@ -179,7 +179,8 @@ def _first_token_agreement(b: dict) -> str:
 def _bench_scoring_rows(b: dict, name: str = "scoring.json") -> str:
     v = b["variants"]
     lines = [f"{_bench_head(b, name)}: {b['model']} in {b['dtype']}, {b['n']} SIB-200 `{b['lang']}` test "
-             f"sentences x {b['labels']} labels, batch {b['batch_size']}, {b['rounds']} interleaved rounds, median "
+             f"sentences x {b['labels']} labels, batch {b['batch_size']}, {b.get('rounds_done', b['rounds'])} interleaved "
+             "rounds, median "
              f"round (fastest-slowest); load average {b['load_average_before'][0]:.1f} before, "
              f"{b['load_average_after'][0]:.1f} after. Label forms: `eos` = label + end-of-sequence token (our "
              "training target), `plain` = the bare label (lm-eval's usual multiple-choice form).", "",
@@ -197,6 +198,18 @@ def _bench_scoring_rows(b: dict, name: str = "scoring.json") -> str:
             verdict = "met" if best["time_over_ours"] >= 10 else "not met"
             lines += ["", f"`{form}` labels: lm-eval at its best batch size takes {best['time_over_ours']:.1f}x "
                       f"midalign's time for the same predictions; target >= 10x: {verdict}."]  # fmt: skip
+        vllm = v.get(f"vllm/{form}")
+        if vllm:
+            lines += ["", f"`{form}` labels: vLLM {b.get('vllm', '')} (prompt log-probabilities, its own environment, "
+                      f"one request per sentence and label) takes {vllm['time_over_ours']:.1f}x midalign's time; "
+                      f"{_pct(vllm['identical_predictions'])}% identical predictions, log-likelihoods within "
+                      f"{vllm['max_abs_loglik_diff']:.1e}."]  # fmt: skip
+    if max(b["load_average_before"][0], b["load_average_after"][0]) > 0.75 * b["threads"]:
+        lines += ["", "Other work shared the cores during this run (load average above the threads it used): read its "
+                  "ratios, measured side by side in interleaved rounds, not its speeds."]  # fmt: skip
+    done = b.get("rounds_done", b["rounds"])
+    if done < b["rounds"]:
+        lines += ["", f"The run was cut short after {done} of its {b['rounds']} rounds; the medians are of those."]
     return "\n".join(lines)
 
 

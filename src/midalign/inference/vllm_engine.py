@@ -42,7 +42,7 @@ class VllmWorker:
 
     def __init__(self, model: str, *, max_new_tokens: int, stop_token_ids: list[int], adapters: list[str] = (),
                  dtype: str = "float32", max_model_len: int = 2048, python: str | None = None, seed: int = 0,
-                 env: dict | None = None):  # fmt: skip
+                 env: dict | None = None, memory_utilization: float | None = None):  # fmt: skip
         if len(adapters) > 1:
             raise ValueError(
                 f"--engine vllm serves one LoRA adapter per request; got {len(adapters)}. Merge them first "
@@ -55,7 +55,8 @@ class VllmWorker:
                 rank = max(int(json.load(fh).get("r", 8)), 8)
         self.setup = {"model": model, "adapter": adapter, "max_lora_rank": rank, "dtype": dtype,
                       "max_model_len": max_model_len, "max_new_tokens": max_new_tokens,
-                      "stop_token_ids": list(stop_token_ids), "seed": seed}  # fmt: skip
+                      "stop_token_ids": list(stop_token_ids), "seed": seed,
+                      "memory_utilization": memory_utilization}  # fmt: skip
         self.python = vllm_python(python)
         self.env = env
         self.proc: subprocess.Popen | None = None
