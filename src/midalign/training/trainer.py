@@ -27,6 +27,7 @@ from .callbacks import (
     _StatsWriter,
 )
 from .checkpoints import CompletionMarker
+from .hf_contract import bound_argument
 from .lm_loss import (
     CHUNK_LOGITS,
     _accepts_logits_to_keep,  # noqa: F401  (importable from here, as before the split)
@@ -473,7 +474,7 @@ class AlignmentTrainer(Trainer):
 
     def evaluation_loop(self, *args, **kwargs):
         output = super().evaluation_loop(*args, **kwargs)
-        prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
+        prefix = bound_argument(Trainer.evaluation_loop, args, kwargs, "metric_key_prefix", "eval")
         output.metrics.update({f"{prefix}_{k}": v for k, v in self._flush("eval").items()})
         return output
 
