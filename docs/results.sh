@@ -24,7 +24,7 @@ massive_eval() {  # NAME ADAPTER-FLAGS...: the paper's three MASSIVE commands, s
         --no-default-template --data-dir $DATA
     run $PY scripts/extract_json_output.py "$WORK/$name.jsonl" "$WORK/$name.txt"
     run $PY -m scripts.eval_massive --pred-slots-file "$WORK/$name.txt" --lang en --partition test --data-dir $DATA \
-        --output-json "fig/massive_$name.json"
+        --output "fig/massive_$name.json"
 }
 
 step_adapter() {

@@ -55,7 +55,7 @@ def block_transfer() -> str:
     l1 = _load("transfer_layer1.json")
     lines = [f"`midalign experiment transfer` (`fig/transfer.json`; seeds {', '.join(map(str, cfg['seeds']))}, "
              f"{cfg['layers']}-layer model, {cfg['finetune_steps']} task steps for the baseline"
-             + (", and `--layer 1 --no-long-baseline` in `fig/transfer_layer1.json`" if l1 else "")
+             + (", and `--alignment-layer 1 --no-long-baseline` in `fig/transfer_layer1.json`" if l1 else "")
              + "). Zero-shot F1, mean ± sd over seeds:", "",
              "| method | " + " | ".join(f"{x} (source)" if x == cfg["source"] else x for x in langs) + " |",
              "|---|" + "---|" * len(langs), *_transfer_rows(t)]  # fmt: skip

@@ -36,7 +36,7 @@ RETIRED = {
     "--base": "--model",
     "--langs": "--lang",
     "--languages": "--lang",
-    "--center": "--alignment-center",
+    "--center": "--paper-arm-center",
     "--remedy": "--alignment-center",
     "--align-layer": "--alignment-layer",
     "--layer": "--alignment-layer",

@@ -137,6 +137,20 @@ def test_config_flags_come_from_the_dataclass_in_the_one_vocabulary(capsys):
     spelled = {s for a in p._actions for s in a.option_strings}
     assert {"--max-steps", "--alignment-layer", "--alignment-weight", "--alignment-center", "--paper-arm-center",
             "--lang", "--merge-weights", "--keep-leaked", "--no-keep-leaked"} <= spelled  # fmt: skip
+    # the methods comparison reads the alignment run's centering only (no remedy arm): one flag, values checked
+    from midalign.experiments.harness import experiment_cli
+    from midalign.experiments.methods import main as methods_main
+
+    kw = dict(prog="p", description="d", cfg_cls=MethodsBenchConfig, methods=("baseline",), languages_help="",
+              quick_help="", work_dir="w", skip=("remedy",), choices={"center": ["none", "batch"]})  # fmt: skip
+    cfg, _ = experiment_cli(["--paper-arm-center", "batch"], **kw)
+    assert cfg.center == "batch"
+    for bad in (["--alignment-center", "batch"], ["--paper-arm-center", "foo"]):
+        with pytest.raises(SystemExit):
+            experiment_cli(bad, **kw)
+    with pytest.raises(SystemExit):
+        methods_main(["--alignment-center", "batch"])  # the real command has no such flag either
+    capsys.readouterr()
     assert not spelled & {"--steps", "--layer", "--weight", "--remedy", "--center", "--languages"}
     args = p.parse_args(["--max-steps", "3", "--merge-weights", "0.5,1", "--seeds", "4,5", "--keep-leaked",
                          "--lang", "en,de"])  # fmt: skip

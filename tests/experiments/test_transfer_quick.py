@@ -67,9 +67,12 @@ def test_resumes_per_run_refuses_to_replace_results_and_takes_the_shared_flag_na
     capsys.readouterr()
     again = main([*argv, "--overwrite"])
     assert capsys.readouterr().out.count("done earlier") == 2 and again["runs"] == first["runs"]
-    for old in ("--align-layer", "--layers"):  # the old spellings are gone (the command line says the new name)
-        with pytest.raises(SystemExit):
-            main([a.replace("--alignment-layer", old) if old == "--align-layer" else a.replace("--num-layers", old)
-                  for a in argv])  # fmt: skip
+    from midalign.cli import main as cli
+
+    for old, new in (("--alignment-layer", "--align-layer"), ("--num-layers", "--layers")):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as err:  # the old spellings are gone: the command line says the new name
+            cli(["experiment", "transfer", *[new if a == old else a for a in argv]])
+        assert err.value.code == 2 and f"{new} is now spelled {old}" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"other settings \(finetune_steps: file 4 vs now 5\)"):
         main([*argv, "--finetune-steps", "5", "--overwrite"])

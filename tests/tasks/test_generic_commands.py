@@ -137,9 +137,34 @@ def test_limit_is_the_same_stratified_sample_in_infer_and_eval(tmp_path, tiny_mo
     base = ["eval", "--task", "nusax", "--predictions", str(out), "--lang", "sundanese", "--data-dir", NUSAX]
     _run([*base, "--limit", "8", "--limit-seed", "3"])
     assert json.loads(capsys.readouterr().out)["n"] == 8
-    with pytest.raises(SystemExit):  # without the sample's flags the file misses 16 items: said, not scored
+    with pytest.raises(SystemExit):  # without the sample's flags: the file's recorded run says so, nothing scored
+        _run(base)
+    assert "its run recorded limit 8 (asked: None), limit_seed 3 (asked: None)" in capsys.readouterr().err
+    (tmp_path / "su.jsonl.run.json").unlink()  # without its record, the missing items still refuse it
+    with pytest.raises(SystemExit):
         _run(base)
     assert "no prediction for 16 of 24 items of sundanese" in capsys.readouterr().err
+
+
+def test_eval_refuses_predictions_of_another_split_or_data(tmp_path, tiny_model_dir, capsys):
+    out = tmp_path / "dev.jsonl"
+    _run(["infer", "--task", "nusax", "--model", tiny_model_dir, "--lang", "english", "--data-dir", NUSAX,
+          "--split", "dev", "--output", str(out)])  # fmt: skip
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        _run(["eval", "--task", "nusax", "--predictions", str(out), "--lang", "english", "--data-dir", NUSAX])
+    assert "its run recorded split 'dev' (asked: 'test')" in capsys.readouterr().err
+    # a file without its record whose ids happen to match: the gold labels it carries give it away
+    data = _copy(tmp_path)
+    rows = (data / "english" / "valid.csv").read_text().splitlines()
+    flipped = [rows[0]] + [r.rsplit(",", 1)[0] + ("," + ("neutral" if r.endswith("negative") else "negative"))
+                            for r in rows[1:]]  # fmt: skip
+    (data / "english" / "valid.csv").write_text("\n".join(flipped) + "\n")
+    (tmp_path / "dev.jsonl.run.json").unlink()
+    with pytest.raises(SystemExit):
+        _run(["eval", "--task", "nusax", "--predictions", str(out), "--lang", "english", "--data-dir", str(data),
+              "--split", "dev"])  # fmt: skip
+    assert "rows carry another gold label than the data" in capsys.readouterr().err
 
 
 def test_the_per_task_command_is_the_generic_one(tmp_path, tiny_model_dir):
@@ -172,3 +197,30 @@ def test_export_lm_eval_takes_any_label_task(tmp_path, tiny_model_dir):
     rows = [json.loads(x) for x in (tmp_path / "midalign_nusax_javanese.jsonl").read_text().splitlines()]
     gold = [it.label for it in get_label_task("nusax").load("javanese", "test", NUSAX)]
     assert [["negative", "neutral", "positive"][r["gold"]] for r in rows] == gold and len(rows[0]["choices"]) == 3
+
+
+def test_a_malformed_csv_and_a_conflicting_task_are_one_line_errors(tmp_path, capsys):
+    data = _copy(tmp_path)
+    # an unterminated quote runs the field past the csv module's size limit: csv.Error, said with file and line
+    (data / "javanese" / "test.csv").write_text('id,text,label\n1,"ok",positive\n2,"never closed' + "x" * 200_000)
+    with pytest.raises(ValueError, match=r"javanese/test\.csv:\d+: not readable as CSV \(field larger than"):
+        get_label_task("nusax").load("javanese", "test", str(data))
+    with pytest.raises(SystemExit) as err:
+        _run(["sib200", "eval", "--task", "nusax", "--predictions", "p.jsonl"])
+    assert err.value.code == 2 and "runs the task sib200; --task nusax names another" in capsys.readouterr().err
+
+
+def test_a_label_task_registered_later_is_in_the_registry(tmp_path):
+    from midalign.tasks import spec
+    from midalign.tasks.registry import TASKS, get_task
+
+    late = spec.csv_label_task("late_demo", "a late task", "Classify.", env="X_LATE_DIR", pivot="english",
+                               labels=("negative", "neutral", "positive"),
+                               files={"train": "train.csv", "dev": "valid.csv", "test": "test.csv"})  # fmt: skip
+    spec.register_label_task(late)
+    try:
+        task = get_task("late_demo")
+        assert task.kind == "labels" and len(task.load("english", "test", NUSAX)) == 24
+    finally:
+        spec.LABEL_TASKS.pop("late_demo", None)
+        TASKS.pop("late_demo", None)

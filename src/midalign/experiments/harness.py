@@ -410,16 +410,17 @@ def experiment_cli(
     data_help: str = "the xSID release folder (default $MIDALIGN_XSID_DIR)",
     aligned_help: str = "comma-separated aligned languages (default de,zh,ja,ar)",
     choices: dict[str, Sequence[str]] | None = None,
+    skip: Sequence[str] = (),
 ):
     """Parse an experiment's flags into ``(config, args)``: one flag per field of ``cfg_cls``
     (:func:`add_config_flags`; ``pooling`` restricted to the library's poolings, ``methods`` to ``methods``), plus
     the run options (``switches``, ``options``, ``--output-dir``, ``--fig-dir``, ``--name``, ``--overwrite``);
-    ``--quick`` starts from ``cfg_cls.quick``."""
+    ``--quick`` starts from ``cfg_cls.quick``; ``skip``: fields the experiment does not read (no flag)."""
     from ..alignment import POOLING
 
     p = argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False)
     p.add_argument("--quick", action="store_true", help=quick_help)
-    names = add_config_flags(p, cfg_cls, skip=("extra_train_args",),
+    names = add_config_flags(p, cfg_cls, skip=("extra_train_args", *skip),
                              choices={"pooling": sorted(POOLING), **(choices or {})})  # fmt: skip
     helps = {"model": "model directory (default: the embedded gemma-3-270m)", "data_dir": data_help,
              "seeds": "comma-separated (default 0,1,2)", "aligned": aligned_help, "languages": languages_help,

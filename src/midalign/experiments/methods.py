@@ -716,6 +716,8 @@ def _plot(summary: dict, cfg: MethodsBenchConfig, langs: list[str], path: str) -
 
 
 def main(argv: list[str] | None = None) -> dict:
+    from ..alignment import CENTERING
+
     cfg, args = experiment_cli(
         argv,
         prog="midalign experiment methods",
@@ -725,6 +727,8 @@ def main(argv: list[str] | None = None) -> dict:
         languages_help="comma-separated evaluated languages (default en, the aligned ones, da,it,sr,kk)",
         quick_help="a minutes-long smoke run (1 seed, 4 languages, 2 steps)",
         work_dir="outputs/bench_methods",
+        skip=("remedy",),  # the comparison has no remedy arm: its alignment run's centering is --paper-arm-center
+        choices={"center": list(CENTERING)},
         switches={
             "report-only": "run nothing: write the table, JSON and figure from the results already in --output-dir"
         },

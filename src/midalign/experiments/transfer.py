@@ -474,6 +474,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--fig-dir", default=FIG_DIR, help="results JSON, table and figure (default: %(default)s)")
     p.add_argument("--name", default=None)
     p.add_argument("--overwrite", action="store_true", help="replace the results already in --fig-dir")
+    if any(a == "--layers" or a.startswith("--layers=") for a in argv or ()):  # a list of layers everywhere else
+        raise ValueError("--layers is now spelled --num-layers here (the model's depth; --layers is a list of layers "
+                         "in every other command)")  # fmt: skip
     args = p.parse_args(argv)
     cfg = TransferConfig.quick() if args.quick else TransferConfig()
     overrides = {

@@ -91,6 +91,9 @@ def _label_task(verb: str, argv: list[str], default: str | None):
     from .spec import LABEL_TASKS, get_label_task
 
     name, rest = _split_task(verb, argv)
+    if default is not None and name not in (None, default):
+        raise ValueError(f"`midalign {default} {verb}` runs the task {default}; --task {name} names another "
+                         f"(use `midalign {verb} --task {name}`)")  # fmt: skip
     name = name or default
     if name is None:
         if any(a in ("-h", "--help") for a in argv):
@@ -187,7 +190,7 @@ def read_predicted_labels(path: str, labels: list[str], items: list) -> list[str
     if lines and lines[0].lstrip().startswith("{"):
         from ..inference.task_cli import read_outputs
 
-        by_id = {}
+        by_id, gold = {}, {}
         for i, r in enumerate(read_outputs(path), 1):
             y = r["prediction"]
             if isinstance(y, int) and not isinstance(y, bool) and 0 <= y < len(labels):
@@ -196,12 +199,17 @@ def read_predicted_labels(path: str, labels: list[str], items: list) -> list[str
                 raise ValueError(f"{path}: row {i}: prediction {y!r} is neither a label nor a label index 0-"
                                  f"{len(labels) - 1}")  # fmt: skip
             by_id[str(r.get("id", i - 1))] = y
+            gold[str(r.get("id", i - 1))] = r.get("gold")
         want = [f"{it.lang}:{it.id}" for it in items]
         missing = [w for w in want if w not in by_id]
         if missing:
             raise ValueError(f"{path}: no prediction for {len(missing)} of {len(want)} items of {items[0].lang} "
                              f"(first: {missing[0]}); is it another language's or split's output, or an unfinished "
                              "run (rerun infer to resume)?")  # fmt: skip
+        wrong = [w for w, it in zip(want, items) if gold[w] is not None and gold[w] != it.label]
+        if wrong:
+            raise ValueError(f"{path}: {len(wrong)} rows carry another gold label than the data (first: {wrong[0]}); "
+                             "the file was written for another split or data folder")  # fmt: skip
         return [by_id[w] for w in want]
     if len(lines) != len(items):
         raise ValueError(f"{path}: {len(lines)} lines, but the split has {len(items)} items "
@@ -243,6 +251,7 @@ def evaluate(argv: list[str] | None = None, *, task_name: str | None = None) -> 
     labels = task.labels(data_dir)
     per_lang, gold_all, pred_all = {}, [], []
     for lang, path in zip(langs, files):
+        _check_provenance(path, task.name, lang, args)
         items = task.load(lang, args.split, data_dir)
         if args.limit is not None:
             items = _limit(task, items, args, data_dir)
@@ -263,6 +272,26 @@ def evaluate(argv: list[str] | None = None, *, task_name: str | None = None) -> 
 
         write_json(args.output, scores)
     return scores
+
+
+def _check_provenance(path: str, task: str, lang: str, args) -> None:
+    """Refuse predictions whose recorded run (infer's ``<file>.run.json``) is of another task, language, split or
+    sample than the scores asked for."""
+    from ..inference.store import provenance_path
+
+    meta = provenance_path(path)
+    if not os.path.isfile(meta):
+        return
+    with open(meta, encoding="utf-8") as fh:
+        stored = json.load(fh).get("provenance") or {}
+    asked = {"task": task, "lang": lang, "split": args.split, "limit": args.limit,
+             "limit_seed": args.limit_seed if args.limit is not None else None}  # fmt: skip
+    differ = [f"{k} {stored.get(k)!r} (asked: {v!r})" for k, v in asked.items()
+              if k in stored or (k in ("limit", "limit_seed") and "task" in stored)
+              if stored.get(k) != v]  # fmt: skip
+    if differ:
+        raise ValueError(f"--predictions {path}: its run recorded {', '.join(differ)} ({meta}); give the same "
+                         "--task, --lang, --split and --limit/--limit-seed as infer")  # fmt: skip
 
 
 def export(argv: list[str] | None = None, *, task_name: str | None = None) -> int | None:

@@ -49,6 +49,8 @@ def register(task: Task) -> Task:
 
 
 def get_task(name: str) -> Task:
+    if name not in TASKS and name in LABEL_TASKS:  # a label task registered after this module was imported
+        register(_label(LABEL_TASKS[name]))
     try:
         return TASKS[name]
     except KeyError:

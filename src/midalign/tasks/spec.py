@@ -281,6 +281,8 @@ def _read_label_rows(path: str, lang: str, columns: tuple[str, str, str], labels
                 items.append(Item(idx, text, label, lang))
     except UnicodeDecodeError as err:
         raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except csv.Error as err:  # a NUL byte, an unterminated quote running past the field-size limit, ...
+        raise ValueError(f"{path}:{reader.line_num}: not readable as CSV ({err})") from None
     if not items:
         raise ValueError(f"{path}: no rows")
     return items
