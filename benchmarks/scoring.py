@@ -67,6 +67,9 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "auto"])
     ap.add_argument("--skip-lm-eval", action="store_true")
     ap.add_argument("--vllm-python", default=None, help="add vLLM's column: the vLLM environment's Python")
+    ap.add_argument("--vllm-bind", default=None,
+                    help="vLLM's OpenMP thread binding (VLLM_CPU_OMP_THREADS_BIND; default: cores 0..threads-1, no "
+                    "core reserved, so it computes on as many threads as ours)")  # fmt: skip
     ap.add_argument("--agreement-only", action="store_true", help="exact vs first-token on whole test splits")
     ap.add_argument("--langs", default="eng_Latn,zho_Hans,arb_Arab,mar_Deva", help="--agreement-only: languages")
     _results.add_args(ap, "scoring")
@@ -146,8 +149,19 @@ def main() -> None:
         from midalign.inference.scoring import continuation_ids
         from midalign.inference.vllm_engine import VllmWorker
 
+        # the same threads as ours: vLLM's CPU backend otherwise binds its model worker itself (on 2 cores: 1 thread,
+        # the other core reserved for its scheduler), and a ratio of different thread counts is not a comparison
+        vllm_env = {"VLLM_CPU_OMP_THREADS_BIND": args.vllm_bind or f"0-{args.threads - 1}",
+                    "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "OMP_NUM_THREADS": str(args.threads)}  # fmt: skip
+        result["vllm_env"] = vllm_env
         worker = VllmWorker(
-            path, max_new_tokens=1, stop_token_ids=[], python=args.vllm_python, dtype=dtype, memory_utilization=0.25
+            path,
+            max_new_tokens=1,
+            stop_token_ids=[],
+            python=args.vllm_python,
+            dtype=dtype,
+            memory_utilization=0.25,
+            env=vllm_env,
         )  # the CPU backend reserves this share of RAM
         worker.__enter__()
         result["vllm"] = worker.version

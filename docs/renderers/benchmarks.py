@@ -200,10 +200,22 @@ def _bench_scoring_rows(b: dict, name: str = "scoring.json") -> str:
                       f"midalign's time for the same predictions; target >= 10x: {verdict}."]  # fmt: skip
         vllm = v.get(f"vllm/{form}")
         if vllm:
-            lines += ["", f"`{form}` labels: vLLM {b.get('vllm', '')} (prompt log-probabilities, its own environment, "
-                      f"one request per sentence and label) takes {vllm['time_over_ours']:.1f}x midalign's time; "
-                      f"{_pct(vllm['identical_predictions'])}% identical predictions, log-likelihoods within "
-                      f"{vllm['max_abs_loglik_diff']:.1e}."]  # fmt: skip
+            ratios = sorted(x / y for x, y in zip(b["seconds"][f"vllm/{form}"], b["seconds"][f"ours/{form}"]))
+            lines += ["", f"`{form}` labels: vLLM {b.get('vllm', '')} takes {vllm['time_over_ours']:.1f}x midalign's "
+                      f"median time (per-round ratios {ratios[0]:.1f}-{ratios[-1]:.1f} over {len(ratios)} rounds); "
+                      f"predictions identical on {_pct(vllm['identical_predictions'])}% of the {b['n']} sentences, "
+                      f"log-likelihoods within {vllm['max_abs_loglik_diff']:.1e}."]  # fmt: skip
+    if any(n.startswith("vllm/") for n in v):
+        bind = (b.get("vllm_env") or {}).get("VLLM_CPU_OMP_THREADS_BIND")
+        lines += ["", "vLLM scores by its prompt log-probabilities of prompt + label, one request per sentence and "
+                  "label; asking for prompt log-probabilities turns its prefix cache off, so every request recomputes "
+                  "its whole prompt, system prompt included, and the LM head runs at every position: the ratio "
+                  "measures the method as much as the kernels. The engine's start-up is excluded. "
+                  + (f"vLLM computed on the cores `{bind}` (`VLLM_CPU_OMP_THREADS_BIND`), ours on "
+                     f"{b['threads']} thread(s)." if bind else
+                     "**Not a same-threads comparison**: this run did not set vLLM's thread binding, and vLLM's CPU "
+                     "backend chooses its own (on 2 cores it reserves one for its scheduler), while ours used "
+                     f"{b['threads']} thread(s); rerun to compare speeds.")]  # fmt: skip
     if max(b["load_average_before"][0], b["load_average_after"][0]) > 0.75 * b["threads"]:
         lines += ["", "Other work shared the cores during this run (load average above the threads it used): read its "
                   "ratios, measured side by side in interleaved rounds, not its speeds."]  # fmt: skip
