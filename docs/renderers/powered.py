@@ -11,8 +11,8 @@ POWERED_CMD = "make experiment-powered PHASE={phase}"
 
 
 def _powered_json(name: str):
-    path = common.FIG / "sib200_powered" / name
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    """A file of the powered experiment's work dir (``fig/sib200_powered/``), None when absent."""
+    return _load(f"sib200_powered/{name}")
 
 
 def _powered_units(sub: str) -> list[dict]:

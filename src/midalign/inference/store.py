@@ -14,6 +14,7 @@ __all__ = [
     "read_done",
     "write_in_input_order",
     "provenance_path",
+    "stored_provenance",
     "init_distributed_from_env",
     "part_path",
 ]
@@ -62,6 +63,15 @@ def provenance_path(output_path: str) -> str:
     return output_path + ".run.json"
 
 
+def stored_provenance(output_path: str) -> dict | None:
+    """The provenance recorded beside ``output_path`` (its ``.run.json``), or None when there is none."""
+    meta = provenance_path(output_path)
+    if not os.path.isfile(meta):
+        return None
+    with open(meta, encoding="utf-8") as fh:
+        return json.load(fh).get("provenance")
+
+
 def _check_resume(output_path: str, done: dict[str, dict], rows: list[dict], provenance: dict | None) -> None:
     """Refuse to finish a file that another run (other prompts, model, adapters or settings) started."""
     start_over = f"remove {output_path} (and {provenance_path(output_path)}) to start over, or choose another path"
@@ -76,10 +86,7 @@ def _check_resume(output_path: str, done: dict[str, dict], rows: list[dict], pro
     if provenance is None:
         return
     meta = provenance_path(output_path)
-    stored = None
-    if os.path.isfile(meta):
-        with open(meta, encoding="utf-8") as fh:
-            stored = json.load(fh).get("provenance")
+    stored = stored_provenance(output_path)
     if done and stored != provenance:
         if stored is None:
             raise ValueError(f"{output_path}: holds rows of a run that recorded no provenance; {start_over}")

@@ -277,21 +277,19 @@ def evaluate(argv: list[str] | None = None, *, task_name: str | None = None) -> 
 def _check_provenance(path: str, task: str, lang: str, args) -> None:
     """Refuse predictions whose recorded run (infer's ``<file>.run.json``) is of another task, language, split or
     sample than the scores asked for."""
-    from ..inference.store import provenance_path
+    from ..inference.store import provenance_path, stored_provenance
 
-    meta = provenance_path(path)
-    if not os.path.isfile(meta):
+    stored = stored_provenance(path)
+    if stored is None:
         return
-    with open(meta, encoding="utf-8") as fh:
-        stored = json.load(fh).get("provenance") or {}
     asked = {"task": task, "lang": lang, "split": args.split, "limit": args.limit,
              "limit_seed": args.limit_seed if args.limit is not None else None}  # fmt: skip
     differ = [f"{k} {stored.get(k)!r} (asked: {v!r})" for k, v in asked.items()
               if k in stored or (k in ("limit", "limit_seed") and "task" in stored)
               if stored.get(k) != v]  # fmt: skip
     if differ:
-        raise ValueError(f"--predictions {path}: its run recorded {', '.join(differ)} ({meta}); give the same "
-                         "--task, --lang, --split and --limit/--limit-seed as infer")  # fmt: skip
+        raise ValueError(f"--predictions {path}: its run recorded {', '.join(differ)} ({provenance_path(path)}); "
+                         "give the same --task, --lang, --split and --limit/--limit-seed as infer")  # fmt: skip
 
 
 def export(argv: list[str] | None = None, *, task_name: str | None = None) -> int | None:
