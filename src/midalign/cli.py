@@ -10,10 +10,10 @@ import sys
 __all__ = ["COMMANDS", "main"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "infer": ("midalign.tasks.cli:main_infer", "predict with a model (+ adapters) on any task: `infer --task NAME`"),
-    "eval": ("midalign.tasks.cli:main_eval", "score predictions on any task: `eval --task NAME --predictions F ...`"),
-    "export": ("midalign.tasks.cli:main_export", "a task's items as the paper's training rows: `export --task NAME`"),
-    "pairs": ("midalign.tasks.cli:main_pairs", "a parallel task's pairs for --alignment_file: `pairs --task NAME`"),
+    "infer": ("midalign.tasks.cli:infer", "predict with a model (+ adapters) on any task: `infer --task NAME`"),
+    "eval": ("midalign.tasks.cli:evaluate", "score predictions on any task: `eval --task NAME --predictions F ...`"),
+    "export": ("midalign.tasks.cli:export", "a task's items as the paper's training rows: `export --task NAME`"),
+    "pairs": ("midalign.tasks.cli:pairs", "a parallel task's pairs for --alignment_file: `pairs --task NAME`"),
     "experiment": (
         "midalign.experiments:main",
         "`experiment sib200|xsid|methods`: real-data transfer experiments (Gemma 3 270M); `experiment transfer`: "

@@ -17,6 +17,8 @@ __all__ = ["FIELD_FLAGS", "RETIRED", "PAPER_ALIASES", "PAPER_NO_OPS", "flag", "c
 FIELD_FLAGS = {
     "steps": "--max-steps",
     "layer": "--alignment-layer",
+    "align_layer": "--alignment-layer",  # the synthetic transfer experiment's name for it
+    "layers": "--num-layers",  # the synthetic model's depth (--layers is a list of layers where it is a flag)
     "weight": "--alignment-weight",
     "temperature": "--alignment-temperature",
     "pooling": "--alignment-pooling",

@@ -333,11 +333,13 @@ def bootstrap_f1_ci(
 
 
 def add_config_flags(p: argparse.ArgumentParser, cfg_cls, *, skip: Sequence[str] = (),
-                     choices: dict[str, Sequence[str]] | None = None, defaults=None) -> list[str]:  # fmt: skip
+                     choices: dict[str, Sequence[str]] | None = None, defaults=None,
+                     helps: dict[str, str] | None = None) -> list[str]:  # fmt: skip
     """One flag per field of the config dataclass ``cfg_cls`` (but ``skip``), spelled in the one vocabulary
     (:func:`midalign.vocabulary.flag`: ``steps`` -> ``--max-steps``), typed from the field's annotation: numbers,
     strings (``choices`` restrict a field's values), booleans (``--x`` / ``--no-x``) and tuples (comma-separated).
-    Every flag defaults to None (= the config's own default, shown in the help, or ``defaults``'s). Returns the
+    Every flag defaults to None (= the config's own default, shown in the help unless ``helps`` gives a field its
+    own text, or ``defaults``'s). Returns the
     field names given flags: what was set is then ``{f: v for f in names if (v := getattr(args, f)) is not None}``
     (tuples still comma-separated text: :func:`config_overrides` splits them)."""
     from dataclasses import MISSING, fields
@@ -352,7 +354,7 @@ def add_config_flags(p: argparse.ArgumentParser, cfg_cls, *, skip: Sequence[str]
         default = getattr(defaults, f.name) if defaults is not None else (
             f.default if f.default is not MISSING else f.default_factory())  # fmt: skip
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        kw = {"dest": f.name, "default": None, "help": f"default: {shown}"}
+        kw = {"dest": f.name, "default": None, "help": (helps or {}).get(f.name, f"default: {shown}")}
         if typ == "bool":
             p.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, **kw)
             names.append(f.name)
@@ -420,14 +422,11 @@ def experiment_cli(
 
     p = argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False)
     p.add_argument("--quick", action="store_true", help=quick_help)
-    names = add_config_flags(p, cfg_cls, skip=("extra_train_args", *skip),
-                             choices={"pooling": sorted(POOLING), **(choices or {})})  # fmt: skip
     helps = {"model": "model directory (default: the embedded gemma-3-270m)", "data_dir": data_help,
              "seeds": "comma-separated (default 0,1,2)", "aligned": aligned_help, "languages": languages_help,
              "methods": f"comma-separated subset of {','.join(methods)}"}  # fmt: skip
-    for action in p._actions:
-        if action.dest in helps:
-            action.help = helps[action.dest]
+    names = add_config_flags(p, cfg_cls, skip=("extra_train_args", *skip), helps=helps,
+                             choices={"pooling": sorted(POOLING), **(choices or {})})  # fmt: skip
     for switch, help_ in (switches or {}).items():  # run options, not config fields: read from the returned args
         p.add_argument(f"--{switch}", action="store_true", help=help_)
     for option, help_ in (options or {}).items():  # run options taking a value, likewise

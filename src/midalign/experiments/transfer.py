@@ -26,11 +26,11 @@ import torch
 
 from ..data.jsonl import write_jsonl
 from ..training.arguments import default_alignment_layer
+from ..vocabulary import flag
 from .harness import FIG_DIR, claim_results, claim_work_dir, publish, run_once, validate_run
 from .plan import timeline
 from .world import World, make_world
 
-_FLAGS = {"layers": "--num-layers"}  # config fields whose flag is not their name (the others: --<field>)
 __all__ = ["TransferConfig", "build_tokenizer", "pair_f1", "pretraining_rows", "run_seed", "run_benchmark", "main"]
 
 
@@ -67,9 +67,7 @@ class TransferConfig:
                      "finetune_steps", "eval_examples", "heldout_pairs", "batch_size"):  # fmt: skip
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"{_FLAGS.get(name, '--' + name.replace('_', '-'))} must be an integer >= 1, got {value!r}"
-                )
+                raise ValueError(f"{flag(name)} must be an integer >= 1, got {value!r}")
         if self.align_layer is not None and not 1 <= self.align_layer <= self.layers:
             raise ValueError(f"--alignment-layer {self.align_layer}: the model has {self.layers} decoder layers; "
                              f"choose 1..{self.layers}")  # fmt: skip

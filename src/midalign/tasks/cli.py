@@ -38,7 +38,7 @@ def _task_names() -> list[str]:
     return sorted(set(LABEL_TASKS) | set(GENERATION))
 
 
-def _split_task(verb: str, argv: list[str]) -> tuple[str | None, list[str]]:
+def _split_task(argv: list[str]) -> tuple[str | None, list[str]]:
     """``--task NAME`` (or ``--task=NAME``) out of argv; None when absent."""
     rest, name, i = [], None, 0
     while i < len(argv):
@@ -90,7 +90,7 @@ def _label_task(verb: str, argv: list[str], default: str | None):
     """The label task of ``argv`` (or the generation task's command, run), and the rest of argv."""
     from .spec import LABEL_TASKS, get_label_task
 
-    name, rest = _split_task(verb, argv)
+    name, rest = _split_task(argv)
     if default is not None and name not in (None, default):
         raise ValueError(f"`midalign {default} {verb}` runs the task {default}; --task {name} names another "
                          f"(use `midalign {verb} --task {name}`)")  # fmt: skip
@@ -356,19 +356,3 @@ def task_command(name: str):
 def sib200(argv: list[str]) -> None:
     """``midalign sib200 infer|eval|export|pairs``."""
     task_command("sib200")(argv)
-
-
-def main_infer(argv: list[str]) -> None:
-    infer(argv)
-
-
-def main_eval(argv: list[str]) -> None:
-    evaluate(argv)
-
-
-def main_export(argv: list[str]) -> None:
-    export(argv)
-
-
-def main_pairs(argv: list[str]) -> None:
-    pairs(argv)

@@ -219,7 +219,6 @@ def csv_label_task(name: str, description: str, system_prompt: str, *, env: str,
     another label, an empty id or text, or a repeated id is an error naming the file and line.
     """
     files = dict(files or {"train": "train.csv", "dev": "dev.csv", "test": "test.csv"})
-    id_col, text_col, label_col = columns
     label_set = list(labels)
 
     def languages(data_dir: str) -> list[str]:
