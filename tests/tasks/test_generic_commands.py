@@ -224,3 +224,12 @@ def test_a_label_task_registered_later_is_in_the_registry(tmp_path):
     finally:
         spec.LABEL_TASKS.pop("late_demo", None)
         TASKS.pop("late_demo", None)
+
+
+def test_a_torn_provenance_record_is_one_line_naming_it(tmp_path, capsys):
+    out = tmp_path / "p.jsonl"
+    out.write_text('{"id": "english:1", "prediction": 0}\n')
+    (tmp_path / "p.jsonl.run.json").write_text("{torn")
+    with pytest.raises(SystemExit) as err:
+        _run(["eval", "--task", "nusax", "--data-dir", NUSAX, "--predictions", str(out)])
+    assert err.value.code == 2 and "p.jsonl.run.json: not a provenance record" in capsys.readouterr().err

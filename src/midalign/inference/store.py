@@ -69,7 +69,15 @@ def stored_provenance(output_path: str) -> dict | None:
     if not os.path.isfile(meta):
         return None
     with open(meta, encoding="utf-8") as fh:
-        return json.load(fh).get("provenance")
+        try:
+            record = json.load(fh)
+        except ValueError as err:  # a torn or hand-edited record: one line naming it, not a bare JSON error
+            raise ValueError(
+                f"{meta}: not a provenance record ({err}); remove it and its output to start over"
+            ) from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{meta}: not a provenance record (expected a JSON object)")
+    return record.get("provenance")
 
 
 def _check_resume(output_path: str, done: dict[str, dict], rows: list[dict], provenance: dict | None) -> None:
